@@ -1,0 +1,168 @@
+"""The ``nianbao`` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from flows.compile import CompileResult
+
+app = typer.Typer(
+    help="nianbao: compile 政府信息公开工作年度报告 from the raw records of an agency's systems.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+# Prefect reads these when it is imported; a user's own values win.
+PREFECT_DEFAULTS = {
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    # The temporary server migrates its database on first start; 20 s is too short on 2 cores.
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_LOGGING_LEVEL": "WARNING",
+}
+
+
+def use_prefect_defaults() -> None:
+    for name, value in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+@app.callback()
+def main() -> None:
+    use_prefect_defaults()
+
+
+Year = Annotated[int, typer.Option("--year", "-y", help="Report year, e.g. 2024.")]
+Agencies = Annotated[
+    list[str] | None,
+    typer.Option("--agency", "-a", help="agency_id to compile (repeatable); default: all."),
+]
+Landing = Annotated[str | None, typer.Option(help="Landing zone folder [env NIANBAO_LANDING].")]
+Out = Annotated[str | None, typer.Option(help="Published dataset folder [env NIANBAO_OUT].")]
+Warehouse = Annotated[
+    str | None, typer.Option(help="Normalized records folder [env NIANBAO_WAREHOUSE].")
+]
+
+
+def _run_compile(**parameters: object) -> CompileResult:
+    from flows.compile import compile_reports
+
+    with console.status("Compiling (Prefect flow compile-annual-reports)…"):
+        return compile_reports(**parameters)
+
+
+def _report_outcome(result: CompileResult) -> None:
+    """Where things are, what was quarantined, which rules failed."""
+    table = Table(title=f"Sources read for {result.year}", title_justify="left")
+    for column in ("source", "files", "rows read", "quarantined rows", "rejected files", "kept"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for name, counts in result.source_counts.items():
+        table.add_row(name, *(str(v) for v in counts.values()))
+    console.print(table)
+    if result.quarantine.height:
+        shown = Table(
+            title=f"Quarantined ({result.quarantine.height}; all in {result.quarantine_uri})",
+            title_justify="left",
+        )
+        for column in ("file", "row", "column", "reason"):
+            shown.add_column(column)
+        for q in result.quarantine.head(15).iter_rows(named=True):
+            shown.add_row(q["file"], str(q["row"] or "—"), q["column"] or "—", q["reason"])
+        console.print(shown)
+    for v in result.violations.iter_rows(named=True):
+        errors.print(
+            f"[red]{v['severity']}[/red] {v['agency_id']} {v['rule']}: {v['cells']} "
+            f"(expected {v['expected']}, got {v['actual']})"
+        )
+    passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
+    console.print(
+        f"{passed} report(s) published ({result.status}, as of {result.period.end}); "
+        f"{len(result.failed_agencies)} refused. Run {result.run_id}\n"
+        f"manifest: {result.manifest_uri}"
+    )
+
+
+@app.command("compile")
+def compile_command(
+    year: Year,
+    agency: Agencies = None,
+    landing: Landing = None,
+    out: Out = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Compile, check and publish the annual reports of YEAR from the landing zone."""
+    try:
+        result = _run_compile(
+            year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
+        )
+    except (FileNotFoundError, ValueError) as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    _report_outcome(result)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes.")] = Path("demo"),
+) -> None:
+    """Build the sample landing zone of 重庆市綦江区城市管理局, compile its 2024 report, print it."""
+    from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing
+
+    landing = folder / "landing"
+    shutil.rmtree(landing, ignore_errors=True)
+    build_demo_landing(landing)
+    console.print(f"Sample landing zone written to {landing}")
+    result = _run_compile(
+        year=DEMO_YEAR,
+        landing=str(landing),
+        out=str(folder / "published"),
+        warehouse=str(folder / "warehouse"),
+        run_date=dt.date.today(),
+    )
+    _report_outcome(result)
+    show(year=DEMO_YEAR, agency=AGENCY, out=str(folder / "published"))
+    others = sorted(set(result.cells["agency_id"]) - {AGENCY})
+    console.print(f"Also published (no records: a report of explicit zeros): {', '.join(others)}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def show(
+    year: Year,
+    agency: Annotated[str, typer.Option("--agency", "-a", help="agency_id of the report.")],
+    out: Out = None,
+) -> None:
+    """Print a published report's tables in the statutory layout."""
+    from rich.markdown import Markdown
+
+    from flows.settings import load_settings
+
+    settings = load_settings(out=out)
+    path = Path(settings.out) / f"reports/year={year}/agency_id={agency}/report.md"
+    if not path.is_file():
+        errors.print(f"[red]error:[/red] no published report at {path}")
+        raise typer.Exit(2)
+    console.print(Markdown(path.read_text(encoding="utf-8")))
+
+
+def run() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,338 @@
+"""The annual compilation flow: landing → normalized records → statutory cells → checked → published."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from flows.landing import (
+    AGENCIES_FILE,
+    LandingFile,
+    LocalLanding,
+    SourceRead,
+    group_files,
+    read_agencies_table,
+    read_source,
+)
+from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
+from flows.settings import Settings, load_settings
+from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from transforms.agencies import normalize_agencies, select_agencies
+from transforms.balance import VIOLATION_SCHEMA, find_balance_violations
+from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
+from transforms.period import Period
+from transforms.report import CountingRules, compile_report_cells
+from transforms.sources import SOURCES
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+PUBLISHED_COLUMNS = (
+    "section", "row", "column", "value", "row_label", "column_label", "status", "as_of", "run_id",
+)  # fmt: skip
+
+
+def beijing_today() -> dt.date:
+    return dt.datetime.now(BEIJING).date()
+
+
+def new_run_id() -> str:
+    """The Prefect flow run id when running in a flow, so the manifest and the UI agree."""
+    return str(flow_run.get_id() or uuid.uuid4())
+
+
+@dataclass
+class SourceOutcome:
+    """One source after normalization: records kept, rows quarantined, files read."""
+
+    name: str
+    records: pl.DataFrame
+    quarantine: pl.DataFrame
+    rows_read: int
+    inputs: list[dict]
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "files": len(self.inputs),
+            "rows_read": self.rows_read,
+            "rows_quarantined": self.quarantine.filter(pl.col("row").is_not_null()).height,
+            "files_rejected": self.quarantine.filter(pl.col("row").is_null()).height,
+            "records_kept": self.records.height,
+        }
+
+
+@dataclass
+class CompileResult:
+    """What a compile did, for the command line, the manifest and the tests."""
+
+    run_id: str
+    year: int
+    period: Period
+    status: str
+    cells: pl.DataFrame
+    violations: pl.DataFrame
+    quarantine: pl.DataFrame
+    published: list[str] = field(default_factory=list)
+    failed_agencies: list[str] = field(default_factory=list)
+    manifest_uri: str = ""
+    quarantine_uri: str = ""
+    source_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed_agencies
+
+
+@task(cache_policy=NO_CACHE)
+def read_registry(
+    landing: LocalLanding, agency_ids: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    """The agencies to compile, the registry rows quarantined, and the registry file's checksum."""
+    raw, checksum = read_agencies_table(landing)
+    agencies, quarantine = normalize_agencies(raw, AGENCIES_FILE)
+    selected = select_agencies(agencies, agency_ids)
+    return selected, quarantine, {"path": AGENCIES_FILE, "sha256": checksum, "source": "agencies"}
+
+
+@task(cache_policy=NO_CACHE)
+def ingest_source(
+    landing: LocalLanding,
+    name: str,
+    files: list[LandingFile],
+    channels: dict[str, list[str]],
+    run_date: dt.date,
+) -> SourceOutcome:
+    """Normalized, de-duplicated records of one source and its quarantined rows and files."""
+    source = SOURCES[name]
+    read: SourceRead = read_source(landing, source, files, channels)
+    records, quarantine = normalize_source(read.raw.lazy(), source, run_date)
+    records, quarantine = pl.collect_all([records, quarantine])
+    return SourceOutcome(
+        name,
+        records,
+        pl.concat([read.rejected, quarantine]),
+        read.raw.height,
+        read.inputs,
+    )
+
+
+@task(cache_policy=NO_CACHE)
+def store_records(warehouse: LocalStore, outcome: SourceOutcome, agency_ids: list[str]) -> str:
+    """Replace the compiled agencies' normalized records of one source in the warehouse."""
+    key = f"records/{outcome.name}.parquet"
+    records = outcome.records.with_columns(pl.col("agency_id").cast(pl.String))
+    if warehouse.exists(key):
+        others = read_parquet_bytes(warehouse.read_bytes(key)).filter(
+            ~pl.col("agency_id").cast(pl.String).is_in(agency_ids)
+        )
+        records = pl.concat([others.cast(records.schema), records])
+    return warehouse.write_bytes(key, parquet_bytes(records.sort("agency_id")))
+
+
+@task(cache_policy=NO_CACHE)
+def compile_cells(
+    records: dict[str, pl.DataFrame],
+    agencies: pl.DataFrame,
+    period: Period,
+    rules: CountingRules,
+) -> pl.DataFrame:
+    """Every statutory cell of every selected agency's report."""
+    lazy = {name: frame.lazy() for name, frame in records.items()}
+    return compile_report_cells(lazy, agencies, period, rules).collect()
+
+
+@task(cache_policy=NO_CACHE)
+def check_balance(cells: pl.DataFrame, agencies: pl.DataFrame) -> pl.DataFrame:
+    """Violations of the balancing rules, per agency."""
+    return find_balance_violations(cells.lazy(), agencies.lazy())
+
+
+@task(cache_policy=NO_CACHE)
+def publish_report(
+    out: LocalStore,
+    agency: dict,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame,
+    period: Period,
+    status: str,
+    run_id: str,
+) -> list[str]:
+    """Write one agency's report: history version first, then the current files, cells last.
+
+    A report with a blocking violation writes only its validation result: the previous
+    published version stays current.
+    """
+    partition = f"year={period.year}/agency_id={agency['agency_id']}"
+    blocking = violations.filter(pl.col("severity") == "error")
+    validation = {
+        "agency_id": agency["agency_id"],
+        "year": period.year,
+        "run_id": run_id,
+        "passed": blocking.is_empty(),
+        "violations": violations.to_dicts(),
+    }
+    written = [
+        out.write_bytes(
+            f"validation/{partition}/result.json",
+            json.dumps(validation, ensure_ascii=False, indent=2).encode(),
+        )
+    ]
+    if not blocking.is_empty():
+        return written
+    published = cells.with_columns(
+        status=pl.lit(status), as_of=pl.lit(period.end), run_id=pl.lit(run_id)
+    ).select(PUBLISHED_COLUMNS)
+    title = report_title(agency["name"] or agency["agency_id"], period.year, status)
+    period_text = f"{period.start:%Y年%-m月%-d日}至{period.end:%Y年%-m月%-d日}"
+    tables = report_tables(cells, agency["fee_decimals"])
+    rendered = {
+        "report.md": to_markdown(title, period_text, tables).encode(),
+        "report.html": to_html(title, period_text, tables).encode(),
+        "report.xlsx": to_xlsx(title, period_text, tables),
+    }
+    cells_bytes = parquet_bytes(published)
+    version = f"history/{partition}/run_id={run_id}"
+    out.write_bytes(f"{version}/data.parquet", cells_bytes)
+    for name, data in rendered.items():
+        out.write_bytes(f"{version}/{name}", data)
+    for name, data in rendered.items():
+        written.append(out.write_bytes(f"reports/{partition}/{name}", data))
+    written.append(out.write_bytes(f"report_cells/{partition}/data.parquet", cells_bytes))
+    return written
+
+
+def _check_locations(settings: Settings) -> None:
+    from pathlib import Path
+
+    out, warehouse = Path(settings.out).resolve(), Path(settings.warehouse).resolve()
+    if warehouse == out or out in warehouse.parents:
+        raise ValueError(
+            f"the warehouse ({warehouse}) holds record-level data and must not be inside the "
+            f"published output ({out})"
+        )
+
+
+@flow(name="compile-annual-reports", log_prints=False)
+def compile_reports(
+    year: int,
+    agencies: list[str] | None = None,
+    landing: str | None = None,
+    out: str | None = None,
+    warehouse: str | None = None,
+    run_date: dt.date | None = None,
+) -> CompileResult:
+    """Compile, check and publish the reports of ``year`` for the named agencies (default: all)."""
+    logger = get_run_logger()
+    started = dt.datetime.now(dt.UTC)
+    settings = load_settings(landing=landing, out=out, warehouse=warehouse)
+    _check_locations(settings)
+    run_date = run_date or beijing_today()
+    run_id = new_run_id()
+    period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
+    status = "final" if period.is_full_year else "provisional"
+    source_zone = LocalLanding(settings.landing)
+    out_store, warehouse_store = LocalStore(settings.out), LocalStore(settings.warehouse)
+
+    selected, registry_quarantine, registry_input = read_registry(source_zone, agencies)
+    agency_ids = selected["agency_id"].to_list()
+    channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
+    by_source, misplaced = group_files(source_zone.files())
+    misplaced = [m for m in misplaced if m["agency_id"] in channels or m["agency_id"] is None]
+    logger.info("compiling %s for %d agencies from %s", year, len(agency_ids), source_zone)
+
+    outcomes = {
+        name: ingest_source(
+            source_zone,
+            name,
+            [f for f in files if f.agency_id in channels],
+            channels,
+            run_date,
+        )
+        for name, files in by_source.items()
+    }
+    for outcome in outcomes.values():
+        store_records(warehouse_store, outcome, agency_ids)
+        logger.info("%s: %s", outcome.name, outcome.counts)
+
+    cells = compile_cells(
+        {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
+    )
+    violations = check_balance(cells, selected)
+    failed = sorted(set(violations.filter(pl.col("severity") == "error")["agency_id"]))
+
+    written: list[str] = []
+    for agency in selected.to_dicts():
+        agency_id = agency["agency_id"]
+        written += publish_report(
+            out_store,
+            agency,
+            cells.filter(pl.col("agency_id") == agency_id).drop("agency_id"),
+            violations.filter(pl.col("agency_id") == agency_id),
+            period,
+            status,
+            run_id,
+        )
+
+    quarantine = pl.concat(
+        [
+            registry_quarantine,
+            pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA),
+            *(o.quarantine for o in outcomes.values()),
+        ]
+    )
+    quarantine_uri = warehouse_store.write_bytes(
+        f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
+    )
+    result = CompileResult(
+        run_id=run_id,
+        year=year,
+        period=period,
+        status=status,
+        cells=cells,
+        violations=violations,
+        quarantine=quarantine,
+        published=written,
+        failed_agencies=failed,
+        quarantine_uri=quarantine_uri,
+        source_counts={name: o.counts for name, o in outcomes.items()},
+    )
+    manifest = {
+        "run_id": run_id,
+        "flow": "compile-annual-reports",
+        "parameters": {
+            "year": year,
+            "agencies": agencies,
+            "landing": str(settings.landing),
+            "out": str(settings.out),
+            "warehouse": str(settings.warehouse),
+            "run_date": run_date.isoformat(),
+        },
+        "status": status,
+        "as_of": period.end.isoformat(),
+        "started_at": started.isoformat(),
+        "ended_at": dt.datetime.now(dt.UTC).isoformat(),
+        "inputs": [registry_input] + [i for o in outcomes.values() for i in o.inputs],
+        "sources": result.source_counts,
+        "quarantine": {"rows": quarantine.height, "uri": quarantine_uri},
+        "validation": {
+            "passed": sorted(set(agency_ids) - set(failed)),
+            "failed": failed,
+            "violations": violations.to_dicts(),
+        },
+        "outputs": written,
+    }
+    result.manifest_uri = out_store.write_bytes(
+        f"runs/{started:%Y%m%dT%H%M%SZ}-{run_id}.json",
+        json.dumps(manifest, ensure_ascii=False, indent=2).encode(),
+    )
+    return result
+
+
+__all__ = ["VIOLATION_SCHEMA", "CompileResult", "compile_reports"]

@@ -1,0 +1,355 @@
+"""Reading the landing zone: discover files, decode them, and hand the normalizer text frames.
+
+A file that cannot be used at all (undecodable, truncated, a required column missing, in a place
+the contract does not know) becomes one quarantine row naming the file and the reason; the other
+files go on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import fastexcel
+import polars as pl
+
+from transforms.normalize import QUARANTINE_SCHEMA
+from transforms.sources import (
+    AGENCY_HEADERS,
+    AGENCY_REQUIRED_HEADERS,
+    LINEAGE_SCHEMA,
+    SOURCES,
+    Source,
+)
+
+AGENCIES_FILE = "agencies.csv"
+TABLE_SUFFIXES = {".csv", ".xlsx"}
+FIRST_DATA_ROW = 2  # row 1 is the header, as a spreadsheet numbers it
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+class UnreadableFile(Exception):
+    """A landing file that cannot be used at all; the message says why, for a person."""
+
+    def __init__(self, reason: str, column: str | None = None) -> None:
+        super().__init__(reason)
+        self.column = column
+
+
+@dataclass(frozen=True)
+class LandingFile:
+    """One object in the landing zone, by its path relative to the landing root."""
+
+    path: str
+    modified: dt.datetime  # UTC; the delivery order of the newest-delivery-wins rule
+    size: int
+
+    @property
+    def parts(self) -> tuple[str, ...]:
+        return PurePosixPath(self.path).parts
+
+    @property
+    def agency_id(self) -> str | None:
+        return self.parts[0] if len(self.parts) > 1 else None
+
+    @property
+    def source(self) -> str | None:
+        return self.parts[1] if len(self.parts) > 2 else None
+
+    @property
+    def suffix(self) -> str:
+        return PurePosixPath(self.path).suffix.lower()
+
+
+class LocalLanding:
+    """A landing zone in a local folder. Never written to."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    def files(self) -> list[LandingFile]:
+        if not self.root.is_dir():
+            raise FileNotFoundError(f"landing zone {self.root} is not a folder")
+        found = []
+        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
+            if path.name.startswith((".", "~$")):  # editor locks and hidden files, not deliveries
+                continue
+            stat = path.stat()
+            found.append(
+                LandingFile(
+                    path=path.relative_to(self.root).as_posix(),
+                    modified=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
+                    size=stat.st_size,
+                )
+            )
+        return found
+
+    def read_bytes(self, path: str) -> bytes:
+        return (self.root / path).read_bytes()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_text(data: bytes) -> bytes:
+    """CSV bytes as UTF-8: UTF-8 (with or without BOM) as is, otherwise GB18030 re-encoded."""
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    try:
+        data.decode("utf-8")
+        return data
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030").encode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(
+            f"neither UTF-8 nor GB18030 (undecodable byte at offset {error.start})"
+        ) from None
+
+
+def _clean_header(name: str) -> str:
+    return name.strip().strip("\ufeff").strip()
+
+
+def _select_headers(found: list[str], wanted: Iterable[str], required: Iterable[str]) -> list[int]:
+    """Positions of the wanted columns in a file's header; rejects the file if one is required."""
+    cleaned = [_clean_header(h) for h in found]
+    missing = [h for h in required if h not in cleaned]
+    if missing:
+        raise UnreadableFile(
+            f"required column {'、'.join(missing)} is missing", column="、".join(missing)
+        )
+    wanted = set(wanted)
+    return [i for i, h in enumerate(cleaned) if h in wanted]
+
+
+def read_table(
+    data: bytes, suffix: str, wanted: Iterable[str], required: Iterable[str]
+) -> pl.DataFrame:
+    """A CSV or XLSX file as text columns (only ``wanted`` ones) with its spreadsheet row number.
+
+    Columns not wanted (personal data among them) are never loaded. Wholly blank rows are not
+    records and are skipped.
+    """
+    wanted, required = list(wanted), list(required)
+    try:
+        if suffix == ".csv":
+            text = decode_text(data)
+            header = pl.read_csv(text, n_rows=0, infer_schema=False).columns
+            picked = _select_headers(header, wanted, required)
+            frame = pl.read_csv(
+                text,
+                columns=picked,
+                infer_schema=False,
+                truncate_ragged_lines=True,
+                row_index_name="row",
+                row_index_offset=FIRST_DATA_ROW,
+                raise_if_empty=False,
+            )
+        elif suffix == ".xlsx":
+            sheet = fastexcel.read_excel(data).load_sheet(0, n_rows=0)
+            header = [c.name for c in sheet.available_columns()]
+            picked = _select_headers(header, wanted, required)
+            frame = (
+                fastexcel.read_excel(data)
+                .load_sheet(0, use_columns=picked, dtypes="string")
+                .to_polars()
+                .with_row_index("row", offset=FIRST_DATA_ROW)
+            )
+        else:
+            raise UnreadableFile(f"unsupported file type {suffix!r} (expected .csv or .xlsx)")
+    except UnreadableFile:
+        raise
+    except Exception as error:  # a truncated XLSX, an unbalanced quote: the file is unusable
+        raise UnreadableFile(f"cannot be read: {type(error).__name__}: {error}") from None
+    frame = frame.rename({c: _clean_header(c) for c in frame.columns if c != "row"})
+    frame = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns if c != "row")
+    missing = [h for h in wanted if h not in frame.columns]
+    data_columns = [c for c in frame.columns if c != "row"]
+    return frame.with_columns(pl.lit(None, pl.String).alias(h) for h in missing).filter(
+        pl.any_horizontal(pl.col(c).is_not_null() for c in data_columns) if data_columns else False
+    )
+
+
+_WECHAT_SCHEMA = pl.Schema(
+    {
+        "item": pl.List(
+            pl.Struct(
+                {
+                    "article_id": pl.String,
+                    "content": pl.Struct(
+                        {
+                            "create_time": pl.Int64,
+                            "news_item": pl.List(
+                                pl.Struct({"title": pl.String, "is_deleted": pl.Boolean})
+                            ),
+                        }
+                    ),
+                }
+            )
+        )
+    }
+)
+
+
+def read_wechat(data: bytes, account: str) -> pl.DataFrame:
+    """One ``freepublish/batchget`` response as one text row per article.
+
+    The row number is the item's position in ``item`` (1-based); an article's key is the item's
+    ``article_id`` and its position in ``news_item``.
+    """
+    try:
+        body = pl.read_json(io.BytesIO(data), schema=_WECHAT_SCHEMA)
+    except Exception as error:
+        raise UnreadableFile(f"not a freepublish/batchget response: {error}") from None
+    return (
+        body.select(pl.col("item").explode())
+        .drop_nulls("item")
+        .with_row_index("row", offset=1)
+        .unnest("item")
+        .unnest("content")
+        .with_columns(position=pl.int_ranges(pl.col("news_item").list.len()))
+        .explode("news_item", "position")
+        .drop_nulls("news_item")
+        .unnest("news_item")
+        .select(
+            "row",
+            article_key=pl.col("article_id") + pl.lit(":") + pl.col("position").cast(pl.String),
+            account=pl.lit(account),
+            title="title",
+            create_time=pl.col("create_time").cast(pl.String),
+            is_deleted=pl.col("is_deleted").cast(pl.String),
+        )
+    )
+
+
+def with_lineage(frame: pl.DataFrame, file: LandingFile, agency_id: str) -> pl.DataFrame:
+    return frame.with_columns(
+        agency_id=pl.lit(agency_id),
+        file=pl.lit(file.path),
+        row=pl.col("row").cast(pl.UInt32),
+        delivered_at=pl.lit(file.modified).cast(LINEAGE_SCHEMA["delivered_at"]),
+    )
+
+
+def file_problem(source: str, file: LandingFile, reason: str, column: str | None = None) -> dict:
+    """A quarantine row for a whole file."""
+    return {
+        "source": source,
+        "agency_id": file.agency_id,
+        "file": file.path,
+        "row": None,
+        "column": column,
+        "value": None,
+        "reason": reason,
+    }
+
+
+@dataclass
+class SourceRead:
+    """What one source's landing files gave: text rows, rejected files, and what was read."""
+
+    source: Source
+    raw: pl.DataFrame
+    rejected: pl.DataFrame
+    inputs: list[dict]
+
+
+def read_source(
+    landing: LocalLanding,
+    source: Source,
+    files: list[LandingFile],
+    channels: dict[str, list[str]],
+) -> SourceRead:
+    """Read every landing file of one source; rejected files are returned, never raised."""
+    frames, problems, inputs = [], [], []
+    first_delivery: dict[str, str] = {}
+    # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
+    # re-delivering a file then changes nothing, even after a correction came in between.
+    for file in sorted(files, key=lambda f: (f.modified, f.path)):
+        data = landing.read_bytes(file.path)
+        checksum = sha256(data)
+        duplicate_of = first_delivery.setdefault(
+            f"{PurePosixPath(file.path).parent}/{checksum}", file.path
+        )
+        inputs.append(
+            {"path": file.path, "sha256": checksum, "size": file.size,
+             "modified": file.modified.isoformat(), "source": source.name,
+             "duplicate_of": None if duplicate_of == file.path else duplicate_of}
+        )  # fmt: skip
+        if duplicate_of != file.path:
+            continue
+        agency_id = file.agency_id or ""
+        try:
+            if agency_id not in channels:
+                raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
+            if source.name == "wechat":
+                frame = _read_wechat_file(file, data, channels[agency_id])
+            else:
+                frame = read_table(data, file.suffix, source.headers, source.required_headers)
+        except UnreadableFile as error:
+            problems.append(file_problem(source.name, file, str(error), error.column))
+            continue
+        frames.append(with_lineage(frame, file, agency_id))
+    schema = {**LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())}
+    schema["agency_id"] = pl.String()
+    raw = pl.concat(
+        [f.select(list(schema)).cast(schema) for f in frames] or [pl.DataFrame(schema=schema)]
+    )
+    rejected = pl.DataFrame(problems, schema=QUARANTINE_SCHEMA)
+    return SourceRead(source, raw, rejected, inputs)
+
+
+def _read_wechat_file(file: LandingFile, data: bytes, agency_channels: list[str]) -> pl.DataFrame:
+    if len(file.parts) != 4 or file.suffix != ".json":
+        raise UnreadableFile("expected wechat/<account name>/<file>.json")
+    account = file.parts[2]
+    if account not in agency_channels:
+        raise UnreadableFile(
+            f"WeChat account {account!r} is not among the agency's 渠道 in {AGENCIES_FILE}"
+        )
+    return read_wechat(data, account)
+
+
+def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]], list[dict]]:
+    """Landing files by source; files in places the landing contract does not know, as problems."""
+    by_source: dict[str, list[LandingFile]] = {name: [] for name in SOURCES}
+    unknown = []
+    for file in files:
+        if file.path == AGENCIES_FILE:
+            continue
+        if file.source in by_source and (file.source == "wechat" or len(file.parts) == 3):
+            if file.source != "wechat" and file.suffix not in TABLE_SUFFIXES:
+                unknown.append(file_problem(file.source, file, "not a .csv or .xlsx file"))
+                continue
+            by_source[file.source].append(file)
+        else:
+            unknown.append(
+                file_problem("landing", file, "not a landing path (<agency_id>/<source>/<file>)")
+            )
+    return by_source, unknown
+
+
+def read_agencies_table(landing: LocalLanding) -> tuple[pl.DataFrame, str]:
+    """The registry's rows as text, with the file checksum; a missing registry stops the run."""
+    try:
+        data = landing.read_bytes(AGENCIES_FILE)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{AGENCIES_FILE} is missing from the landing zone {landing}: "
+            "it lists the agencies to compile"
+        ) from None
+    try:
+        frame = read_table(data, ".csv", AGENCY_HEADERS, AGENCY_REQUIRED_HEADERS)
+    except UnreadableFile as error:
+        raise ValueError(f"{AGENCIES_FILE}: {error}") from None
+    return frame, sha256(data)

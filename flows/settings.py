@@ -1,0 +1,48 @@
+"""Every setting of nianbao, read from ``NIANBAO_*`` environment variables when asked for."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from transforms.counting import DEFAULT_OUTCOME_PRECEDENCE, AppealsRule
+from transforms.report import CountingRules
+
+
+class S3Settings(BaseModel):
+    """How to reach an S3-compatible object store; credentials come from the AWS chain."""
+
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint, e.g. http://127.0.0.1:8333; None for AWS."
+    )
+    region: str = Field("us-east-1", description="Region name sent with signed requests.")
+
+
+class Settings(BaseSettings):
+    """nianbao's settings. Nested fields use ``__``: ``NIANBAO_S3__ENDPOINT_URL``."""
+
+    model_config = SettingsConfigDict(env_prefix="NIANBAO_", env_nested_delimiter="__")
+
+    landing: str = Field("landing", description="Landing zone: a folder or s3://bucket/prefix.")
+    out: str = Field("published", description="Published dataset: a folder or s3://bucket/prefix.")
+    warehouse: str = Field(
+        "warehouse",
+        description="Normalized records and quarantine; never inside `out` (it is record-level).",
+    )
+    outcome_precedence: tuple[str, ...] = Field(
+        DEFAULT_OUTCOME_PRECEDENCE,
+        description="Refusal groups in precedence order for requests with several answer items.",
+    )
+    appeals_rule: AppealsRule = Field(
+        AppealsRule.FILED_OR_CONCLUDED, description="Which review/litigation cases a year counts."
+    )
+    s3: S3Settings = Field(default_factory=S3Settings)
+
+    @property
+    def counting_rules(self) -> CountingRules:
+        return CountingRules(self.outcome_precedence, self.appeals_rule)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, with explicit (command-line) values taking precedence."""
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})

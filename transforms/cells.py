@@ -1,0 +1,230 @@
+"""The statutory cell dictionary: every cell key of 国办公开办函〔2021〕30号 with its Chinese labels.
+
+This is the one home of the report's contract. Schemas, counting transforms, balancing rules,
+validation suites and renderers all read the keys and labels from here.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+SECTIONS = ("channels", "proactive", "requests", "appeals")
+
+# Published value type: fees in 万元 carry up to four decimals, everything else is a whole count.
+VALUE_DTYPE = pl.Decimal(18, 4)
+
+# Section 二 主动公开政府信息情况: (row, row label, group, [(column, column label), ...]).
+_DOCUMENT_COLUMNS = (
+    ("issued", "本年制发件数"),
+    ("repealed", "本年废止件数"),
+    ("in_force", "现行有效件数"),
+)
+_DECISION_COLUMNS = (("decisions", "本年处理决定数量"),)
+PROACTIVE_ROWS = (
+    ("regulations", "规章", "第二十条第（一）项", _DOCUMENT_COLUMNS),
+    ("normative_documents", "行政规范性文件", "第二十条第（一）项", _DOCUMENT_COLUMNS),
+    ("licensing", "行政许可", "第二十条第（五）项", _DECISION_COLUMNS),
+    ("penalty", "行政处罚", "第二十条第（六）项", _DECISION_COLUMNS),
+    ("enforcement", "行政强制", "第二十条第（六）项", _DECISION_COLUMNS),
+    (
+        "fees",
+        "行政事业性收费",
+        "第二十条第（八）项",
+        (("amount_10k_yuan", "本年收费金额（单位：万元）"),),
+    ),
+)
+
+# Section 三: applicant columns, in the order of the statutory table.
+APPLICANT_COLUMNS = (
+    ("natural_person", "自然人"),
+    ("commercial_enterprise", "商业企业"),
+    ("research_institution", "科研机构"),
+    ("public_interest_org", "社会公益组织"),
+    ("legal_service_org", "法律服务机构"),
+    ("other_org", "其他"),
+)
+REQUEST_COLUMNS = (*APPLICANT_COLUMNS, ("total", "总计"))
+
+# The 21 outcome rows: (row, label, outcome group). Group order is the table's order.
+OUTCOME_ROWS = (
+    ("disclosed", "（一）予以公开", "disclosed"),
+    (
+        "partially_disclosed",
+        "（二）部分公开（区分处理的，只计这一情形，不计其他情形）",
+        "partially_disclosed",
+    ),
+    ("withheld_state_secret", "（三）不予公开 1.属于国家秘密", "withheld"),
+    ("withheld_law_prohibited", "（三）不予公开 2.其他法律行政法规禁止公开", "withheld"),
+    ("withheld_three_securities_one_stability", "（三）不予公开 3.危及“三安全一稳定”", "withheld"),
+    ("withheld_third_party_rights", "（三）不予公开 4.保护第三方合法权益", "withheld"),
+    ("withheld_internal_affairs", "（三）不予公开 5.属于三类内部事务信息", "withheld"),
+    ("withheld_process_info", "（三）不予公开 6.属于四类过程性信息", "withheld"),
+    ("withheld_enforcement_files", "（三）不予公开 7.属于行政执法案卷", "withheld"),
+    ("withheld_administrative_query", "（三）不予公开 8.属于行政查询事项", "withheld"),
+    ("unavailable_not_held", "（四）无法提供 1.本机关不掌握相关政府信息", "unavailable"),
+    ("unavailable_needs_creation", "（四）无法提供 2.没有现成信息需要另行制作", "unavailable"),
+    (
+        "unavailable_unclear_after_correction",
+        "（四）无法提供 3.补正后申请内容仍不明确",
+        "unavailable",
+    ),
+    ("not_processed_petition_complaint", "（五）不予处理 1.信访举报投诉类申请", "not_processed"),
+    ("not_processed_duplicate", "（五）不予处理 2.重复申请", "not_processed"),
+    ("not_processed_publications", "（五）不予处理 3.要求提供公开出版物", "not_processed"),
+    ("not_processed_mass_repeated", "（五）不予处理 4.无正当理由大量反复申请", "not_processed"),
+    (
+        "not_processed_confirm_reissue",
+        "（五）不予处理 5.要求行政机关确认或重新出具已获取信息",
+        "not_processed",
+    ),
+    (
+        "other_no_correction",
+        "（六）其他处理 1.申请人无正当理由逾期不补正、行政机关不再处理其政府信息公开申请",
+        "other",
+    ),
+    (
+        "other_fee_unpaid",
+        "（六）其他处理 2.申请人逾期未按收费通知要求缴纳费用、行政机关不再处理其政府信息公开申请",
+        "other",
+    ),
+    ("other_other", "（六）其他处理 3.其他", "other"),
+)
+OUTCOME_ROW_KEYS = tuple(row for row, _, _ in OUTCOME_ROWS)
+OutcomeRow = pl.Enum(OUTCOME_ROW_KEYS)
+
+REQUEST_ROWS = (
+    ("new_received", "一、本年新收政府信息公开申请数量"),
+    ("carried_over_from_last_year", "二、上年结转政府信息公开申请数量"),
+    *((row, "三、本年度办理结果 " + label) for row, label, _ in OUTCOME_ROWS),
+    ("outcome_total", "三、本年度办理结果 （七）总计"),
+    ("carried_to_next_year", "四、结转下年度继续办理"),
+)
+
+APPEALS_ROWS = (
+    ("review", "行政复议"),
+    ("litigation_direct", "行政诉讼·未经复议直接起诉"),
+    ("litigation_after_review", "行政诉讼·复议后起诉"),
+)
+APPEALS_COLUMNS = (
+    ("upheld", "结果维持"),
+    ("corrected", "结果纠正"),
+    ("other", "其他结果"),
+    ("pending", "尚未审结"),
+    ("total", "总计"),
+)
+
+CHANNEL_WEBSITE = "政府网站"
+CHANNEL_COLUMN = ("items", "条数")
+
+CELL_KEY = ("section", "row", "column")
+CELL_SCHEMA = pl.Schema(
+    {
+        "section": pl.String,
+        "row": pl.String,
+        "column": pl.String,
+        "row_label": pl.String,
+        "column_label": pl.String,
+        "position": pl.UInt32,
+    }
+)
+
+
+def _static_cell_tuples() -> list[tuple[str, str, str, str, str]]:
+    cells = [
+        ("proactive", row, column, row_label, column_label)
+        for row, row_label, _, columns in PROACTIVE_ROWS
+        for column, column_label in columns
+    ]
+    cells += [
+        ("requests", row, column, row_label, column_label)
+        for row, row_label in REQUEST_ROWS
+        for column, column_label in REQUEST_COLUMNS
+    ]
+    cells += [
+        ("appeals", row, column, row_label, column_label)
+        for row, row_label in APPEALS_ROWS
+        for column, column_label in APPEALS_COLUMNS
+    ]
+    return cells
+
+
+def static_cells() -> pl.DataFrame:
+    """Every cell key that does not depend on the agency (sections 二, 三, 四), in report order.
+
+    Examples
+    --------
+    >>> static_cells().filter(section="requests").height
+    175
+    """
+    cells = _static_cell_tuples()
+    return pl.DataFrame(
+        {
+            "section": [c[0] for c in cells],
+            "row": [c[1] for c in cells],
+            "column": [c[2] for c in cells],
+            "row_label": [c[3] for c in cells],
+            "column_label": [c[4] for c in cells],
+            "position": list(range(1000, 1000 + len(cells))),
+        },
+        schema=CELL_SCHEMA,
+    )
+
+
+def channel_row_key(channel: pl.Expr) -> pl.Expr:
+    """Row key of a registry channel name: ``website`` for 政府网站, ``wechat:<account>`` otherwise."""
+    return (
+        pl.when(channel == CHANNEL_WEBSITE)
+        .then(pl.lit("website"))
+        .otherwise(pl.lit("wechat:") + channel)
+    )
+
+
+def channel_row_label(channel: pl.Expr) -> pl.Expr:
+    """Label of a registry channel as a report prints it: 政府网站 or “<account>”微信公众号."""
+    return (
+        pl.when(channel == CHANNEL_WEBSITE)
+        .then(channel)
+        .otherwise(pl.lit("“") + channel + pl.lit("”微信公众号"))
+    )
+
+
+def channel_cells(agencies: pl.DataFrame) -> pl.DataFrame:
+    """The section 一 cell keys of each agency: one row per registry channel plus ``total``.
+
+    ``agencies`` needs ``agency_id`` and ``channels`` (a list of registry channel names).
+    """
+    per_channel = (
+        agencies.select("agency_id", pl.col("channels").alias("channel"))
+        .explode("channel")
+        .drop_nulls("channel")
+        .with_columns(position=pl.int_range(pl.len()).over("agency_id").cast(pl.UInt32))
+        .select(
+            "agency_id",
+            section=pl.lit("channels"),
+            row=channel_row_key(pl.col("channel")),
+            column=pl.lit(CHANNEL_COLUMN[0]),
+            row_label=channel_row_label(pl.col("channel")),
+            column_label=pl.lit(CHANNEL_COLUMN[1]),
+            position="position",
+        )
+    )
+    totals = agencies.select(
+        "agency_id",
+        section=pl.lit("channels"),
+        row=pl.lit("total"),
+        column=pl.lit(CHANNEL_COLUMN[0]),
+        row_label=pl.lit("合计"),
+        column_label=pl.lit(CHANNEL_COLUMN[1]),
+        position=pl.lit(999, pl.UInt32),
+    )
+    return pl.concat([per_channel, totals])
+
+
+def report_skeleton(agencies: pl.DataFrame) -> pl.DataFrame:
+    """Every cell key of every agency's report, in report order: the frame all counts fill in."""
+    static = agencies.select("agency_id").join(static_cells(), how="cross")
+    return (
+        pl.concat([channel_cells(agencies), static], how="vertical")
+        .sort("agency_id", "position")
+        .drop("position")
+    )

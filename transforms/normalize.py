@@ -1,0 +1,229 @@
+"""Landing rows (all text) → typed, de-duplicated records, plus the rows that had to be quarantined.
+
+Every row either becomes a record or lands in quarantine with its file, row, column and reason:
+nothing is dropped silently. Columns a source does not declare (names, ID and phone numbers,
+addresses) never get past this step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+
+from transforms.parse import (
+    beijing_date_from_unix,
+    clean_text,
+    normalize_label,
+    parse_date,
+    parse_yuan_as_fen,
+)
+from transforms.sources import (
+    LINEAGE_SCHEMA,
+    REASON_KEYS,
+    REASON_LABELS,
+    SOURCES,
+    Field,
+    Kind,
+    Source,
+)
+
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "source": pl.String(),
+        "agency_id": pl.String(),
+        "file": pl.String(),
+        "row": pl.UInt32(),
+        "column": pl.String(),
+        "value": pl.String(),
+        "reason": pl.String(),
+    }
+)
+
+EARLIEST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
+
+
+def _quoted(raw: pl.Expr) -> pl.Expr:
+    return pl.lit("'") + raw + pl.lit("'")
+
+
+def _raw(header: str) -> pl.Expr:
+    """The landing text of a column, kept apart from the parsed column of the same name."""
+    return pl.col(f"raw:{header}")
+
+
+def _field_value(f: Field) -> pl.Expr:
+    raw = _raw(f.header)
+    match f.kind:
+        case Kind.KEY | Kind.TEXT:
+            return clean_text(raw)
+        case Kind.DATE:
+            return parse_date(raw)
+        case Kind.UNIX_TIME:
+            return beijing_date_from_unix(clean_text(raw).cast(pl.Int64, strict=False))
+        case Kind.YUAN:
+            return parse_yuan_as_fen(raw)
+        case Kind.FLAG:
+            return clean_text(raw).str.to_lowercase().is_in(["true", "1", "是"])
+        case Kind.CATEGORY:
+            return clean_text(raw).replace_strict(f.categories, default=None, return_dtype=f.dtype)
+        case Kind.REASONS:
+            return (
+                clean_text(raw)
+                .str.split("|")
+                .list.eval(
+                    normalize_label(pl.element()).replace_strict(
+                        REASON_LABELS, default=None, return_dtype=pl.Enum(REASON_KEYS)
+                    )
+                )
+            )
+    raise ValueError(f"no parser for {f.kind}")
+
+
+def _field_problem(f: Field, latest: dt.date) -> pl.Expr:
+    """Why this field of a row cannot be used, or null."""
+    raw = clean_text(_raw(f.header))
+    value = pl.col(f.name)
+    unreadable = raw.is_not_null() & value.is_null()
+    missing = pl.lit(f.value_required) & raw.is_null()
+    reason = pl.when(missing).then(pl.lit(f"{f.header} is empty"))
+    match f.kind:
+        case Kind.DATE | Kind.UNIX_TIME:
+            reason = (
+                reason.when(unreadable)
+                .then(pl.lit("not a date: ") + _quoted(raw))
+                .when(value > latest)
+                .then(pl.lit(f"date after the day of the run ({latest})"))
+                .when(value < EARLIEST_PLAUSIBLE_DATE)
+                .then(pl.lit(f"date before {EARLIEST_PLAUSIBLE_DATE.year}"))
+            )
+        case Kind.CATEGORY:
+            expected = " / ".join(f.categories)
+            reason = reason.when(unreadable).then(
+                pl.lit("unknown value ") + _quoted(raw) + pl.lit(f" (expected {expected})")
+            )
+        case Kind.YUAN:
+            reason = reason.when(unreadable).then(
+                pl.lit("not an amount in 元 with at most two decimals: ") + _quoted(raw)
+            )
+        case Kind.REASONS:
+            unknown_labels = (
+                raw.str.split("|")
+                .list.eval(
+                    pl.when(
+                        normalize_label(pl.element())
+                        .replace_strict(REASON_LABELS, default=None)
+                        .is_null()
+                    ).then(pl.element())
+                )
+                .list.drop_nulls()
+                .list.join("|")
+            )
+            reason = reason.when(unknown_labels.str.len_chars() > 0).then(
+                pl.lit("unknown 具体情形: ") + _quoted(unknown_labels)
+            )
+    return reason
+
+
+def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
+    """Rules that involve several fields of one record (dates in order, results with reasons)."""
+    c = pl.col
+    if source.name == "requests":
+        needs_reasons = c("result").is_in(["withheld", "unavailable", "not_processed", "other"])
+        return [
+            ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
+            ("办理结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("办结日期 given but 办理结果 is empty"))),
+            ("办结日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("办理结果 given but 办结日期 is empty"))),
+            ("具体情形", pl.when(needs_reasons & (c("reasons").list.len().fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
+        ]  # fmt: skip
+    if source.name == "appeals":
+        return [
+            ("起诉方式", pl.when((c("case_type") == "litigation") & c("route").is_null()).then(pl.lit("行政诉讼 needs 起诉方式"))),
+            ("结案日期", pl.when(c("concluded_on") < c("filed_on")).then(pl.lit("结案日期 is before 立案日期"))),
+            ("结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("结案日期 given but 结果 is empty"))),
+            ("结案日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("结果 given but 结案日期 is empty"))),
+        ]  # fmt: skip
+    if source.name == "documents":
+        return [
+            ("废止日期", pl.when(c("repealed_on") < c("published_on")).then(pl.lit("废止日期 is before 公布日期"))),
+        ]  # fmt: skip
+    return []
+
+
+def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
+    """One record per (agency, key): the one from the file delivered last.
+
+    Delivery order is the file's modification time, ties broken by file name, then by row
+    within a file, as the landing-zone contract says. Re-delivering an identical file therefore
+    changes nothing.
+    """
+    return records.sort("delivered_at", "file", "row").unique(
+        subset=["agency_id", key], keep="last", maintain_order=True
+    )
+
+
+def normalize_source(
+    raw: pl.LazyFrame, source: Source, run_date: dt.date
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """Typed, de-duplicated records of one source and the quarantined rows, as two lazy frames.
+
+    ``raw`` has the lineage columns and one text column per header of ``source`` (absent optional
+    columns as nulls). Dates after ``run_date`` or before 1990 are implausible and quarantined.
+    Collect both together (``pl.collect_all``) so the parsing is shared.
+    """
+    fields = source.fields
+    problems = [(f.header, _field_problem(f, run_date)) for f in fields]
+    parsed = (
+        raw.rename({f.header: f"raw:{f.header}" for f in fields})
+        .with_columns(_field_value(f).alias(f.name) for f in fields)
+        .with_columns(
+            [p.alias(f"_problem_{i}") for i, (_, p) in enumerate(problems)]
+            + [
+                p.alias(f"_problem_{i}")
+                for i, (_, p) in enumerate(_cross_field_problems(source), start=len(problems))
+            ]
+        )
+    )
+    headers = [h for h, _ in problems] + [h for h, _ in _cross_field_problems(source)]
+    problem_cols = [f"_problem_{i}" for i in range(len(headers))]
+    is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
+
+    records = newest_delivery_wins(
+        parsed.filter(is_clean).select(source.record_schema.names()).cast(source.record_schema),
+        source.key.name,
+    )
+    rejected = parsed.filter(~is_clean)
+    quarantine = pl.concat(
+        [
+            rejected.filter(pl.col(p).is_not_null()).select(
+                source=pl.lit(source.name),
+                agency_id=pl.col("agency_id").cast(pl.String),
+                file="file",
+                row="row",
+                column=pl.lit(header),
+                value=_raw(header).cast(pl.String),
+                reason=pl.col(p),
+            )
+            for header, p in zip(headers, problem_cols, strict=True)
+        ]
+    ).cast(QUARANTINE_SCHEMA)
+    return records, quarantine
+
+
+def empty_raw(source: Source) -> pl.LazyFrame:
+    """A raw frame with no rows: what a source with no landing files reads as."""
+    return pl.LazyFrame(schema={**LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())})
+
+
+def empty_quarantine() -> pl.DataFrame:
+    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
+
+
+__all__ = [
+    "QUARANTINE_SCHEMA",
+    "SOURCES",
+    "empty_quarantine",
+    "empty_raw",
+    "newest_delivery_wins",
+    "normalize_source",
+]
