@@ -1,0 +1,55 @@
+"""Shared fixtures: one real Prefect API for the session, and a helper that compiles a landing zone."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.cli import use_prefect_defaults
+
+use_prefect_defaults()
+# Tests never touch a developer's own Prefect server or ~/.prefect.
+os.environ.pop("PREFECT_API_URL", None)
+
+RUN_DATE = dt.date(2026, 11, 27)
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """A real Prefect API (a temporary server on loopback with its own SQLite database)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def compile_landing(prefect_api, tmp_path: Path):
+    """Run the compile flow on a landing folder into fresh output folders; returns the result."""
+    from flows.compile import compile_reports
+
+    def run(landing: Path, year: int, run_date: dt.date = RUN_DATE, **kwargs):
+        kwargs.setdefault("out", str(tmp_path / "published"))
+        kwargs.setdefault("warehouse", str(tmp_path / "warehouse"))
+        return compile_reports(year=year, landing=str(landing), run_date=run_date, **kwargs)
+
+    return run
+
+
+def nonzero_cells(cells: pl.DataFrame) -> pl.DataFrame:
+    """The cells with a value other than zero, as plain text for easy comparison."""
+    return (
+        cells.filter(pl.col("value") != 0)
+        .select(
+            "agency_id",
+            "section",
+            "row",
+            "column",
+            pl.col("value").cast(pl.String).str.replace(r"(\.\d*?)0+$", "$1").str.strip_suffix("."),
+        )
+        .sort(pl.all())
+    )
