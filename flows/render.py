@@ -20,7 +20,6 @@ from transforms.cells import (
     REQUEST_ROWS,
 )
 
-
 _OUTCOME_PREFIX = "三、本年度办理结果 "
 
 

@@ -45,9 +45,11 @@ def test_golden_scenario(name: str, compile_landing, tmp_path: Path) -> None:
 
     result = compile_landing(landing, spec["year"], **spec.get("compile", {}))
 
-    expected = pl.read_csv(
-        scenario / "expected.csv", infer_schema=False, comment_prefix="#"
-    ).sort(pl.all())
+    expected = pl.read_csv(scenario / "expected.csv", infer_schema=False, comment_prefix="#").sort(
+        pl.all()
+    )
     assert nonzero_cells(result.cells).to_dicts() == expected.to_dicts()
-    quarantined = [[q["file"], q["row"], q["column"]] for q in result.quarantine.iter_rows(named=True)]
+    quarantined = [
+        [q["file"], q["row"], q["column"]] for q in result.quarantine.iter_rows(named=True)
+    ]
     assert sorted(quarantined, key=str) == sorted(spec.get("quarantined", []), key=str)

@@ -250,7 +250,7 @@ def count_appeals(
     """
     filed, concluded = pl.col("filed_on"), pl.col("concluded_on")
     counted = period.contains(filed) | period.contains(concluded)
-    if rule is AppealsRule.OPEN_DURING_YEAR:
+    if AppealsRule(rule) is AppealsRule.OPEN_DURING_YEAR:
         counted = counted | ((filed < period.start) & period.open_at_end(concluded))
     row = (
         pl.when(pl.col("case_type") == "review")

@@ -87,6 +87,5 @@ def normalize_label(text: pl.Expr) -> pl.Expr:
     >>> pl.select(normalize_label(pl.lit("3.危及“三安全一稳定”"))).item()
     '危及三安全一稳定'
     """
-    return (
-        to_half_width(text).str.replace(_LABEL_NUMBER_PREFIX, "").str.replace_all(LABEL_NOISE, "")
-    )
+    unspaced = to_half_width(text).str.replace_all(r"\s", "")
+    return unspaced.str.replace(_LABEL_NUMBER_PREFIX, "").str.replace_all(LABEL_NOISE, "")

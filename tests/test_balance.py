@@ -1,0 +1,170 @@
+"""Balancing rules: they hold for any register the counting produces, and they catch broken reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.factories import agencies, no_records, records
+from transforms.balance import find_balance_violations
+from transforms.cells import APPLICANT_COLUMNS, OUTCOME_ROWS
+from transforms.period import Period
+from transforms.report import compile_report_cells
+from transforms.sources import DISCLOSED_REASON
+
+YEAR = 2024
+FIRST_DAY = dt.date(2023, 1, 1)
+REFUSAL_REASONS = {
+    group: [r for r, _, g in OUTCOME_ROWS if g == group] for _, _, group in OUTCOME_ROWS
+}
+
+
+@st.composite
+def request_record(draw, number: int) -> dict:
+    received = FIRST_DAY + dt.timedelta(days=draw(st.integers(0, 3 * 365)))
+    concluded = None
+    result, reasons = None, None
+    if draw(st.booleans()):
+        concluded = received + dt.timedelta(days=draw(st.integers(0, 400)))
+        result = draw(
+            st.sampled_from(
+                [
+                    "disclosed",
+                    "partially_disclosed",
+                    "withheld",
+                    "unavailable",
+                    "not_processed",
+                    "other",
+                ]
+            )
+        )
+        if result in {"withheld", "unavailable", "not_processed", "other"}:
+            pool = [
+                r
+                for g in ("withheld", "unavailable", "not_processed", "other")
+                for r in REFUSAL_REASONS[g]
+            ]
+            reasons = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
+        elif draw(st.booleans()):
+            reasons = draw(
+                st.lists(
+                    st.sampled_from([DISCLOSED_REASON, "withheld_state_secret", "other_other"]),
+                    max_size=3,
+                )
+            )
+    return {
+        "request_id": f"R{number}",
+        "received_on": received,
+        "applicant_type": draw(st.sampled_from([c for c, _ in APPLICANT_COLUMNS])),
+        "concluded_on": concluded,
+        "result": result,
+        "reasons": reasons,
+    }  # fmt: skip
+
+
+@st.composite
+def request_register(draw) -> list[dict]:
+    size = draw(st.integers(0, 40))
+    return [draw(request_record(i)) for i in range(size)]
+
+
+@st.composite
+def appeal_cases(draw) -> list[dict]:
+    cases = []
+    for i in range(draw(st.integers(0, 15))):
+        filed = FIRST_DAY + dt.timedelta(days=draw(st.integers(0, 3 * 365)))
+        concluded = draw(
+            st.none() | st.integers(0, 300).map(lambda d, f=filed: f + dt.timedelta(days=d))
+        )
+        kind = draw(st.sampled_from(["review", "litigation"]))
+        cases.append(
+            {
+                "case_no": f"C{i}",
+                "case_type": kind,
+                "route": None
+                if kind == "review"
+                else draw(st.sampled_from(["direct", "after_review"])),
+                "filed_on": filed,
+                "concluded_on": concluded,
+                "result": None
+                if concluded is None
+                else draw(st.sampled_from(["upheld", "corrected", "other"])),
+            }
+        )
+    return cases
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(register=request_register(), cases=appeal_cases())
+def test_b1_to_b4_hold_for_any_register(register: list[dict], cases: list[dict]) -> None:
+    period = Period.of_year(YEAR)
+    inputs = no_records() | {
+        "requests": records("requests", register),
+        "appeals": records("appeals", cases),
+    }
+    cells = compile_report_cells(inputs, agencies("ag-a"), period)
+
+    violations = find_balance_violations(cells, agencies("ag-a").lazy())
+
+    assert violations.filter(pl.col("rule").is_in(["B1", "B2", "B3", "B4"])).is_empty()
+    concluded_in_year = sum(
+        1 for r in register if r["concluded_on"] and r["concluded_on"].year == YEAR
+    )
+    outcome_total = cells.filter(row="outcome_total", column="total").collect()["value"].item()
+    assert outcome_total == concluded_in_year  # each concluded request in exactly one outcome row
+
+
+def _valid_cells(rulemaking: bool = False) -> pl.DataFrame:
+    register = [
+        {"request_id": "R1", "received_on": dt.date(2024, 3, 1), "applicant_type": "natural_person",
+         "concluded_on": dt.date(2024, 3, 9), "result": "disclosed", "reasons": None},
+        {"request_id": "R2", "received_on": dt.date(2023, 12, 30), "applicant_type": "other_org",
+         "concluded_on": None, "result": None, "reasons": None},
+    ]  # fmt: skip
+    inputs = no_records() | {"requests": records("requests", register)}
+    return compile_report_cells(inputs, agencies("ag-a"), Period.of_year(YEAR)).collect()
+
+
+def _set(cells: pl.DataFrame, section: str, row: str, column: str, value: object) -> pl.DataFrame:
+    hit = (pl.col("section") == section) & (pl.col("row") == row) & (pl.col("column") == column)
+    return cells.with_columns(
+        value=pl.when(hit).then(pl.lit(value, pl.Decimal(18, 4))).otherwise("value")
+    )
+
+
+def _rules_broken(cells: pl.DataFrame, rulemaking: bool = False) -> set[str]:
+    registry = agencies("ag-a", rulemaking=rulemaking).lazy()
+    return set(find_balance_violations(cells.lazy(), registry)["rule"])
+
+
+def test_a_compiled_report_passes_every_rule() -> None:
+    assert _rules_broken(_valid_cells()) == set()
+
+
+@pytest.mark.parametrize(
+    ("rule", "section", "row", "column", "value"),
+    [
+        pytest.param("B1", "requests", "carried_to_next_year", "natural_person", 1, id="B1"),
+        pytest.param("B2", "requests", "outcome_total", "other_org", 1, id="B2"),
+        pytest.param("B3", "requests", "new_received", "total", 5, id="B3"),
+        pytest.param("B4", "appeals", "review", "total", 2, id="B4"),
+        pytest.param("B7", "proactive", "licensing", "decisions", -1, id="B7-negative"),
+        pytest.param("B7", "proactive", "penalty", "decisions", Decimal("1.5"), id="B7-fraction"),
+        pytest.param("B7", "proactive", "penalty", "decisions", None, id="B7-blank"),
+        pytest.param("B8", "channels", "website", "items", 3, id="B8"),
+        pytest.param("B9", "proactive", "regulations", "in_force", 1, id="B9"),
+    ],
+)
+def test_each_rule_catches_its_error(rule, section, row, column, value) -> None:
+    broken = _set(_valid_cells(), section, row, column, value)
+    assert rule in _rules_broken(broken)
+
+
+def test_regulations_allowed_with_rulemaking_power() -> None:
+    cells = _set(_valid_cells(), "proactive", "regulations", "in_force", 1)
+    assert "B9" not in _rules_broken(cells, rulemaking=True)
