@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -154,7 +155,6 @@ def check_balance(cells: pl.DataFrame, agencies: pl.DataFrame) -> pl.DataFrame:
     return find_balance_violations(cells.lazy(), agencies.lazy())
 
 
-@task(cache_policy=NO_CACHE)
 def publish_report(
     out: LocalStore,
     agency: dict,
@@ -206,6 +206,38 @@ def publish_report(
         written.append(out.write_bytes(f"reports/{partition}/{name}", data))
     written.append(out.write_bytes(f"report_cells/{partition}/data.parquet", cells_bytes))
     return written
+
+
+@task(cache_policy=NO_CACHE)
+def publish_reports(
+    out: LocalStore,
+    agencies: pl.DataFrame,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame,
+    period: Period,
+    status: str,
+    run_id: str,
+) -> list[str]:
+    """Publish every agency's report (or only its validation result, when it failed)."""
+    cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
+    violations_of = violations.partition_by("agency_id", as_dict=True)
+    no_violations = violations.clear()
+
+    def publish(agency: dict) -> list[str]:
+        key = (agency["agency_id"],)
+        return publish_report(
+            out,
+            agency,
+            cells_of[key],
+            violations_of.get(key, no_violations),
+            period,
+            status,
+            run_id,
+        )
+
+    # Writes wait on the disk or the network, not the CPU: overlap them.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
 
 
 def _check_locations(settings: Settings) -> None:
@@ -267,18 +299,7 @@ def compile_reports(
     violations = check_balance(cells, selected)
     failed = sorted(set(violations.filter(pl.col("severity") == "error")["agency_id"]))
 
-    written: list[str] = []
-    for agency in selected.to_dicts():
-        agency_id = agency["agency_id"]
-        written += publish_report(
-            out_store,
-            agency,
-            cells.filter(pl.col("agency_id") == agency_id).drop("agency_id"),
-            violations.filter(pl.col("agency_id") == agency_id),
-            period,
-            status,
-            run_id,
-        )
+    written = publish_reports(out_store, selected, cells, violations, period, status, run_id)
 
     quarantine = pl.concat(
         [

@@ -116,8 +116,12 @@ def decode_text(data: bytes) -> bytes:
         ) from None
 
 
+_HEADER_FORMS = str.maketrans({"(": "（", ")": "）", " ": None, "\u3000": None, "\ufeff": None})
+
+
 def _clean_header(name: str) -> str:
-    return name.strip().strip("\ufeff").strip()
+    """A header as the contract spells it: spreadsheets drift to half-width brackets and spaces."""
+    return name.strip().translate(_HEADER_FORMS)
 
 
 def _select_headers(found: list[str], wanted: Iterable[str], required: Iterable[str]) -> list[int]:
@@ -310,7 +314,7 @@ def read_source(
 
 
 def _read_wechat_file(file: LandingFile, data: bytes, agency_channels: list[str]) -> pl.DataFrame:
-    if len(file.parts) != 4 or file.suffix != ".json":
+    if file.suffix != ".json":
         raise UnreadableFile("expected wechat/<account name>/<file>.json")
     account = file.parts[2]
     if account not in agency_channels:
@@ -327,7 +331,8 @@ def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]],
     for file in files:
         if file.path == AGENCIES_FILE:
             continue
-        if file.source in by_source and (file.source == "wechat" or len(file.parts) == 3):
+        # Upstream systems may file exports in subfolders (by month, by batch): any depth is fine.
+        if file.source in by_source and len(file.parts) >= (4 if file.source == "wechat" else 3):
             if file.source != "wechat" and file.suffix not in TABLE_SUFFIXES:
                 unknown.append(file_problem(file.source, file, "not a .csv or .xlsx file"))
                 continue

@@ -19,6 +19,8 @@ from transforms.sources import REASON_LABELS
         pytest.param("2024-03-05 14:20:00", dt.date(2024, 3, 5), id="with-time"),
         pytest.param("2024年3月5日", dt.date(2024, 3, 5), id="chinese"),
         pytest.param(" ２０２４－０３－０５ ", dt.date(2024, 3, 5), id="full-width-digits"),
+        pytest.param("２０２４／３／５", dt.date(2024, 3, 5), id="full-width-slashes"),
+        pytest.param("2024.3.5", dt.date(2024, 3, 5), id="dots"),
         pytest.param("2024-02-30", None, id="impossible-day"),
         pytest.param("二〇二四年三月", None, id="chinese-numerals"),
         pytest.param("", None, id="empty"),

@@ -14,7 +14,10 @@ BEIJING = "Asia/Shanghai"
 _FULL_WIDTH = [chr(0xFF10 + i) for i in range(10)] + ["．", "－", "／", "，", "：", "\u3000"]
 _HALF_WIDTH = [str(i) for i in range(10)] + [".", "-", "/", ",", ":", " "]
 
-_DATE_FORMAT = r"^\d{4}-\d{1,2}-\d{1,2}$"
+_BLANKS = " \t\r\n\u3000\ufeff"
+_DATE_FORMS = [*_FULL_WIDTH[:10], "年", "月", "日", "/", ".", "－", "／", "．", "T", "\u3000"]
+_DATE_FORMS_AS_ISO = [*_HALF_WIDTH[:10], "-", "-", "", "-", "-", "-", "-", "-", " ", " "]
+_DATE_FORMAT = r"^(\d{4}-\d{1,2}-\d{1,2})(?:\s|$)"
 _MONEY_FORMAT = r"^-?\d+(\.\d{1,2})?$"
 LABEL_NOISE = r"[\s“”\"'‘’「」『』《》〈〉·,，、。;；:：()（）\-]"
 # "3.", "3、", "（三）", "(3)": the number a hand-typed reason may carry before its label.
@@ -27,9 +30,9 @@ def to_half_width(text: pl.Expr) -> pl.Expr:
 
 
 def clean_text(text: pl.Expr) -> pl.Expr:
-    """Text with surrounding blanks (full-width too) removed; an empty cell becomes null."""
-    stripped = text.str.replace_all(r"^[\s\u3000\ufeff]+|[\s\u3000]+$", "")
-    return pl.when(stripped.str.len_chars() > 0).then(stripped)
+    """Text with surrounding blanks (full-width and BOM too) removed; an empty cell becomes null."""
+    stripped = text.str.strip_chars(_BLANKS)
+    return pl.when(stripped.str.len_bytes() > 0).then(stripped)
 
 
 def parse_date(text: pl.Expr) -> pl.Expr:
@@ -42,17 +45,13 @@ def parse_date(text: pl.Expr) -> pl.Expr:
     >>> pl.select(parse_date(pl.lit("2024年3月5日"))).item()
     datetime.date(2024, 3, 5)
     """
+    # One multi-pattern pass turns every accepted form into 2024-3-5[ time].
     day = (
-        to_half_width(clean_text(text))
-        .str.replace_many(["年", "月", "/", "."], ["-", "-", "-", "-"])
-        .str.replace("日", "")
-        .str.replace("T", " ")
-        .str.split(" ")
-        .list.first()
+        text.str.strip_chars(_BLANKS)
+        .str.replace_many(_DATE_FORMS, _DATE_FORMS_AS_ISO)
+        .str.extract(_DATE_FORMAT, 1)
     )
-    return pl.when(day.str.contains(_DATE_FORMAT)).then(
-        day.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-    )
+    return day.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 
 def beijing_date_from_unix(seconds: pl.Expr) -> pl.Expr:
