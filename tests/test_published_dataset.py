@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 import pandas as pd
 import polars as pl
@@ -40,7 +42,7 @@ def test_manifest_records_inputs_counts_and_outputs(compile_landing, tmp_path) -
 
     landing = lay_landing(GOLDEN / "missing_required_column_rejects_file", tmp_path / "landing", {})
     result = compile_landing(landing, 2024)
-    manifest = json.loads(open(result.manifest_uri, encoding="utf-8").read())
+    manifest = json.loads(Path(result.manifest_uri).read_text(encoding="utf-8"))
 
     assert manifest["run_id"] == result.run_id
     assert manifest["parameters"]["year"] == 2024
