@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import io
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +23,7 @@ from transforms.sources import (
     AGENCY_HEADERS,
     AGENCY_REQUIRED_HEADERS,
     LINEAGE_SCHEMA,
+    RAW_LINEAGE_SCHEMA,
     SOURCES,
     Source,
 )
@@ -268,6 +270,24 @@ class SourceRead:
     inputs: list[dict]
 
 
+def _load(
+    landing: LocalLanding, source: Source, file: LandingFile, channels: dict[str, list[str]]
+) -> tuple[str, pl.DataFrame | UnreadableFile]:
+    """One file's checksum and its text rows (or why it cannot be used)."""
+    data = landing.read_bytes(file.path)
+    agency_id = file.agency_id or ""
+    try:
+        if agency_id not in channels:
+            raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
+        if source.name == "wechat":
+            frame = _read_wechat_file(file, data, channels[agency_id])
+        else:
+            frame = read_table(data, file.suffix, source.headers, source.required_headers)
+    except UnreadableFile as error:
+        return sha256(data), error
+    return sha256(data), with_lineage(frame, file, agency_id)
+
+
 def read_source(
     landing: LocalLanding,
     source: Source,
@@ -275,13 +295,15 @@ def read_source(
     channels: dict[str, list[str]],
 ) -> SourceRead:
     """Read every landing file of one source; rejected files are returned, never raised."""
-    frames, problems, inputs = [], [], []
-    first_delivery: dict[str, str] = {}
     # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
     # re-delivering a file then changes nothing, even after a correction came in between.
-    for file in sorted(files, key=lambda f: (f.modified, f.path)):
-        data = landing.read_bytes(file.path)
-        checksum = sha256(data)
+    ordered = sorted(files, key=lambda f: (f.modified, f.path))
+    # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        loaded = list(pool.map(lambda f: _load(landing, source, f, channels), ordered))
+    frames, problems, inputs = [], [], []
+    first_delivery: dict[str, str] = {}
+    for file, (checksum, frame) in zip(ordered, loaded, strict=True):
         duplicate_of = first_delivery.setdefault(
             f"{PurePosixPath(file.path).parent}/{checksum}", file.path
         )
@@ -292,20 +314,11 @@ def read_source(
         )  # fmt: skip
         if duplicate_of != file.path:
             continue
-        agency_id = file.agency_id or ""
-        try:
-            if agency_id not in channels:
-                raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
-            if source.name == "wechat":
-                frame = _read_wechat_file(file, data, channels[agency_id])
-            else:
-                frame = read_table(data, file.suffix, source.headers, source.required_headers)
-        except UnreadableFile as error:
-            problems.append(file_problem(source.name, file, str(error), error.column))
-            continue
-        frames.append(with_lineage(frame, file, agency_id))
-    schema = {**LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())}
-    schema["agency_id"] = pl.String()
+        if isinstance(frame, UnreadableFile):
+            problems.append(file_problem(source.name, file, str(frame), frame.column))
+        else:
+            frames.append(frame.with_columns(delivery=pl.lit(len(frames), pl.UInt32)))
+    schema = {**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())}
     raw = pl.concat(
         [f.select(list(schema)).cast(schema) for f in frames] or [pl.DataFrame(schema=schema)]
     )

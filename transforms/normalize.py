@@ -19,7 +19,7 @@ from transforms.parse import (
     parse_yuan_as_fen,
 )
 from transforms.sources import (
-    LINEAGE_SCHEMA,
+    RAW_LINEAGE_SCHEMA,
     REASON_KEYS,
     REASON_LABELS,
     SOURCES,
@@ -153,11 +153,10 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
 def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
     """One record per (agency, key): the one from the file delivered last.
 
-    Delivery order is the file's modification time, ties broken by file name, then by row
-    within a file, as the landing-zone contract says. Re-delivering an identical file therefore
-    changes nothing.
+    ``delivery`` is the file's place in the delivery order (modification time, ties broken by
+    file name, as the landing-zone contract says); within a file the later row wins.
     """
-    return records.sort("delivered_at", "file", "row").unique(
+    return records.sort("delivery", "row").unique(
         subset=["agency_id", key], keep="last", maintain_order=True
     )
 
@@ -188,9 +187,10 @@ def normalize_source(
     problem_cols = [f"_problem_{i}" for i in range(len(headers))]
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
-    records = newest_delivery_wins(
-        parsed.filter(is_clean).select(source.record_schema.names()).cast(source.record_schema),
-        source.key.name,
+    records = (
+        newest_delivery_wins(parsed.filter(is_clean), source.key.name)
+        .select(source.record_schema.names())
+        .cast(source.record_schema)
     )
     rejected = parsed.filter(~is_clean)
     quarantine = pl.concat(
@@ -212,7 +212,7 @@ def normalize_source(
 
 def empty_raw(source: Source) -> pl.LazyFrame:
     """A raw frame with no rows: what a source with no landing files reads as."""
-    return pl.LazyFrame(schema={**LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())})
+    return pl.LazyFrame(schema={**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())})
 
 
 def empty_quarantine() -> pl.DataFrame:

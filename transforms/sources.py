@@ -90,6 +90,12 @@ LINEAGE_SCHEMA = pl.Schema(
     }
 )
 
+# What a reader attaches to each landing row; ``delivery`` is the file's place in the delivery
+# order of one read (modification time, then name), which the newest-delivery rule sorts on.
+RAW_LINEAGE_SCHEMA = pl.Schema(
+    {**LINEAGE_SCHEMA, "agency_id": pl.String(), "delivery": pl.UInt32()}
+)
+
 APPLICANT_TYPES = {label: key for key, label in APPLICANT_COLUMNS}
 
 REQUEST_RESULTS = {
