@@ -7,6 +7,7 @@ import json
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -27,13 +28,14 @@ from flows.render import report_tables, report_title, to_html, to_markdown, to_x
 from flows.settings import Settings, load_settings
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from transforms.agencies import normalize_agencies, select_agencies
-from transforms.balance import VIOLATION_SCHEMA, find_balance_violations
+from transforms.balance import find_balance_violations
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells
 from transforms.sources import SOURCES
 
 BEIJING = ZoneInfo("Asia/Shanghai")
+FLOW_NAME = "compile-annual-reports"
 PUBLISHED_COLUMNS = (
     "section", "row", "column", "value", "row_label", "column_label", "status", "as_of", "run_id",
 )  # fmt: skip
@@ -63,7 +65,9 @@ class SourceOutcome:
         return {
             "files": len(self.inputs),
             "rows_read": self.rows_read,
-            "rows_quarantined": self.quarantine.filter(pl.col("row").is_not_null()).height,
+            "rows_quarantined": self.quarantine.filter(pl.col("row").is_not_null())
+            .select("file", "row")
+            .n_unique(),
             "files_rejected": self.quarantine.filter(pl.col("row").is_null()).height,
             "records_kept": self.records.height,
         }
@@ -241,8 +245,6 @@ def publish_reports(
 
 
 def _check_locations(settings: Settings) -> None:
-    from pathlib import Path
-
     out, warehouse = Path(settings.out).resolve(), Path(settings.warehouse).resolve()
     if warehouse == out or out in warehouse.parents:
         raise ValueError(
@@ -251,7 +253,41 @@ def _check_locations(settings: Settings) -> None:
         )
 
 
-@flow(name="compile-annual-reports", log_prints=False)
+@task(cache_policy=NO_CACHE)
+def write_manifest(
+    out: LocalStore,
+    result: CompileResult,
+    parameters: dict,
+    inputs: list[dict],
+    started: dt.datetime,
+) -> str:
+    """The run manifest under ``<out>/runs/``: what was read, kept, checked and written."""
+    failed = result.failed_agencies
+    manifest = {
+        "run_id": result.run_id,
+        "flow": FLOW_NAME,
+        "parameters": parameters,
+        "status": result.status,
+        "as_of": result.period.end.isoformat(),
+        "started_at": started.isoformat(),
+        "ended_at": dt.datetime.now(dt.UTC).isoformat(),
+        "inputs": inputs,
+        "sources": result.source_counts,
+        "quarantine": {"rows": result.quarantine.height, "uri": result.quarantine_uri},
+        "validation": {
+            "passed": sorted(set(result.cells["agency_id"]) - set(failed)),
+            "failed": failed,
+            "violations": result.violations.to_dicts(),
+        },
+        "outputs": result.published,
+    }
+    return out.write_bytes(
+        f"runs/{started:%Y%m%dT%H%M%SZ}-{result.run_id}.json",
+        json.dumps(manifest, ensure_ascii=False, indent=2).encode(),
+    )
+
+
+@flow(name=FLOW_NAME, log_prints=False)
 def compile_reports(
     year: int,
     agencies: list[str] | None = None,
@@ -276,16 +312,15 @@ def compile_reports(
     agency_ids = selected["agency_id"].to_list()
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
     by_source, misplaced = group_files(source_zone.files())
-    misplaced = [m for m in misplaced if m["agency_id"] in channels or m["agency_id"] is None]
+    # A run for named agencies leaves the others' files alone; a run for all reports every
+    # file, including folders of agencies the registry does not know.
+    in_run = (lambda agency_id: agency_id in channels) if agencies else (lambda _: True)
+    misplaced = [m for m in misplaced if m["agency_id"] is None or in_run(m["agency_id"])]
     logger.info("compiling %s for %d agencies from %s", year, len(agency_ids), source_zone)
 
     outcomes = {
         name: ingest_source(
-            source_zone,
-            name,
-            [f for f in files if f.agency_id in channels],
-            channels,
-            run_date,
+            source_zone, name, [f for f in files if in_run(f.agency_id)], channels, run_date
         )
         for name, files in by_source.items()
     }
@@ -297,8 +332,6 @@ def compile_reports(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
     )
     violations = check_balance(cells, selected)
-    failed = sorted(set(violations.filter(pl.col("severity") == "error")["agency_id"]))
-
     written = publish_reports(out_store, selected, cells, violations, period, status, run_id)
 
     quarantine = pl.concat(
@@ -307,9 +340,6 @@ def compile_reports(
             pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA),
             *(o.quarantine for o in outcomes.values()),
         ]
-    )
-    quarantine_uri = warehouse_store.write_bytes(
-        f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
     )
     result = CompileResult(
         run_id=run_id,
@@ -320,40 +350,23 @@ def compile_reports(
         violations=violations,
         quarantine=quarantine,
         published=written,
-        failed_agencies=failed,
-        quarantine_uri=quarantine_uri,
+        failed_agencies=sorted(set(violations.filter(severity="error")["agency_id"])),
+        quarantine_uri=warehouse_store.write_bytes(
+            f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
+        ),
         source_counts={name: o.counts for name, o in outcomes.items()},
     )
-    manifest = {
-        "run_id": run_id,
-        "flow": "compile-annual-reports",
-        "parameters": {
-            "year": year,
-            "agencies": agencies,
-            "landing": str(settings.landing),
-            "out": str(settings.out),
-            "warehouse": str(settings.warehouse),
-            "run_date": run_date.isoformat(),
-        },
-        "status": status,
-        "as_of": period.end.isoformat(),
-        "started_at": started.isoformat(),
-        "ended_at": dt.datetime.now(dt.UTC).isoformat(),
-        "inputs": [registry_input] + [i for o in outcomes.values() for i in o.inputs],
-        "sources": result.source_counts,
-        "quarantine": {"rows": quarantine.height, "uri": quarantine_uri},
-        "validation": {
-            "passed": sorted(set(agency_ids) - set(failed)),
-            "failed": failed,
-            "violations": violations.to_dicts(),
-        },
-        "outputs": written,
+    parameters = {
+        "year": year,
+        "agencies": agencies,
+        "landing": str(settings.landing),
+        "out": str(settings.out),
+        "warehouse": str(settings.warehouse),
+        "run_date": run_date.isoformat(),
     }
-    result.manifest_uri = out_store.write_bytes(
-        f"runs/{started:%Y%m%dT%H%M%SZ}-{run_id}.json",
-        json.dumps(manifest, ensure_ascii=False, indent=2).encode(),
-    )
+    inputs = [registry_input] + [i for o in outcomes.values() for i in o.inputs]
+    result.manifest_uri = write_manifest(out_store, result, parameters, inputs, started)
     return result
 
 
-__all__ = ["VIOLATION_SCHEMA", "CompileResult", "compile_reports"]
+__all__ = ["CompileResult", "compile_reports"]
