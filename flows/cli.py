@@ -21,7 +21,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console()
+# Statutory tables are wide (a label and seven columns): when the output is not a terminal
+# (a log, a pipe), lay them out at 132 columns rather than Rich's default 80.
+console = Console(width=None if sys.stdout.isatty() else 132)
 errors = Console(stderr=True)
 
 # Prefect reads these when it is imported; a user's own values win.
