@@ -28,7 +28,7 @@ from flows.render import report_tables, report_title, to_html, to_markdown, to_x
 from flows.settings import Settings, load_settings
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from transforms.agencies import normalize_agencies, select_agencies
-from transforms.balance import find_balance_violations
+from transforms.balance import find_balance_violations, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells
@@ -154,9 +154,34 @@ def compile_cells(
 
 
 @task(cache_policy=NO_CACHE)
-def check_balance(cells: pl.DataFrame, agencies: pl.DataFrame) -> pl.DataFrame:
-    """Violations of the balancing rules, per agency."""
-    return find_balance_violations(cells.lazy(), agencies.lazy())
+def read_published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
+    """The current published cells of ``year`` for these agencies (last year's, for B5 and B6)."""
+    frames = [
+        read_parquet_bytes(out.read_bytes(key)).select(
+            pl.lit(agency_id).alias("agency_id"), "section", "row", "column", "value"
+        )
+        for agency_id in agency_ids
+        if out.exists(key := f"report_cells/year={year}/agency_id={agency_id}/data.parquet")
+    ]
+    return pl.concat(frames) if frames else None
+
+
+@task(cache_policy=NO_CACHE)
+def check_balance(
+    cells: pl.DataFrame,
+    agencies: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    requests: pl.DataFrame,
+    period: Period,
+) -> pl.DataFrame:
+    """Violations of the balancing rules and warnings, per agency."""
+    last_year = None if previous is None else previous.lazy()
+    return pl.concat(
+        [
+            find_balance_violations(cells.lazy(), agencies.lazy(), last_year),
+            w2_overdue_open_requests(requests.lazy(), period).collect(),
+        ]
+    ).sort("agency_id", "rule")
 
 
 def publish_report(
@@ -331,7 +356,8 @@ def compile_reports(
     cells = compile_cells(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
     )
-    violations = check_balance(cells, selected)
+    previous = read_published_cells(out_store, year - 1, agency_ids)
+    violations = check_balance(cells, selected, previous, outcomes["requests"].records, period)
     written = publish_reports(out_store, selected, cells, violations, period, status, run_id)
 
     quarantine = pl.concat(

@@ -126,7 +126,18 @@ def _valid_cells(rulemaking: bool = False) -> pl.DataFrame:
         {"request_id": "R2", "received_on": dt.date(2023, 12, 30), "applicant_type": "other_org",
          "concluded_on": None, "result": None, "reasons": None},
     ]  # fmt: skip
-    inputs = no_records() | {"requests": records("requests", register)}
+    site = [
+        {
+            "item_id": "W1",
+            "published_on": dt.date(2024, 5, 1),
+            "disclosure": "proactive",
+            "state": "published",
+        }
+    ]
+    inputs = no_records() | {
+        "requests": records("requests", register),
+        "website": records("website", site),
+    }
     return compile_report_cells(inputs, agencies("ag-a"), Period.of_year(YEAR)).collect()
 
 
@@ -137,9 +148,12 @@ def _set(cells: pl.DataFrame, section: str, row: str, column: str, value: object
     )
 
 
-def _rules_broken(cells: pl.DataFrame, rulemaking: bool = False) -> set[str]:
+def _rules_broken(
+    cells: pl.DataFrame, rulemaking: bool = False, previous: pl.DataFrame | None = None
+) -> set[str]:
     registry = agencies("ag-a", rulemaking=rulemaking).lazy()
-    return set(find_balance_violations(cells.lazy(), registry)["rule"])
+    last_year = None if previous is None else previous.lazy()
+    return set(find_balance_violations(cells.lazy(), registry, last_year)["rule"])
 
 
 def test_a_compiled_report_passes_every_rule() -> None:
@@ -168,3 +182,46 @@ def test_each_rule_catches_its_error(rule, section, row, column, value) -> None:
 def test_regulations_allowed_with_rulemaking_power() -> None:
     cells = _set(_valid_cells(), "proactive", "regulations", "in_force", 1)
     assert "B9" not in _rules_broken(cells, rulemaking=True)
+
+
+def test_b5_carry_over_must_match_last_years_carry_forward() -> None:
+    this_year = _valid_cells()  # one 其他 request carried over from 2023
+    last_year = _set(this_year, "requests", "carried_to_next_year", "other_org", 1)
+    last_year = _set(last_year, "requests", "carried_to_next_year", "total", 1)
+    assert "B5" not in _rules_broken(this_year, previous=last_year)
+    disagreeing = _set(last_year, "requests", "carried_to_next_year", "other_org", 2)
+    assert "B5" in _rules_broken(this_year, previous=disagreeing)
+
+
+def test_b6_in_force_rolls_forward_from_last_year_as_a_warning() -> None:
+    this_year = _set(_valid_cells(), "proactive", "normative_documents", "issued", 2)
+    this_year = _set(this_year, "proactive", "normative_documents", "in_force", 5)
+    last_year = _set(_valid_cells(), "proactive", "normative_documents", "in_force", 3)
+    assert "B6" not in _rules_broken(this_year, previous=last_year)
+    wrong = _set(last_year, "proactive", "normative_documents", "in_force", 4)
+    violations = find_balance_violations(this_year.lazy(), agencies("ag-a").lazy(), wrong.lazy())
+    assert violations.filter(rule="B6")["severity"].to_list() == ["warning"]
+
+
+def test_no_previous_year_means_nothing_to_compare() -> None:
+    assert _rules_broken(_valid_cells(), previous=None) == set()
+
+
+def test_w1_warns_about_a_channel_that_published_nothing() -> None:
+    quiet = _set(_valid_cells(), "channels", "website", "items", 0)
+    quiet = _set(quiet, "channels", "total", "items", 0)
+    assert _rules_broken(quiet) == {"W1"}
+
+
+def test_w2_warns_about_requests_open_past_the_deadline() -> None:
+    from transforms.balance import w2_overdue_open_requests
+
+    register = [
+        {"request_id": "OLD", "received_on": dt.date(2024, 9, 2), "applicant_type": "natural_person",
+         "concluded_on": None, "result": None, "reasons": None},
+        {"request_id": "NEW", "received_on": dt.date(2024, 12, 20), "applicant_type": "natural_person",
+         "concluded_on": None, "result": None, "reasons": None},
+    ]  # fmt: skip
+    found = w2_overdue_open_requests(records("requests", register), Period.of_year(YEAR)).collect()
+    assert found["severity"].to_list() == ["warning"]
+    assert "OLD" in found["actual"].item() and "NEW" not in found["actual"].item()

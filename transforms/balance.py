@@ -13,6 +13,7 @@ from enum import StrEnum
 import polars as pl
 
 from transforms.cells import APPEALS_COLUMNS, APPLICANT_COLUMNS, OUTCOME_ROW_KEYS
+from transforms.period import Period
 
 VIOLATION_SCHEMA = pl.Schema(
     {
@@ -178,18 +179,160 @@ def b9_regulations_need_rulemaking_power(
     return _violations(bad, "B9", Severity.ERROR)
 
 
+def _year_over_year(
+    cells: pl.LazyFrame,
+    previous: pl.LazyFrame,
+    *,
+    rule: str,
+    severity: Severity,
+    expected: pl.Expr,
+    actual: pl.Expr,
+    section: str,
+    along: str,
+    describe: str,
+) -> pl.LazyFrame:
+    """Where a this-year figure disagrees with one derived from last year's published cells.
+
+    Agencies with no cells for last year are not checked: there is nothing to agree with.
+    """
+    key = ["agency_id", along]
+    this_year = cells.filter(pl.col("section") == section).group_by(key).agg(actual=actual)
+    last_year = previous.filter(pl.col("section") == section).group_by(key).agg(last=expected)
+    bad = (
+        this_year.join(last_year, on=key, how="inner")
+        .with_columns(expected=pl.col("last"))
+        .filter(pl.col("expected") != pl.col("actual"))
+        .with_columns(cells=pl.lit(f"{section}: {describe} @ ") + pl.col(along))
+    )
+    return _violations(bad, rule, severity)
+
+
+def _value_of(row: str) -> pl.Expr:
+    return pl.col("value").filter(pl.col("row") == row).sum()
+
+
+def _value_in(column: str) -> pl.Expr:
+    return pl.col("value").filter(pl.col("column") == column).sum()
+
+
+def b5_carry_over_matches_last_year(
+    cells: pl.LazyFrame, previous: pl.LazyFrame | None = None, **_: object
+) -> pl.LazyFrame:
+    """B5: carried_over_from_last_year of Y = carried_to_next_year of Y−1, column by column."""
+    if previous is None:
+        return pl.LazyFrame(schema=VIOLATION_SCHEMA)
+    return _year_over_year(
+        cells.filter(pl.col("row") == "carried_over_from_last_year"),
+        previous.filter(pl.col("row") == "carried_to_next_year"),
+        rule="B5",
+        severity=Severity.ERROR,
+        actual=pl.col("value").sum(),
+        expected=pl.col("value").sum(),
+        section="requests",
+        along="column",
+        describe="carried_over_from_last_year vs last year's carried_to_next_year",
+    )
+
+
+def b6_documents_in_force_roll_forward(
+    cells: pl.LazyFrame, previous: pl.LazyFrame | None = None, **_: object
+) -> pl.LazyFrame:
+    """B6: in_force(Y) = in_force(Y−1) + issued(Y) − repealed(Y), for both document rows."""
+    if previous is None:
+        return pl.LazyFrame(schema=VIOLATION_SCHEMA)
+    documents = pl.col("row").is_in(["regulations", "normative_documents"])
+    rolled = (
+        cells.filter(documents)
+        .join(
+            previous.filter(documents, pl.col("column") == "in_force").select(
+                "agency_id", "row", last_in_force="value"
+            ),
+            on=["agency_id", "row"],
+            how="inner",
+        )
+        .group_by("agency_id", "row")
+        .agg(
+            actual=_value_in("in_force"),
+            expected=pl.col("last_in_force").first() + _value_in("issued") - _value_in("repealed"),
+        )
+        .filter(pl.col("expected") != pl.col("actual"))
+        .with_columns(
+            cells=pl.lit("proactive: in_force vs last year's in_force + issued − repealed @ ")
+            + pl.col("row")
+        )
+    )
+    return _violations(rolled, "B6", Severity.WARNING)
+
+
+def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
+    """W1: a registry channel that published nothing in the whole period (worth a look)."""
+    quiet = cells.filter(
+        (pl.col("section") == "channels") & (pl.col("row") != "total") & (pl.col("value") == 0)
+    ).with_columns(
+        cells=pl.concat_str("section", "row", "column", separator="/"),
+        expected=pl.lit("at least one item"),
+        actual=pl.lit("0"),
+    )
+    return _violations(quiet, "W1", Severity.WARNING)
+
+
 BALANCE_RULES = (
     BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance),
     BalanceRule("B2", b2_outcome_total.__doc__ or "", Severity.ERROR, b2_outcome_total),
     BalanceRule("B3", b3_applicant_total.__doc__ or "", Severity.ERROR, b3_applicant_total),
     BalanceRule("B4", b4_appeals_total.__doc__ or "", Severity.ERROR, b4_appeals_total),
+    BalanceRule("B5", b5_carry_over_matches_last_year.__doc__ or "", Severity.ERROR, b5_carry_over_matches_last_year),
+    BalanceRule("B6", b6_documents_in_force_roll_forward.__doc__ or "", Severity.WARNING, b6_documents_in_force_roll_forward),
     BalanceRule("B7", b7_counts_are_whole.__doc__ or "", Severity.ERROR, b7_counts_are_whole),
     BalanceRule("B8", b8_channel_total.__doc__ or "", Severity.ERROR, b8_channel_total),
     BalanceRule("B9", b9_regulations_need_rulemaking_power.__doc__ or "", Severity.ERROR, b9_regulations_need_rulemaking_power),
+    BalanceRule("W1", w1_channel_published_nothing.__doc__ or "", Severity.WARNING, w1_channel_published_nothing),
 )  # fmt: skip
+RULES_BY_ID = {rule.id: rule for rule in BALANCE_RULES}
 
 
-def find_balance_violations(cells: pl.LazyFrame, agencies: pl.LazyFrame) -> pl.DataFrame:
-    """Every violation of every single-year balancing rule, across all agencies in ``cells``."""
-    frames = [rule.find_violations(cells, agencies=agencies) for rule in BALANCE_RULES]
+# 条例第三十三条: 20 working days, extendable once by 20. Public holidays are not modelled: the
+# warning errs towards silence by counting only Saturdays and Sundays as days off.
+ANSWER_DEADLINE_WORKING_DAYS = 40
+
+
+def w2_overdue_open_requests(requests: pl.LazyFrame, period: Period) -> pl.LazyFrame:
+    """W2: requests still open at the end of the period and past the 20+20 working-day limit."""
+    overdue = (
+        requests.filter(
+            (pl.col("received_on") <= period.end)
+            & period.open_at_end(pl.col("concluded_on"))
+            & (
+                pl.col("received_on").dt.add_business_days(
+                    ANSWER_DEADLINE_WORKING_DAYS, roll="forward"
+                )
+                < period.end
+            )
+        )
+        .group_by(pl.col("agency_id").cast(pl.String))
+        .agg(
+            actual=pl.format(
+                "{} open past the deadline: {}",
+                pl.len(),
+                pl.col("request_id").sort().head(5).str.join(", "),
+            )
+        )
+        .with_columns(
+            cells=pl.lit("requests/carried_to_next_year"),
+            expected=pl.lit(f"none open past {ANSWER_DEADLINE_WORKING_DAYS} working days"),
+        )
+    )
+    return _violations(overdue, "W2", Severity.WARNING)
+
+
+def find_balance_violations(
+    cells: pl.LazyFrame, agencies: pl.LazyFrame, previous: pl.LazyFrame | None = None
+) -> pl.DataFrame:
+    """Every violation of every rule, across all agencies in ``cells``.
+
+    ``previous`` holds last year's published cells of the same agencies (for B5 and B6), when any.
+    """
+    frames = [
+        rule.find_violations(cells, agencies=agencies, previous=previous) for rule in BALANCE_RULES
+    ]
     return pl.concat(pl.collect_all(frames)).cast(VIOLATION_SCHEMA).sort("agency_id", "rule")
