@@ -27,8 +27,9 @@ from flows.landing import (
 from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
 from flows.settings import Settings, load_settings
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.validate import ReportValidation, validate_reports, validate_source_records
 from transforms.agencies import normalize_agencies, select_agencies
-from transforms.balance import find_balance_violations, w2_overdue_open_requests
+from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells
@@ -89,6 +90,8 @@ class CompileResult:
     manifest_uri: str = ""
     quarantine_uri: str = ""
     source_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    data_docs_uri: str | None = None
+    record_checks: dict[str, list[dict]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -166,22 +169,63 @@ def read_published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> p
     return pl.concat(frames) if frames else None
 
 
+def record_violations(source: str, results: list[dict]) -> list[dict]:
+    """Failed record-suite expectations as violation rows, one per agency concerned."""
+    rows = []
+    for r in results:
+        if r["success"]:
+            continue
+        target = r["kwargs"].get("column") or ",".join(
+            r["kwargs"].get("column_list")
+            or [r["kwargs"].get("column_A", ""), r["kwargs"].get("column_B", "")]
+        )
+        for agency_id in r["agencies"] or [None]:
+            rows.append(
+                {
+                    "agency_id": agency_id,
+                    "rule": f"records.{source}:{r['type'].removeprefix('expect_')}({target})",
+                    "severity": "error" if r["severity"] == "critical" else "warning",
+                    "cells": f"{source} records",
+                    "expected": "every record",
+                    "actual": f"{r['unexpected_count']} records, e.g. {r['partial_unexpected_list'][:3]}",
+                }
+            )
+    return rows
+
+
 @task(cache_policy=NO_CACHE)
-def check_balance(
+def check_records(
+    outcomes: dict[str, SourceOutcome], run_date: dt.date
+) -> tuple[dict, pl.DataFrame]:
+    """Every source's record suite on the records this run kept (Polars engine)."""
+    results = {
+        name: validate_source_records(o.records, name, run_date) for name, o in outcomes.items()
+    }
+    violations = [v for name, r in results.items() for v in record_violations(name, r)]
+    return results, pl.DataFrame(violations, schema=VIOLATION_SCHEMA)
+
+
+@task(cache_policy=NO_CACHE)
+def check_reports(
     cells: pl.DataFrame,
     agencies: pl.DataFrame,
     previous: pl.DataFrame | None,
     requests: pl.DataFrame,
     period: Period,
-) -> pl.DataFrame:
-    """Violations of the balancing rules and warnings, per agency."""
-    last_year = None if previous is None else previous.lazy()
-    return pl.concat(
-        [
-            find_balance_violations(cells.lazy(), agencies.lazy(), last_year),
-            w2_overdue_open_requests(requests.lazy(), period).collect(),
-        ]
-    ).sort("agency_id", "rule")
+) -> ReportValidation:
+    """The report suite (Great Expectations) on every compiled report, plus the W2 warning."""
+    checked = validate_reports(validation_frame(cells, agencies, previous))
+    overdue = w2_overdue_open_requests(requests.lazy(), period).collect()
+    checked.violations = pl.concat([checked.violations, overdue]).sort("agency_id", "rule")
+    return checked
+
+
+@task(cache_policy=NO_CACHE)
+def publish_data_docs(out: LocalStore, checked: ReportValidation) -> str | None:
+    """The Great Expectations Data Docs of this run's report checks, under validation/data_docs."""
+    for path, data in checked.docs_files.items():
+        out.write_bytes(f"validation/data_docs/{path}", data)
+    return out.uri("validation/data_docs/index.html") if checked.docs_files else None
 
 
 def publish_report(
@@ -189,6 +233,7 @@ def publish_report(
     agency: dict,
     cells: pl.DataFrame,
     violations: pl.DataFrame,
+    checks: list[dict],
     period: Period,
     status: str,
     run_id: str,
@@ -200,11 +245,16 @@ def publish_report(
     """
     partition = f"year={period.year}/agency_id={agency['agency_id']}"
     blocking = violations.filter(pl.col("severity") == "error")
+    failed_rules = set(violations["rule"])
     validation = {
         "agency_id": agency["agency_id"],
         "year": period.year,
         "run_id": run_id,
         "passed": blocking.is_empty(),
+        "checks": [
+            {"rule": c["rule"], "severity": c["severity"], "passed": c["rule"] not in failed_rules}
+            for c in checks
+        ],
         "violations": violations.to_dicts(),
     }
     written = [
@@ -243,6 +293,7 @@ def publish_reports(
     agencies: pl.DataFrame,
     cells: pl.DataFrame,
     violations: pl.DataFrame,
+    checks: list[dict],
     period: Period,
     status: str,
     run_id: str,
@@ -259,6 +310,7 @@ def publish_reports(
             agency,
             cells_of[key],
             violations_of.get(key, no_violations),
+            checks,
             period,
             status,
             run_id,
@@ -267,6 +319,15 @@ def publish_reports(
     # Writes wait on the disk or the network, not the CPU: overlap them.
     with ThreadPoolExecutor(max_workers=8) as pool:
         return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
+
+
+def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFrame:
+    """Run-level problems (no agency) concern every report of the run."""
+    everyone = pl.DataFrame({"agency_id": agency_ids}, schema={"agency_id": pl.String})
+    general = violations.filter(pl.col("agency_id").is_null()).drop("agency_id")
+    return pl.concat(
+        [violations.filter(pl.col("agency_id").is_not_null()), everyone.join(general, how="cross")]
+    ).select(violations.columns)
 
 
 def _check_locations(settings: Settings) -> None:
@@ -303,6 +364,8 @@ def write_manifest(
             "passed": sorted(set(result.cells["agency_id"]) - set(failed)),
             "failed": failed,
             "violations": result.violations.to_dicts(),
+            "record_checks": result.record_checks,
+            "data_docs": result.data_docs_uri,
         },
         "outputs": result.published,
     }
@@ -357,8 +420,13 @@ def compile_reports(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
     )
     previous = read_published_cells(out_store, year - 1, agency_ids)
-    violations = check_balance(cells, selected, previous, outcomes["requests"].records, period)
-    written = publish_reports(out_store, selected, cells, violations, period, status, run_id)
+    record_results, record_problems = check_records(outcomes, run_date)
+    checked = check_reports(cells, selected, previous, outcomes["requests"].records, period)
+    violations = _for_agencies(pl.concat([checked.violations, record_problems]), agency_ids)
+    written = publish_reports(
+        out_store, selected, cells, violations, checked.expectations, period, status, run_id
+    )
+    docs_uri = publish_data_docs(out_store, checked)
 
     quarantine = pl.concat(
         [
@@ -381,6 +449,8 @@ def compile_reports(
             f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
         ),
         source_counts={name: o.counts for name, o in outcomes.items()},
+        data_docs_uri=docs_uri,
+        record_checks=record_results,
     )
     parameters = {
         "year": year,

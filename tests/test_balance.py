@@ -225,3 +225,13 @@ def test_w2_warns_about_requests_open_past_the_deadline() -> None:
     found = w2_overdue_open_requests(records("requests", register), Period.of_year(YEAR)).collect()
     assert found["severity"].to_list() == ["warning"]
     assert "OLD" in found["actual"].item() and "NEW" not in found["actual"].item()
+
+
+def test_c1_every_cell_present_exactly_once() -> None:
+    cells = _valid_cells()
+    assert "C1" not in _rules_broken(cells)
+    missing = cells.filter(~((pl.col("row") == "penalty") & (pl.col("column") == "decisions")))
+    doubled = pl.concat([cells, cells.head(1)])
+    stray = pl.concat([cells, cells.head(1).with_columns(row=pl.lit("procurement"))])
+    for broken in (missing, doubled, stray):
+        assert "C1" in _rules_broken(broken)

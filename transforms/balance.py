@@ -12,7 +12,13 @@ from enum import StrEnum
 
 import polars as pl
 
-from transforms.cells import APPEALS_COLUMNS, APPLICANT_COLUMNS, OUTCOME_ROW_KEYS
+from transforms.cells import (
+    APPEALS_COLUMNS,
+    APPLICANT_COLUMNS,
+    CELL_KEY,
+    OUTCOME_ROW_KEYS,
+    report_skeleton,
+)
 from transforms.period import Period
 
 VIOLATION_SCHEMA = pl.Schema(
@@ -79,6 +85,39 @@ def _rows(*keys: str) -> pl.Expr:
 
 def _columns(*keys: str) -> pl.Expr:
     return pl.col("column").is_in(keys)
+
+
+def c1_every_cell_exactly_once(
+    cells: pl.LazyFrame, agencies: pl.LazyFrame, **_: object
+) -> pl.LazyFrame:
+    """C1: every cell of the format is present exactly once, and no cell outside it."""
+    key = ["agency_id", *CELL_KEY]
+    in_report = agencies.select(pl.col("agency_id").cast(pl.String)).join(
+        cells.select(pl.col("agency_id").cast(pl.String)).unique(), on="agency_id", how="semi"
+    )
+    skeleton = (
+        report_skeleton(agencies.join(in_report, on="agency_id", how="semi").collect())
+        .lazy()
+        .select(key)
+    )
+    described = pl.concat_str("section", "row", "column", separator="/")
+    missing = skeleton.join(cells, on=key, how="anti").with_columns(
+        cells=described, expected=pl.lit("present"), actual=pl.lit("missing")
+    )
+    unknown = cells.join(skeleton, on=key, how="anti").with_columns(
+        cells=described,
+        expected=pl.lit("absent (not a cell of the format)"),
+        actual=pl.lit("present"),
+    )
+    repeated = (
+        cells.group_by(key)
+        .agg(times=pl.len())
+        .filter(pl.col("times") > 1)
+        .with_columns(
+            cells=described, expected=pl.lit("once"), actual=pl.format("{} times", "times")
+        )
+    )
+    return pl.concat([_violations(f, "C1", Severity.ERROR) for f in (missing, unknown, repeated)])
 
 
 def b1_requests_carry_balance(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
@@ -277,6 +316,7 @@ def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFra
 
 
 BALANCE_RULES = (
+    BalanceRule("C1", c1_every_cell_exactly_once.__doc__ or "", Severity.ERROR, c1_every_cell_exactly_once),
     BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance),
     BalanceRule("B2", b2_outcome_total.__doc__ or "", Severity.ERROR, b2_outcome_total),
     BalanceRule("B3", b3_applicant_total.__doc__ or "", Severity.ERROR, b3_applicant_total),
@@ -336,3 +376,70 @@ def find_balance_violations(
         rule.find_violations(cells, agencies=agencies, previous=previous) for rule in BALANCE_RULES
     ]
     return pl.concat(pl.collect_all(frames)).cast(VIOLATION_SCHEMA).sort("agency_id", "rule")
+
+
+# The frame the report suite validates: the cells plus, on every row, what the cross-frame rules
+# need (B9: rule-making power; C1: the registry's channels; B5/B6: last year's value of the cell).
+# One table lets a validation engine that sees a single batch run every rule.
+VALIDATION_FRAME_SCHEMA = pl.Schema(
+    {
+        "agency_id": pl.String(),
+        "section": pl.String(),
+        "row": pl.String(),
+        "column": pl.String(),
+        "value": pl.Float64(),
+        "has_rulemaking_power": pl.Boolean(),
+        "agency_channels": pl.String(),
+        "last_year_value": pl.Float64(),
+    }
+)
+_CHANNEL_SEPARATOR = "|"
+
+
+def validation_frame(
+    cells: pl.DataFrame, agencies: pl.DataFrame, previous: pl.DataFrame | None
+) -> pl.DataFrame:
+    """Cells with the registry facts and last year's values joined on (counts are exact in f64)."""
+    key = ["agency_id", *CELL_KEY]
+    last = (
+        previous.select(*key, last_year_value="value")
+        if previous is not None
+        else pl.DataFrame(
+            schema={**dict.fromkeys(key, pl.String()), "last_year_value": pl.Float64()}
+        )
+    )
+    registry = agencies.select(
+        pl.col("agency_id").cast(pl.String),
+        "has_rulemaking_power",
+        agency_channels=pl.col("channels").list.join(_CHANNEL_SEPARATOR),
+    )
+    return (
+        cells.select(*key, "value")
+        .join(registry, on="agency_id", how="left")
+        .join(last.with_columns(pl.col("last_year_value").cast(pl.Float64)), on=key, how="left")
+        .select(VALIDATION_FRAME_SCHEMA.names())
+        .cast(VALIDATION_FRAME_SCHEMA)
+    )
+
+
+def find_violations_in_validation_frame(frame: pl.DataFrame, rule_id: str) -> pl.DataFrame:
+    """Run one rule on a validation frame: what a validation engine's custom check calls."""
+    key = ["agency_id", *CELL_KEY]
+    cells = frame.select(*key, pl.col("value").cast(pl.Decimal(18, 4)))
+    agencies = frame.group_by("agency_id", maintain_order=True).agg(
+        pl.col("has_rulemaking_power").first().fill_null(False),
+        channels=pl.col("agency_channels").first().str.split(_CHANNEL_SEPARATOR),
+    )
+    with_last = frame.filter(pl.col("last_year_value").is_not_null())
+    previous = (
+        None
+        if with_last.is_empty()
+        else with_last.select(*key, value=pl.col("last_year_value").cast(pl.Decimal(18, 4)))
+    )
+    rule = RULES_BY_ID[rule_id]
+    found = rule.find_violations(
+        cells.lazy(),
+        agencies=agencies.lazy(),
+        previous=None if previous is None else previous.lazy(),
+    )
+    return found.collect().cast(VIOLATION_SCHEMA)

@@ -1,0 +1,136 @@
+"""Write the suites in ``expectations/suites/`` from the schemas and rules they check.
+
+    uv run python -m expectations.build
+
+The JSON files are committed and reviewed; a test fails when they drift from what this writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from transforms.balance import BALANCE_RULES, Severity
+from transforms.cells import SECTIONS
+from transforms.sources import SOURCES, Kind, Source
+
+SUITES_DIR = Path(__file__).parent / "suites"
+REPORT_SUITE = "report"
+EARLIEST_DATE = "1990-01-01"
+# A single fee payment beyond these is a typing error (元 typed as 分, an extra zero), not a fee.
+FEE_BOUNDS_FEN = (-1_000_000_000, 10_000_000_000)  # −1,000 万元 … 10,000 万元
+
+
+def _expectation(kind: str, severity: str = "critical", note: str = "", **kwargs: object) -> dict:
+    entry: dict = {"type": kind, "kwargs": kwargs, "meta": {}, "severity": severity}
+    if note:
+        entry["meta"]["notes"] = note
+    return entry
+
+
+def report_suite() -> dict:
+    """Checks of one compiled (or hand-filled) report, in the cell schema."""
+    key = ["agency_id", "section", "row", "column"]
+    expectations = [
+        _expectation("expect_compound_columns_to_be_unique", column_list=key,
+                     note="B7/C1: every cell once"),
+        _expectation("expect_column_values_to_not_be_null", column="value",
+                     note="B7: no blank cell; a nil report is explicit zeros"),
+        _expectation("expect_column_values_to_be_in_set", column="section", value_set=list(SECTIONS)),
+        _expectation("expect_column_values_to_be_between", column="value", min_value=0,
+                     row_condition={"type": "comparison", "column": {"name": "row"},
+                                    "operator": "!=", "parameter": "fees"},
+                     note="B7: counts are non-negative"),
+    ]  # fmt: skip
+    expectations += [
+        _expectation(
+            "expect_report_rule_to_hold",
+            severity="critical" if rule.severity is Severity.ERROR else "warning",
+            note=" ".join(rule.description.split()),
+            rule_id=rule.id,
+        )
+        for rule in BALANCE_RULES
+    ]
+    return {"name": REPORT_SUITE, "expectations": expectations, "meta": {}, "notes": None}
+
+
+def _ordered_dates(source: Source) -> list[tuple[str, str]]:
+    """(later, earlier) date pairs that must be in order within one record."""
+    return {
+        "requests": [("concluded_on", "received_on")],
+        "appeals": [("concluded_on", "filed_on")],
+        "documents": [("repealed_on", "published_on")],
+    }.get(source.name, [])
+
+
+def record_suite(source: Source) -> dict:
+    """Checks of one source's normalized records (what the run read, after de-duplication)."""
+    expectations = [
+        _expectation("expect_compound_columns_to_be_unique", column_list=["agency_id", source.key.name]),
+        _expectation("expect_column_values_to_not_be_null", column="agency_id"),
+    ]  # fmt: skip
+    for f in source.fields:
+        if f.value_required or f.kind in {Kind.KEY, Kind.FLAG}:
+            expectations.append(_expectation("expect_column_values_to_not_be_null", column=f.name))
+        if f.kind is Kind.CATEGORY:
+            values = list(dict.fromkeys(f.categories.values()))
+            expectations.append(
+                _expectation("expect_column_values_to_be_in_set", column=f.name, value_set=values)
+            )
+        if f.kind in {Kind.DATE, Kind.UNIX_TIME}:
+            expectations.append(
+                _expectation(
+                    "expect_column_values_to_be_between",
+                    column=f.name,
+                    min_value=EARLIEST_DATE,
+                    max_value={"$PARAMETER": "run_date"},
+                    note="plausible: not after the run, not before 1990",
+                )
+            )
+        if f.kind is Kind.YUAN:
+            low, high = FEE_BOUNDS_FEN
+            expectations.append(
+                _expectation("expect_column_values_to_be_between", column=f.name,
+                             min_value=low, max_value=high, note="fee amount within sane bounds (分)")
+            )  # fmt: skip
+    for later, earlier in _ordered_dates(source):
+        expectations.append(
+            _expectation(
+                "expect_column_pair_values_a_to_be_greater_than_b",
+                column_A=later,
+                column_B=earlier,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
+        )
+    return {
+        "name": f"records.{source.name}",
+        "expectations": expectations,
+        "meta": {},
+        "notes": None,
+    }
+
+
+def all_suites() -> dict[str, dict]:
+    suites = {REPORT_SUITE: report_suite()}
+    suites |= {f"records.{name}": record_suite(source) for name, source in SOURCES.items()}
+    return suites
+
+
+def suite_json(suite: dict) -> str:
+    return json.dumps(suite, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+
+
+def load_suite(name: str) -> dict:
+    return json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def main() -> None:
+    SUITES_DIR.mkdir(exist_ok=True)
+    for name, suite in all_suites().items():
+        (SUITES_DIR / f"{name}.json").write_text(suite_json(suite), encoding="utf-8")
+        print(f"wrote {SUITES_DIR / name}.json ({len(suite['expectations'])} expectations)")
+
+
+if __name__ == "__main__":
+    main()

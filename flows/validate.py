@@ -1,0 +1,146 @@
+"""Run the Great Expectations report suite on compiled cells, and the record suites on records.
+
+Great Expectations is imported here only, when a validation runs: it costs seconds to import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from expectations.build import REPORT_SUITE, load_suite
+from expectations.polars_engine import validate_records
+from transforms.balance import VIOLATION_SCHEMA, Severity
+
+GX_SEVERITY = {"critical": Severity.ERROR.value, "warning": Severity.WARNING.value, "info": "info"}
+DOCS_SITE = "nianbao"
+
+
+@dataclass
+class ReportValidation:
+    """The outcome of the report suite over a batch of reports."""
+
+    violations: pl.DataFrame  # VIOLATION_SCHEMA: one row per failing cell or rule, per agency
+    expectations: list[dict]  # per expectation: type, kwargs, severity, success (whole batch)
+    docs_files: dict[str, bytes]  # Data Docs site, relative path → content (empty if not built)
+
+
+def _gx_context():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import expectations.custom  # noqa: F401  (registers expect_report_rule_to_hold first)
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return gx, context
+
+
+def _rule_name(result) -> str:
+    config = result.expectation_config
+    if config.type == "expect_report_rule_to_hold":
+        return config.kwargs["rule_id"]
+    target = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))
+    return f"{config.type.removeprefix('expect_')}({target})"
+
+
+def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
+    """A failed expectation result as violation rows naming agency and cells."""
+    severity = GX_SEVERITY.get(str(result.expectation_config.severity.value), "error")
+    rule = _rule_name(result)
+    details = result.result.get("details") or {}
+    if "violations" in details:
+        return [v | {"rule": rule, "severity": severity} for v in details["violations"]]
+    rows = result.result.get("unexpected_index_list") or []
+    if not rows:  # an expectation that failed with an error rather than on data
+        message = str(result.exception_info)[:300]
+        return [{"agency_id": None, "rule": rule, "severity": severity, "cells": "*",
+                 "expected": "the expectation to run", "actual": message}]  # fmt: skip
+    hit = frame[rows]
+    return [
+        {
+            "agency_id": r["agency_id"],
+            "rule": rule,
+            "severity": severity,
+            "cells": f"{r['section']}/{r['row']}/{r['column']}",
+            "expected": str(result.expectation_config.kwargs.get("value_set")
+                            or result.expectation_config.kwargs.get("min_value", "valid")),
+            "actual": "blank" if r["value"] is None else str(r["value"]),
+        }
+        for r in hit.iter_rows(named=True)
+    ]  # fmt: skip
+
+
+def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportValidation:
+    """Run the report suite on a validation frame (``transforms.balance.validation_frame``)."""
+    gx, context = _gx_context()
+    suite = context.suites.add(gx.ExpectationSuite(**load_suite(REPORT_SUITE)))
+    batch_definition = (
+        context.data_sources.add_pandas("reports")
+        .add_dataframe_asset("report_cells")
+        .add_batch_definition_whole_dataframe("all")
+    )
+    parameters = {"dataframe": frame.to_pandas()}
+    result_format = {"result_format": "COMPLETE"}
+    docs: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="nianbao-docs-") as docs_dir:
+        if build_docs:
+            context.add_data_docs_site(
+                DOCS_SITE,
+                {
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {
+                        "class_name": "TupleFilesystemStoreBackend",
+                        "base_directory": docs_dir,
+                    },
+                },
+            )
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name="report-suite", data=batch_definition, suite=suite)
+            )
+            checkpoint = context.checkpoints.add(
+                gx.Checkpoint(
+                    name="publish-gate",
+                    validation_definitions=[definition],
+                    actions=[
+                        gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])
+                    ],
+                    result_format=result_format,
+                )
+            )
+            run = checkpoint.run(batch_parameters=parameters)
+            validation = next(iter(run.run_results.values()))
+            docs = {
+                p.relative_to(docs_dir).as_posix(): p.read_bytes()
+                for p in Path(docs_dir).rglob("*")
+                if p.is_file()
+            }
+        else:
+            batch = batch_definition.get_batch(batch_parameters=parameters)
+            validation = batch.validate(suite, result_format=result_format)
+    violations = [v for r in validation.results if not r.success for v in _violations_of(r, frame)]
+    summary = [
+        {
+            "rule": _rule_name(r),
+            "type": r.expectation_config.type,
+            "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
+            "severity": GX_SEVERITY.get(str(r.expectation_config.severity.value), "error"),
+            "success": r.success,
+        }
+        for r in validation.results
+    ]
+    return ReportValidation(pl.DataFrame(violations, schema=VIOLATION_SCHEMA), summary, docs)
+
+
+def validate_source_records(records: pl.DataFrame, source: str, run_date: dt.date) -> list[dict]:
+    """The record suite of one source, run with the Polars engine."""
+    return validate_records(
+        records.lazy(), load_suite(f"records.{source}"), {"run_date": run_date.isoformat()}
+    )
