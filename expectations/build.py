@@ -14,9 +14,12 @@ from transforms.balance import BALANCE_RULES, Severity
 from transforms.cells import SECTIONS
 from transforms.sources import SOURCES, Kind, Source
 
-SUITES_DIR = Path(__file__).parent / "suites"
+# The suites live where a Great Expectations file context keeps them (expectations/gx), so
+# engineers can open it with `gx.get_context(mode="file", project_root_dir="expectations")`.
+SUITES_DIR = Path(__file__).parent / "gx" / "expectations"
 REPORT_SUITE = "report"
-EARLIEST_DATE = "1990-01-01"
+# Date bounds carry a time of day: Great Expectations compares them with pandas timestamps.
+EARLIEST_DATE = "1990-01-01T00:00:00"
 # A single fee payment beyond these is a typing error (元 typed as 分, an extra zero), not a fee.
 FEE_BOUNDS_FEN = (-1_000_000_000, 10_000_000_000)  # −1,000 万元 … 10,000 万元
 
@@ -121,15 +124,21 @@ def suite_json(suite: dict) -> str:
     return json.dumps(suite, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+def suite_path(name: str) -> Path:
+    """Where a file context keeps a suite: a dot in the name is a folder (records.fees → records/fees.json)."""
+    return SUITES_DIR / f"{name.replace('.', '/')}.json"
+
+
 def load_suite(name: str) -> dict:
-    return json.loads((SUITES_DIR / f"{name}.json").read_text(encoding="utf-8"))
+    return json.loads(suite_path(name).read_text(encoding="utf-8"))
 
 
 def main() -> None:
-    SUITES_DIR.mkdir(exist_ok=True)
     for name, suite in all_suites().items():
-        (SUITES_DIR / f"{name}.json").write_text(suite_json(suite), encoding="utf-8")
-        print(f"wrote {SUITES_DIR / name}.json ({len(suite['expectations'])} expectations)")
+        path = suite_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(suite_json(suite), encoding="utf-8")
+        print(f"wrote {path} ({len(suite['expectations'])} expectations)")
 
 
 if __name__ == "__main__":

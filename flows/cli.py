@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -24,7 +25,7 @@ app = typer.Typer(
 # Statutory tables are wide (a label and seven columns): when the output is not a terminal
 # (a log, a pipe), lay them out at 132 columns rather than Rich's default 80.
 console = Console(width=None if sys.stdout.isatty() else 132)
-errors = Console(stderr=True)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 132)
 
 # Prefect reads these when it is imported; a user's own values win.
 PREFECT_DEFAULTS = {
@@ -58,6 +59,27 @@ Warehouse = Annotated[
 ]
 
 
+SHOWN_VIOLATIONS = 40
+
+
+def print_violations(violations: pl.DataFrame) -> None:
+    """Failed rules on stderr: agency, rule, severity, cells, expected and actual values."""
+    if violations.is_empty():
+        return
+    table = Table(title=f"Failed checks ({violations.height})", title_justify="left")
+    for column in ("agency", "rule", "level", "cells", "expected", "actual"):
+        table.add_column(column, overflow="fold")
+    for v in violations.head(SHOWN_VIOLATIONS).iter_rows(named=True):
+        style = "red" if v["severity"] == "error" else "yellow"
+        table.add_row(
+            v["agency_id"] or "—", v["rule"], f"[{style}]{v['severity']}[/{style}]",
+            v["cells"], v["expected"], v["actual"],
+        )  # fmt: skip
+    errors.print(table)
+    if violations.height > SHOWN_VIOLATIONS:
+        errors.print(f"… and {violations.height - SHOWN_VIOLATIONS} more in the validation results")
+
+
 def _run_compile(**parameters: object) -> CompileResult:
     from flows.compile import compile_reports
 
@@ -83,11 +105,9 @@ def _report_outcome(result: CompileResult) -> None:
         for q in result.quarantine.head(15).iter_rows(named=True):
             shown.add_row(q["file"], str(q["row"] or "—"), q["column"] or "—", q["reason"])
         console.print(shown)
-    for v in result.violations.iter_rows(named=True):
-        errors.print(
-            f"[red]{v['severity']}[/red] {v['agency_id']} {v['rule']}: {v['cells']} "
-            f"(expected {v['expected']}, got {v['actual']})"
-        )
+    print_violations(result.violations)
+    if result.data_docs_uri:
+        console.print(f"checks (Great Expectations Data Docs): {result.data_docs_uri}")
     passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
     console.print(
         f"{passed} report(s) published ({result.status}, as of {result.period.end}); "
@@ -160,6 +180,76 @@ def show(
         errors.print(f"[red]error:[/red] no published report at {path}")
         raise typer.Exit(2)
     console.print(Markdown(path.read_text(encoding="utf-8")))
+
+
+@app.command()
+def template(
+    agency: Annotated[str, typer.Option("--agency", "-a", help="agency_id of the report.")],
+    year: Year,
+    landing: Landing = None,
+    channel: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A channel (政府网站 or a WeChat account) when the agency is not in the registry."
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="CSV to write.")] = None,
+) -> None:
+    """Write an empty report in the cell schema, for an office to fill in by hand."""
+    from flows.handfilled import agency_for, registry_or_none, report_template, template_csv
+    from flows.settings import load_settings
+
+    registry = registry_or_none(load_settings(landing=landing).landing)
+    frame = report_template(agency_for(agency, registry, channel), year)
+    target = output or Path(f"template-{agency}-{year}.csv")
+    target.write_bytes(template_csv(frame))
+    console.print(
+        f"{frame.height} cells to fill in: {target}\nCheck it with: nianbao check {target}"
+    )
+
+
+@app.command()
+def check(
+    file: Annotated[Path, typer.Argument(help="A report in the cell schema (CSV or Parquet).")],
+    landing: Landing = None,
+    out: Annotated[
+        str | None,
+        typer.Option(help="Published dataset holding last year's report [env NIANBAO_OUT]."),
+    ] = None,
+    results: Annotated[
+        Path | None,
+        typer.Option(help="Where result.json and Data Docs go (default: FILE.validation/)."),
+    ] = None,
+) -> None:
+    """Check a report produced elsewhere (e.g. filled in by hand) with the same suites."""
+    from flows.handfilled import (
+        UnusableReport,
+        check_report,
+        read_report_file,
+        registry_or_none,
+        write_check_results,
+    )
+    from flows.publish import published_cells
+    from flows.settings import load_settings
+    from flows.storage import LocalStore
+
+    settings = load_settings(landing=landing, out=out)
+    try:
+        frame = read_report_file(file)
+    except (UnusableReport, FileNotFoundError) as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    year = int(frame["year"][0])
+    agency_ids = frame["agency_id"].unique().to_list()
+    previous = published_cells(LocalStore(settings.out), year - 1, agency_ids)
+    with console.status("Checking with the report suite…"):
+        result = check_report(frame, registry_or_none(settings.landing), previous)
+    written = write_check_results(result, results or file.with_suffix(".validation"))
+    print_violations(result.validation.violations)
+    verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"
+    console.print(f"{file}: {verdict} ({year}, {', '.join(agency_ids)}). Results: {written}")
+    if not result.blocking.is_empty():
+        raise typer.Exit(1)
 
 
 def run() -> None:  # pragma: no cover - console entry point

@@ -142,5 +142,5 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
 def validate_source_records(records: pl.DataFrame, source: str, run_date: dt.date) -> list[dict]:
     """The record suite of one source, run with the Polars engine."""
     return validate_records(
-        records.lazy(), load_suite(f"records.{source}"), {"run_date": run_date.isoformat()}
+        records.lazy(), load_suite(f"records.{source}"), {"run_date": f"{run_date}T00:00:00"}
     )
