@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -252,6 +254,13 @@ def publish_reports(
         return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
 
 
+def prefetch_validation_engine() -> None:
+    """Import Great Expectations (seconds of pure Python) while the landing zone is being read."""
+    threading.Thread(
+        target=importlib.import_module, args=("great_expectations",), daemon=True
+    ).start()
+
+
 def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFrame:
     """Run-level problems (no agency) concern every report of the run."""
     everyone = pl.DataFrame({"agency_id": agency_ids}, schema={"agency_id": pl.String})
@@ -318,6 +327,7 @@ def compile_reports(
     """Compile, check and publish the reports of ``year`` for the named agencies (default: all)."""
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
+    prefetch_validation_engine()
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     _check_locations(settings)
     run_date = run_date or beijing_today()

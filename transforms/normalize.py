@@ -156,9 +156,8 @@ def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
     ``delivery`` is the file's place in the delivery order (modification time, ties broken by
     file name, as the landing-zone contract says); within a file the later row wins.
     """
-    return records.sort("delivery", "row").unique(
-        subset=["agency_id", key], keep="last", maintain_order=True
-    )
+    # A filter on is_last_distinct keeps the order and is several times faster than unique().
+    return records.sort("delivery", "row").filter(pl.struct("agency_id", key).is_last_distinct())
 
 
 def normalize_source(
