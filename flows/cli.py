@@ -66,7 +66,11 @@ def print_violations(violations: pl.DataFrame) -> None:
     """Failed rules on stderr: agency, rule, severity, cells, expected and actual values."""
     if violations.is_empty():
         return
-    table = Table(title=f"Failed checks ({violations.height})", title_justify="left")
+    errors_n = violations.filter(pl.col("severity") == "error").height
+    table = Table(
+        title=f"Checks not passed: {errors_n} errors, {violations.height - errors_n} warnings",
+        title_justify="left",
+    )
     for column in ("agency", "rule", "level", "cells", "expected", "actual"):
         table.add_column(column, overflow="fold")
     for v in violations.head(SHOWN_VIOLATIONS).iter_rows(named=True):

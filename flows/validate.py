@@ -6,6 +6,7 @@ Great Expectations is imported here only, when a validation runs: it costs secon
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ class ReportValidation:
 
 def _gx_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    # Great Expectations logs its housekeeping (temporary folders) at INFO.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
