@@ -17,10 +17,12 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.history import publish_run_artifacts
 from flows.landing import (
     AGENCIES_FILE,
     LandingFile,
     LocalLanding,
+    ParsedFileCache,
     SourceRead,
     group_files,
     read_agencies_table,
@@ -115,10 +117,11 @@ def ingest_source(
     files: list[LandingFile],
     channels: dict[str, list[str]],
     run_date: dt.date,
+    cache: ParsedFileCache | None = None,
 ) -> SourceOutcome:
     """Normalized, de-duplicated records of one source and its quarantined rows and files."""
     source = SOURCES[name]
-    read: SourceRead = read_source(landing, source, files, channels)
+    read: SourceRead = read_source(landing, source, files, channels, cache)
     records, quarantine = normalize_source(read.raw.lazy(), source, run_date)
     records, quarantine = pl.collect_all([records, quarantine])
     return SourceOutcome(
@@ -270,7 +273,7 @@ def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFra
     ).select(violations.columns)
 
 
-def _check_locations(settings: Settings) -> None:
+def check_locations(settings: Settings) -> None:
     out, warehouse = Path(settings.out).resolve(), Path(settings.warehouse).resolve()
     if warehouse == out or out in warehouse.parents:
         raise ValueError(
@@ -286,12 +289,13 @@ def write_manifest(
     parameters: dict,
     inputs: list[dict],
     started: dt.datetime,
+    flow_name: str,
 ) -> str:
     """The run manifest under ``<out>/runs/``: what was read, kept, checked and written."""
     failed = result.failed_agencies
     manifest = {
         "run_id": result.run_id,
-        "flow": FLOW_NAME,
+        "flow": flow_name,
         "parameters": parameters,
         "status": result.status,
         "as_of": result.period.end.isoformat(),
@@ -315,43 +319,61 @@ def write_manifest(
     )
 
 
-@flow(name=FLOW_NAME, log_prints=False)
-def compile_reports(
-    year: int,
-    agencies: list[str] | None = None,
-    landing: str | None = None,
-    out: str | None = None,
-    warehouse: str | None = None,
-    run_date: dt.date | None = None,
-) -> CompileResult:
-    """Compile, check and publish the reports of ``year`` for the named agencies (default: all)."""
-    logger = get_run_logger()
-    started = dt.datetime.now(dt.UTC)
-    prefetch_validation_engine()
-    settings = load_settings(landing=landing, out=out, warehouse=warehouse)
-    _check_locations(settings)
-    run_date = run_date or beijing_today()
-    run_id = new_run_id()
-    period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
-    status = "final" if period.is_full_year else "provisional"
-    source_zone = LocalLanding(settings.landing)
-    out_store, warehouse_store = LocalStore(settings.out), LocalStore(settings.warehouse)
+@dataclass(frozen=True)
+class Selection:
+    """What one compilation reads: the agencies, and the landing files that belong to it."""
 
-    selected, registry_quarantine, registry_input = read_registry(source_zone, agencies)
-    agency_ids = selected["agency_id"].to_list()
-    channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
-    by_source, misplaced = group_files(source_zone.files())
+    agencies: pl.DataFrame
+    files_by_source: dict[str, list[LandingFile]]
+    misplaced: list[dict]
+    registry_quarantine: pl.DataFrame
+    registry_input: dict
+
+    @property
+    def agency_ids(self) -> list[str]:
+        return self.agencies["agency_id"].to_list()
+
+
+def select_inputs(zone: LocalLanding, agencies: list[str] | None) -> Selection:
+    """The registry rows to compile and their landing files, grouped by source."""
+    selected, registry_quarantine, registry_input = read_registry(zone, agencies)
+    channels = set(selected["agency_id"])
+    by_source, misplaced = group_files(zone.files())
     # A run for named agencies leaves the others' files alone; a run for all reports every
     # file, including folders of agencies the registry does not know.
     in_run = (lambda agency_id: agency_id in channels) if agencies else (lambda _: True)
-    misplaced = [m for m in misplaced if m["agency_id"] is None or in_run(m["agency_id"])]
-    logger.info("compiling %s for %d agencies from %s", year, len(agency_ids), source_zone)
+    return Selection(
+        selected,
+        {name: [f for f in files if in_run(f.agency_id)] for name, files in by_source.items()},
+        [m for m in misplaced if m["agency_id"] is None or in_run(m["agency_id"])],
+        registry_quarantine,
+        registry_input,
+    )
+
+
+def compile_and_publish(
+    settings: Settings,
+    selection: Selection,
+    period: Period,
+    status: str,
+    run_date: dt.date,
+    parameters: dict,
+    flow_name: str,
+) -> CompileResult:
+    """Ingest, count, check and publish: the path every flow takes, for the selected agencies."""
+    logger = get_run_logger()
+    started = dt.datetime.now(dt.UTC)
+    run_id = new_run_id()
+    zone = LocalLanding(settings.landing)
+    out_store, warehouse_store = LocalStore(settings.out), LocalStore(settings.warehouse)
+    cache = ParsedFileCache(warehouse_store)
+    selected, agency_ids = selection.agencies, selection.agency_ids
+    channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
+    logger.info("compiling %s for %d agencies from %s", period.year, len(agency_ids), zone)
 
     outcomes = {
-        name: ingest_source(
-            source_zone, name, [f for f in files if in_run(f.agency_id)], channels, run_date
-        )
-        for name, files in by_source.items()
+        name: ingest_source(zone, name, files, channels, run_date, cache)
+        for name, files in selection.files_by_source.items()
     }
     for outcome in outcomes.values():
         store_records(warehouse_store, outcome, agency_ids)
@@ -360,7 +382,7 @@ def compile_reports(
     cells = compile_cells(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
     )
-    previous = read_published_cells(out_store, year - 1, agency_ids)
+    previous = read_published_cells(out_store, period.year - 1, agency_ids)
     record_results, record_problems = check_records(outcomes, run_date)
     checked = check_reports(cells, selected, previous, outcomes["requests"].records, period)
     violations = _for_agencies(pl.concat([checked.violations, record_problems]), agency_ids)
@@ -371,14 +393,14 @@ def compile_reports(
 
     quarantine = pl.concat(
         [
-            registry_quarantine,
-            pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA),
+            selection.registry_quarantine,
+            pl.DataFrame(selection.misplaced, schema=QUARANTINE_SCHEMA),
             *(o.quarantine for o in outcomes.values()),
         ]
     )
     result = CompileResult(
         run_id=run_id,
-        year=year,
+        year=period.year,
         period=period,
         status=status,
         cells=cells,
@@ -393,17 +415,47 @@ def compile_reports(
         data_docs_uri=docs_uri,
         record_checks=record_results,
     )
+    inputs = [selection.registry_input] + [i for o in outcomes.values() for i in o.inputs]
+    result.manifest_uri = write_manifest(
+        out_store,
+        result,
+        parameters | {"run_date": run_date.isoformat()},
+        inputs,
+        started,
+        flow_name,
+    )
+    publish_run_artifacts(result, selected)
+    return result
+
+
+@flow(name=FLOW_NAME, log_prints=False)
+def compile_reports(
+    year: int,
+    agencies: list[str] | None = None,
+    landing: str | None = None,
+    out: str | None = None,
+    warehouse: str | None = None,
+    run_date: dt.date | None = None,
+) -> CompileResult:
+    """Compile, check and publish the reports of ``year`` for the named agencies (default: all).
+
+    After the year's end the reports are final; during the year, provisional up to yesterday.
+    """
+    prefetch_validation_engine()
+    settings = load_settings(landing=landing, out=out, warehouse=warehouse)
+    check_locations(settings)
+    run_date = run_date or beijing_today()
+    period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
+    status = "final" if period.is_full_year else "provisional"
+    selection = select_inputs(LocalLanding(settings.landing), agencies)
     parameters = {
         "year": year,
         "agencies": agencies,
         "landing": str(settings.landing),
         "out": str(settings.out),
         "warehouse": str(settings.warehouse),
-        "run_date": run_date.isoformat(),
     }
-    inputs = [registry_input] + [i for o in outcomes.values() for i in o.inputs]
-    result.manifest_uri = write_manifest(out_store, result, parameters, inputs, started)
-    return result
+    return compile_and_publish(settings, selection, period, status, run_date, parameters, FLOW_NAME)
 
 
 __all__ = ["CompileResult", "compile_reports"]

@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 import fastexcel
 import polars as pl
 
+from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import (
     AGENCY_HEADERS,
@@ -29,6 +30,8 @@ from transforms.sources import (
 )
 
 AGENCIES_FILE = "agencies.csv"
+# Bump when the readers change what they return for the same bytes: retires cached parses.
+READER_VERSION = 1
 TABLE_SUFFIXES = {".csv", ".xlsx"}
 FIRST_DATA_ROW = 2  # row 1 is the header, as a spreadsheet numbers it
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -270,22 +273,66 @@ class SourceRead:
     inputs: list[dict]
 
 
+class ParsedFileCache:
+    """Text rows of landing files already parsed, by content: a file is never parsed twice.
+
+    Kept in the warehouse (``parsed/<source>/<reader fingerprint>/<sha256>.parquet``); only the
+    columns the pipeline reads are stored, so no personal data is kept. The fingerprint changes
+    when the columns read change, which retires old entries.
+    """
+
+    def __init__(self, store: LocalStore) -> None:
+        self.store = store
+
+    @staticmethod
+    def key(source: Source, file: LandingFile, checksum: str) -> str:
+        reader = hashlib.sha256(f"{READER_VERSION}|{'|'.join(source.headers)}".encode()).hexdigest()
+        # A WeChat pull's rows carry its account, which comes from the folder, not the content.
+        scope = f"{file.parts[2]}/" if source.name == "wechat" and len(file.parts) > 3 else ""
+        return f"parsed/{source.name}/{reader[:12]}/{scope}{checksum}.parquet"
+
+    def get(self, key: str) -> pl.DataFrame | None:
+        return read_parquet_bytes(self.store.read_bytes(key)) if self.store.exists(key) else None
+
+    def put(self, key: str, frame: pl.DataFrame) -> None:
+        self.store.write_bytes(key, parquet_bytes(frame))
+
+
+def _parse(
+    data: bytes, source: Source, file: LandingFile, channels: dict[str, list[str]]
+) -> pl.DataFrame:
+    agency_id = file.agency_id or ""
+    if agency_id not in channels:
+        raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
+    if source.name == "wechat":
+        return _read_wechat_file(file, data, channels[agency_id])
+    return read_table(data, file.suffix, source.headers, source.required_headers)
+
+
 def _load(
-    landing: LocalLanding, source: Source, file: LandingFile, channels: dict[str, list[str]]
+    landing: LocalLanding,
+    source: Source,
+    file: LandingFile,
+    channels: dict[str, list[str]],
+    cache: ParsedFileCache | None,
 ) -> tuple[str, pl.DataFrame | UnreadableFile]:
     """One file's checksum and its text rows (or why it cannot be used)."""
     data = landing.read_bytes(file.path)
-    agency_id = file.agency_id or ""
-    try:
-        if agency_id not in channels:
-            raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
-        if source.name == "wechat":
-            frame = _read_wechat_file(file, data, channels[agency_id])
-        else:
-            frame = read_table(data, file.suffix, source.headers, source.required_headers)
-    except UnreadableFile as error:
-        return sha256(data), error
-    return sha256(data), with_lineage(frame, file, agency_id)
+    checksum = sha256(data)
+    key = ParsedFileCache.key(source, file, checksum)
+    frame = cache.get(key) if cache else None
+    if frame is None:
+        try:
+            frame = _parse(data, source, file, channels)
+        except UnreadableFile as error:
+            return checksum, error
+        if cache:
+            cache.put(key, frame)
+    elif (file.agency_id or "") not in channels:  # the registry may have changed since
+        return checksum, UnreadableFile(
+            f"agency folder {file.agency_id!r} is not in {AGENCIES_FILE}"
+        )
+    return checksum, with_lineage(frame, file, file.agency_id or "")
 
 
 def read_source(
@@ -293,6 +340,7 @@ def read_source(
     source: Source,
     files: list[LandingFile],
     channels: dict[str, list[str]],
+    cache: ParsedFileCache | None = None,
 ) -> SourceRead:
     """Read every landing file of one source; rejected files are returned, never raised."""
     # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
@@ -300,7 +348,7 @@ def read_source(
     ordered = sorted(files, key=lambda f: (f.modified, f.path))
     # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
     with ThreadPoolExecutor(max_workers=4) as pool:
-        loaded = list(pool.map(lambda f: _load(landing, source, f, channels), ordered))
+        loaded = list(pool.map(lambda f: _load(landing, source, f, channels, cache), ordered))
     frames, problems, inputs = [], [], []
     first_delivery: dict[str, str] = {}
     for file, (checksum, frame) in zip(ordered, loaded, strict=True):

@@ -1,0 +1,153 @@
+"""The nightly year-to-date flow: only what changed in the landing zone is read and recompiled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows.compile import (
+    CompileResult,
+    beijing_today,
+    check_locations,
+    compile_and_publish,
+    prefetch_validation_engine,
+    read_registry,
+    select_inputs,
+)
+from flows.landing import AGENCIES_FILE, LandingFile, LocalLanding, sha256
+from flows.publish import cells_key
+from flows.settings import load_settings
+from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from transforms.period import Period
+
+NIGHTLY_FLOW = "nightly-year-to-date"
+LEDGER_KEY = "ledger/nightly.parquet"
+LEDGER_SCHEMA = pl.Schema(
+    {
+        "path": pl.String(),
+        "size": pl.Int64(),
+        "modified": pl.Datetime("us", "UTC"),
+        "sha256": pl.String(),
+    }
+)
+
+
+@dataclass
+class NightlyResult:
+    changed_files: list[str]
+    agencies: list[str]
+    results: list[CompileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.results)
+
+
+def read_ledger(warehouse: LocalStore) -> pl.DataFrame:
+    """What the landing zone held when the last nightly run finished."""
+    if not warehouse.exists(LEDGER_KEY):
+        return pl.DataFrame(schema=LEDGER_SCHEMA)
+    return read_parquet_bytes(warehouse.read_bytes(LEDGER_KEY))
+
+
+@task(cache_policy=NO_CACHE)
+def find_changed_files(
+    zone: LocalLanding, ledger: pl.DataFrame
+) -> tuple[list[LandingFile], pl.DataFrame]:
+    """Files new or changed since the ledger, and the ledger of the landing zone as it is now.
+
+    A file whose size and modification time match the ledger is not read again; one that was
+    touched but not changed (same checksum) is not a change.
+    """
+    known = {r["path"]: r for r in ledger.iter_rows(named=True)}
+    changed, rows = [], []
+    for file in zone.files():
+        before = known.get(file.path)
+        if before and before["size"] == file.size and before["modified"] == file.modified:
+            checksum = before["sha256"]
+        else:
+            checksum = sha256(zone.read_bytes(file.path))
+            if not before or before["sha256"] != checksum:
+                changed.append(file)
+        rows.append(
+            {"path": file.path, "size": file.size, "modified": file.modified, "sha256": checksum}
+        )
+    return changed, pl.DataFrame(rows, schema=LEDGER_SCHEMA)
+
+
+def years_to_refresh(run_date: dt.date) -> list[int]:
+    """The year to date; in January also last year, whose final report comes later."""
+    as_of = run_date - dt.timedelta(days=1)
+    years = [as_of.year]
+    if run_date.month == 1 and as_of.year == run_date.year:
+        years.insert(0, run_date.year - 1)
+    return years
+
+
+def final_already(out: LocalStore, year: int, agency_ids: list[str]) -> set[str]:
+    """Agencies whose report of ``year`` the annual compilation has published as final."""
+    return {
+        agency_id
+        for agency_id in agency_ids
+        if out.exists(key := cells_key(year, agency_id))
+        and read_parquet_bytes(out.read_bytes(key))["status"][0] == "final"
+    }
+
+
+@flow(name=NIGHTLY_FLOW, log_prints=False)
+def nightly_year_to_date(
+    landing: str | None = None,
+    out: str | None = None,
+    warehouse: str | None = None,
+    run_date: dt.date | None = None,
+) -> NightlyResult:
+    """Provisional reports up to yesterday for the agencies whose landing files changed."""
+    logger = get_run_logger()
+    settings = load_settings(landing=landing, out=out, warehouse=warehouse)
+    check_locations(settings)
+    run_date = run_date or beijing_today()
+    zone, warehouse_store = LocalLanding(settings.landing), LocalStore(settings.warehouse)
+    out_store = LocalStore(settings.out)
+
+    changed, ledger = find_changed_files(zone, read_ledger(warehouse_store))
+    if not changed:
+        create_markdown_artifact(key="run-summary", markdown="Nothing new in the landing zone.")
+        logger.info("nothing new in %s", zone)
+        return NightlyResult([], [])
+
+    prefetch_validation_engine()
+    registry, _, _ = read_registry(zone, None)
+    known = registry["agency_id"].to_list()
+    if any(f.path == AGENCIES_FILE for f in changed):
+        affected = known  # a registry change (channels, precision, power) can change any report
+    else:
+        touched = {f.agency_id for f in changed}
+        affected = [a for a in known if a in touched]
+    result = NightlyResult([f.path for f in changed], affected)
+    as_of = run_date - dt.timedelta(days=1)
+    parameters = {"landing": str(settings.landing), "out": str(settings.out),
+                  "warehouse": str(settings.warehouse)}  # fmt: skip
+    for year in years_to_refresh(run_date):
+        agencies = [a for a in affected if a not in final_already(out_store, year, affected)]
+        if not agencies:
+            continue
+        period = Period.of_year(year, as_of=as_of)
+        result.results.append(
+            compile_and_publish(
+                settings,
+                select_inputs(zone, agencies),
+                period,
+                "provisional",
+                run_date,
+                parameters | {"year": year, "agencies": agencies},
+                NIGHTLY_FLOW,
+            )
+        )
+    # Written last: a run that fails before this point is repeated in full the next night.
+    warehouse_store.write_bytes(LEDGER_KEY, parquet_bytes(ledger))
+    return result
