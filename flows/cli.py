@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from transforms.balance import VIOLATION_SCHEMA
+
 if TYPE_CHECKING:
     from flows.compile import CompileResult
 
@@ -139,6 +141,129 @@ def compile_command(
     _report_outcome(result)
     if not result.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def nightly(
+    landing: Landing = None,
+    out: Out = None,
+    warehouse: Warehouse = None,
+) -> None:
+    """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
+    from flows.nightly import nightly_year_to_date
+
+    with console.status("Looking for new or changed landing files…"):
+        result = nightly_year_to_date(landing=landing, out=out, warehouse=warehouse)
+    if not result.changed_files:
+        console.print("Nothing new in the landing zone: no report recomputed.")
+        return
+    console.print(
+        f"{len(result.changed_files)} new or changed file(s); recompiled {len(result.agencies)} agency(ies)."
+    )
+    for compiled in result.results:
+        _report_outcome(compiled)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve() -> None:
+    """Serve the deployments (nightly at 02:00 Asia/Shanghai; annual on demand) on a Prefect server."""
+    from flows.deployments import serve as serve_deployments
+
+    if not os.environ.get("PREFECT_API_URL"):
+        errors.print(
+            "[red]error:[/red] PREFECT_API_URL is not set: schedules need a long-lived Prefect server "
+            "(infra/prefect-server.sh starts one)"
+        )
+        raise typer.Exit(2)
+    serve_deployments()
+
+
+runs_app = typer.Typer(help="Recent runs, from the Prefect API.", invoke_without_command=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.callback()
+def runs_list(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+) -> None:
+    """List recent runs: flow, parameters, state, start, duration, agencies, failed rules."""
+    if ctx.invoked_subcommand:
+        return
+    from flows.history import recent_runs
+
+    table = Table(title="Recent runs", title_justify="left")
+    for column in (
+        "flow run",
+        "flow",
+        "state",
+        "start",
+        "s",
+        "year",
+        "agencies",
+        "refused",
+        "failed rules",
+    ):
+        table.add_column(column, overflow="fold")
+    for run in recent_runs(limit):
+        outcomes = run["outcomes"] or [{}]
+        for o in outcomes:
+            table.add_row(
+                run["flow_run_id"], run["flow"], run["state"] or "",
+                f"{run['start']:%Y-%m-%d %H:%M:%S}" if run["start"] else "",
+                f"{run['duration_s']:.1f}", str(o.get("year", run["parameters"].get("year", ""))),
+                str(o.get("agencies", "")), o.get("refused", ""), o.get("failed_rules", ""),
+            )  # fmt: skip
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="A flow run id, as `nianbao runs` lists it.")],
+    out: Out = None,
+) -> None:
+    """One run: its state and parameters, its manifest, and what it quarantined."""
+    import json as _json
+
+    from flows.history import recent_runs
+    from flows.settings import load_settings
+
+    runs = {r["flow_run_id"]: r for r in recent_runs(200)}
+    run = runs.get(run_id)
+    if run is None:
+        errors.print(f"[red]error:[/red] no recent flow run {run_id}")
+        raise typer.Exit(2)
+    console.print(
+        f"[bold]{run['flow']}[/bold] {run['name']} — {run['state']}, started {run['start']}, "
+        f"{run['duration_s']:.1f} s\nparameters: {run['parameters']}"
+    )
+    manifests = [Path(o["manifest"]) for o in run["outcomes"] if o.get("manifest")]
+    if not manifests:  # runs of another --out, or a nightly run with nothing new
+        root = Path(load_settings(out=out).out) / "runs"
+        manifests = sorted(root.glob(f"*-{run_id}.json"))
+    for path in manifests:
+        manifest = _json.loads(path.read_text(encoding="utf-8"))
+        table = Table(title=f"{path}", title_justify="left")
+        for column in (
+            "source",
+            "files",
+            "rows read",
+            "quarantined rows",
+            "rejected files",
+            "kept",
+        ):
+            table.add_column(column)
+        for name, counts in manifest["sources"].items():
+            table.add_row(name, *(str(v) for v in counts.values()))
+        console.print(table)
+        validation = manifest["validation"]
+        console.print(
+            f"quarantine: {manifest['quarantine']['rows']} rows in {manifest['quarantine']['uri']}\n"
+            f"reports passed: {len(validation['passed'])}, refused: {validation['failed'] or 'none'}"
+        )
+        print_violations(pl.DataFrame(validation["violations"], schema=VIOLATION_SCHEMA))
 
 
 @app.command()

@@ -101,3 +101,23 @@ def test_published_run_date_drives_status(compile_landing, tmp_path) -> None:
     assert provisional.status == "provisional" and provisional.period.end == dt.date(2024, 6, 30)
     cells = _current(tmp_path / "published", 2024)
     assert set(cells["status"]) == {"provisional"} and set(cells["as_of"]) == {dt.date(2024, 6, 30)}
+
+
+def test_runs_lists_a_finished_run_with_its_counts_and_failed_rules(
+    compile_landing, tmp_path
+) -> None:
+    landing = _landing(tmp_path / "landing")
+    out = tmp_path / "published"
+    compile_landing(landing, 2023)
+    _republish_2023_with(out, carried=2)
+    refused = compile_landing(landing, 2024)
+
+    listed = CliRunner().invoke(app, ["runs", "--limit", "5"])
+    assert listed.exit_code == 0, listed.output
+    line = next(row for row in listed.output.splitlines() if refused.run_id[:8] in row)
+    assert "Completed" in line and "2024" in line and "ag-a" in line and "B5" in line
+
+    shown = CliRunner().invoke(app, ["runs", "show", refused.run_id])
+    assert shown.exit_code == 0, shown.output
+    assert "requests" in shown.output and "quarantine: 0 rows" in shown.output
+    assert "refused: ['ag-a']" in shown.output

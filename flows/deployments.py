@@ -1,0 +1,108 @@
+"""The one place that lists nianbao's flows, deployments and schedules.
+
+``nianbao serve`` serves these against a Prefect server; ``infra/prefect.yaml`` is written from
+here (``python -m flows.deployments``) and a test keeps the two, and a reviewed snapshot, equal.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from prefect.schedules import Cron
+from prefect.utilities.callables import parameter_schema
+
+from flows.compile import FLOW_NAME, compile_reports
+from flows.nightly import NIGHTLY_FLOW, nightly_year_to_date
+
+TIMEZONE = "Asia/Shanghai"
+NIGHTLY_CRON = "0 2 * * *"  # 02:00 Beijing time: after the upstream systems' midnight exports
+PREFECT_YAML = Path(__file__).parent.parent / "infra" / "prefect.yaml"
+
+DEPLOYMENTS = (
+    {
+        "name": "nightly",
+        "flow": nightly_year_to_date,
+        "entrypoint": "flows/nightly.py:nightly_year_to_date",
+        "description": "Provisional year-to-date reports of the agencies whose landing files changed.",
+        "cron": NIGHTLY_CRON,
+        "parameters": {},
+    },
+    {
+        "name": "annual",
+        "flow": compile_reports,
+        "entrypoint": "flows/compile.py:compile_reports",
+        "description": "The annual compilation, on demand: -p year=2024 [-p agencies='[\"id\"]'].",
+        "cron": None,
+        "parameters": {},
+    },
+)
+
+
+def runner_deployments() -> list:
+    """The deployments as Prefect builds them for ``serve``."""
+    return [
+        d["flow"].to_deployment(
+            name=d["name"],
+            description=d["description"],
+            schedules=[Cron(d["cron"], timezone=TIMEZONE)] if d["cron"] else [],
+            parameters=d["parameters"],
+        )
+        for d in DEPLOYMENTS
+    ]
+
+
+def orchestration_surface() -> dict:
+    """Flows, deployments, schedules and parameters, as a reviewable document."""
+    return {
+        "flows": sorted([FLOW_NAME, NIGHTLY_FLOW]),
+        "deployments": [
+            {
+                "name": f"{d['flow'].name}/{d['name']}",
+                "entrypoint": d["entrypoint"],
+                "schedules": [{"cron": d["cron"], "timezone": TIMEZONE}] if d["cron"] else [],
+                "parameters": d["parameters"],
+                "parameter_schema": {
+                    name: {k: v for k, v in spec.items() if k != "position"}
+                    for name, spec in parameter_schema(d["flow"].fn)
+                    .model_dump()["properties"]
+                    .items()
+                },
+                "required": parameter_schema(d["flow"].fn).model_dump()["required"],
+            }
+            for d in DEPLOYMENTS
+        ],
+    }
+
+
+def prefect_yaml() -> str:
+    """``infra/prefect.yaml`` for ``prefect deploy`` to a work pool, from the same list."""
+    document = {
+        "name": "nianbao",
+        "prefect-version": "3.9",
+        "deployments": [
+            {
+                "name": d["name"],
+                "entrypoint": d["entrypoint"],
+                "description": d["description"],
+                "parameters": d["parameters"],
+                "schedules": [{"cron": d["cron"], "timezone": TIMEZONE}] if d["cron"] else [],
+                "work_pool": {"name": "nianbao"},
+            }
+            for d in DEPLOYMENTS
+        ],
+    }
+    header = "# Written by `python -m flows.deployments` from flows/deployments.py; do not edit.\n"
+    return header + yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+
+
+def serve() -> None:
+    """Serve every deployment from this process: the nightly schedule runs, annual runs on demand."""
+    from prefect import serve as prefect_serve
+
+    prefect_serve(*runner_deployments())
+
+
+if __name__ == "__main__":
+    PREFECT_YAML.write_text(prefect_yaml(), encoding="utf-8")
+    print(f"wrote {PREFECT_YAML}")
