@@ -6,12 +6,22 @@ import datetime as dt
 import os
 import shutil
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from transforms.balance import VIOLATION_SCHEMA
@@ -86,11 +96,46 @@ def print_violations(violations: pl.DataFrame) -> None:
         errors.print(f"… and {violations.height - SHOWN_VIOLATIONS} more in the validation results")
 
 
-def _run_compile(**parameters: object) -> CompileResult:
-    from flows.compile import compile_reports
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="Run tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786 [env NIANBAO_DASK_ADDRESS]."
+    ),
+]
 
-    with console.status("Compiling (Prefect flow compile-annual-reports)…"):
-        return compile_reports(**parameters)
+
+@contextmanager
+def progress_bars():
+    """Bars for rows read and reports published while a flow runs in this process."""
+    from flows import progress
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bars:  # fmt: skip
+        stages: dict[str, TaskID] = {}
+
+        def update(stage: str, by: int, total: int | None) -> None:
+            if stage not in stages:
+                stages[stage] = bars.add_task(stage, total=total)
+            if total is not None:
+                bars.update(stages[stage], total=total)
+            bars.advance(stages[stage], by)
+
+        stop = progress.listen(update)
+        try:
+            yield
+        finally:
+            stop()
+
+
+def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
+    from flows.compile import compile_reports, with_task_runner
+    from flows.settings import load_settings
+
+    address = dask_address or load_settings().dask_address
+    with progress_bars():
+        return with_task_runner(compile_reports, address)(**parameters)
 
 
 def _report_outcome(result: CompileResult) -> None:
@@ -129,11 +174,12 @@ def compile_command(
     landing: Landing = None,
     out: Out = None,
     warehouse: Warehouse = None,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Compile, check and publish the annual reports of YEAR from the landing zone."""
     try:
         result = _run_compile(
-            year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
+            dask_address, year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
         )
     except (FileNotFoundError, ValueError) as error:
         errors.print(f"[red]error:[/red] {error}")
@@ -148,12 +194,18 @@ def nightly(
     landing: Landing = None,
     out: Out = None,
     warehouse: Warehouse = None,
+    dask_address: DaskAddress = None,
 ) -> None:
     """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
+    from flows.compile import with_task_runner
     from flows.nightly import nightly_year_to_date
+    from flows.settings import load_settings
 
-    with console.status("Looking for new or changed landing files…"):
-        result = nightly_year_to_date(landing=landing, out=out, warehouse=warehouse)
+    address = dask_address or load_settings().dask_address
+    with progress_bars():
+        result = with_task_runner(nightly_year_to_date, address)(
+            landing=landing, out=out, warehouse=warehouse
+        )
     if not result.changed_files:
         console.print("Nothing new in the landing zone: no report recomputed.")
         return

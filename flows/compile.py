@@ -17,6 +17,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows import progress
 from flows.history import publish_run_artifacts
 from flows.landing import (
     AGENCIES_FILE,
@@ -41,6 +42,28 @@ from transforms.sources import SOURCES
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 FLOW_NAME = "compile-annual-reports"
+PUBLISH_BATCH = 100  # agencies per publishing task
+
+
+def is_transient_io_error(task, task_run, state) -> bool:
+    """Retry only what a second try can fix: a dropped connection, a timeout, a busy resource.
+
+    A missing file, a permission refused or a bug fails at once: retrying would only delay it.
+    """
+    try:
+        state.result()
+    except (ConnectionError, TimeoutError, InterruptedError, BlockingIOError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+TRANSIENT_IO_RETRIES = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": is_transient_io_error,
+}
 
 
 def beijing_today() -> dt.date:
@@ -110,7 +133,7 @@ def read_registry(
     return selected, quarantine, {"path": AGENCIES_FILE, "sha256": checksum, "source": "agencies"}
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def ingest_source(
     landing: LocalLanding,
     name: str,
@@ -122,6 +145,7 @@ def ingest_source(
     """Normalized, de-duplicated records of one source and its quarantined rows and files."""
     source = SOURCES[name]
     read: SourceRead = read_source(landing, source, files, channels, cache)
+    progress.advance("rows read", read.raw.height)
     records, quarantine = normalize_source(read.raw.lazy(), source, run_date)
     records, quarantine = pl.collect_all([records, quarantine])
     return SourceOutcome(
@@ -133,7 +157,7 @@ def ingest_source(
     )
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def store_records(warehouse: LocalStore, outcome: SourceOutcome, agency_ids: list[str]) -> str:
     """Replace the compiled agencies' normalized records of one source in the warehouse."""
     key = f"records/{outcome.name}.parquet"
@@ -223,7 +247,7 @@ def publish_data_docs(out: LocalStore, checked: ReportValidation) -> str | None:
     return out.uri("validation/data_docs/index.html") if checked.docs_files else None
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def publish_reports(
     out: LocalStore,
     agencies: pl.DataFrame,
@@ -241,6 +265,7 @@ def publish_reports(
 
     def publish(agency: dict) -> list[str]:
         key = (agency["agency_id"],)
+        progress.advance("reports published")
         return publish_report(
             out,
             agency,
@@ -253,8 +278,17 @@ def publish_reports(
         )
 
     # Writes wait on the disk or the network, not the CPU: overlap them.
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
+
+
+def with_task_runner(flow_, dask_address: str | None):
+    """The flow as it runs its tasks: threads here, or on the Dask cluster at ``dask_address``."""
+    if not dask_address:
+        return flow_
+    from prefect_dask import DaskTaskRunner
+
+    return flow_.with_options(task_runner=DaskTaskRunner(address=dask_address))
 
 
 def prefetch_validation_engine() -> None:
@@ -282,7 +316,7 @@ def check_locations(settings: Settings) -> None:
         )
 
 
-@task(cache_policy=NO_CACHE)
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def write_manifest(
     out: LocalStore,
     result: CompileResult,
@@ -371,10 +405,13 @@ def compile_and_publish(
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
     logger.info("compiling %s for %d agencies from %s", period.year, len(agency_ids), zone)
 
-    outcomes = {
-        name: ingest_source(zone, name, files, channels, run_date, cache)
+    # Sources are read concurrently, and reports published in batches, through the flow's task
+    # runner: threads by default, an existing Dask cluster with --dask-address.
+    futures = {
+        name: ingest_source.submit(zone, name, files, channels, run_date, cache)
         for name, files in selection.files_by_source.items()
     }
+    outcomes = {name: future.result() for name, future in futures.items()}
     for outcome in outcomes.values():
         store_records(warehouse_store, outcome, agency_ids)
         logger.info("%s: %s", outcome.name, outcome.counts)
@@ -386,9 +423,21 @@ def compile_and_publish(
     record_results, record_problems = check_records(outcomes, run_date)
     checked = check_reports(cells, selected, previous, outcomes["requests"].records, period)
     violations = _for_agencies(pl.concat([checked.violations, record_problems]), agency_ids)
-    written = publish_reports(
-        out_store, selected, cells, violations, checked.expectations, period, status, run_id
-    )
+    progress.advance("reports published", 0, total=len(agency_ids))
+    batches = [
+        publish_reports.submit(
+            out_store,
+            batch,
+            cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
+            violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
+            checked.expectations,
+            period,
+            status,
+            run_id,
+        )
+        for batch in selected.iter_slices(PUBLISH_BATCH)
+    ]
+    written = [uri for batch in batches for uri in batch.result()]
     docs_uri = publish_data_docs(out_store, checked)
 
     quarantine = pl.concat(

@@ -36,6 +36,10 @@ class Settings(BaseSettings):
     appeals_rule: AppealsRule = Field(
         AppealsRule.FILED_OR_CONCLUDED, description="Which review/litigation cases a year counts."
     )
+    dask_address: str | None = Field(
+        None,
+        description="Scheduler of an existing Dask cluster to run tasks on, e.g. tcp://host:8786.",
+    )
     s3: S3Settings = Field(default_factory=S3Settings)
 
     @property

@@ -33,10 +33,12 @@ class ReportValidation:
 
 def _gx_context():
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    # Great Expectations logs its housekeeping (temporary folders) at INFO.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    # Great Expectations logs its housekeeping (temporary folders) at INFO, one module forcing it.
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     import expectations.custom  # noqa: F401  (registers expect_report_rule_to_hold first)
 

@@ -1,0 +1,43 @@
+"""The same flow runs its tasks on an existing Dask cluster, with the same results."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.conftest import nonzero_cells
+from tests.test_golden import GOLDEN, lay_landing
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    from distributed import LocalCluster
+
+    # Threads, not processes: the test process is not a script with a __main__ guard.
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_compile_on_a_dask_cluster_matches_the_local_run(
+    prefect_api, dask_cluster, tmp_path
+) -> None:
+    from flows.compile import compile_reports, with_task_runner
+
+    landing = lay_landing(GOLDEN / "gb18030_bom_and_xlsx_exports", tmp_path / "landing", {})
+    common = {"year": 2024, "landing": str(landing), "run_date": dt.date(2026, 11, 27)}
+    local = compile_reports(out=str(tmp_path / "o1"), warehouse=str(tmp_path / "w1"), **common)
+    on_dask = with_task_runner(compile_reports, dask_cluster)(
+        out=str(tmp_path / "o2"), warehouse=str(tmp_path / "w2"), **common
+    )
+    assert on_dask.ok
+    assert nonzero_cells(on_dask.cells).equals(nonzero_cells(local.cells))
+    assert (tmp_path / "o2/report_cells/year=2024/agency_id=ag-a/data.parquet").is_file()
+    from distributed import Client
+
+    with Client(dask_cluster) as client:
+        ran = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))
+    assert any("ingest_source" in name for name in ran), ran
+    assert any("publish_reports" in name for name in ran), ran
