@@ -28,6 +28,7 @@ def _flaky(error: Exception, failures: int):
 def test_a_dropped_connection_is_retried(prefect_api) -> None:
     run, attempts = _flaky(ConnectionResetError("connection reset by peer"), failures=2)
     assert run() == 3
+    assert len(attempts) == 3
 
 
 def test_a_missing_file_fails_at_once(prefect_api) -> None:
