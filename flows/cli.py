@@ -247,17 +247,9 @@ def runs_list(
     from flows.history import recent_runs
 
     table = Table(title="Recent runs", title_justify="left")
-    for column in (
-        "flow run",
-        "flow",
-        "state",
-        "start",
-        "s",
-        "year",
-        "agencies",
-        "refused",
-        "failed rules",
-    ):
+    columns = ("flow run", "flow", "state", "start", "s", "year", "agencies", "rows read",
+               "quarantined", "refused", "failed rules")  # fmt: skip
+    for column in columns:
         table.add_column(column, overflow="fold")
     for run in recent_runs(limit):
         outcomes = run["outcomes"] or [{}]
@@ -266,7 +258,8 @@ def runs_list(
                 run["flow_run_id"], run["flow"], run["state"] or "",
                 f"{run['start']:%Y-%m-%d %H:%M:%S}" if run["start"] else "",
                 f"{run['duration_s']:.1f}", str(o.get("year", run["parameters"].get("year", ""))),
-                str(o.get("agencies", "")), o.get("refused", ""), o.get("failed_rules", ""),
+                str(o.get("agencies", "")), str(o.get("rows_read", "")),
+                str(o.get("rows_quarantined", "")), o.get("refused", ""), o.get("failed_rules", ""),
             )  # fmt: skip
     console.print(table)
 

@@ -116,6 +116,7 @@ def test_runs_lists_a_finished_run_with_its_counts_and_failed_rules(
     assert listed.exit_code == 0, listed.output
     line = next(row for row in listed.output.splitlines() if refused.run_id[:8] in row)
     assert "Completed" in line and "2024" in line and "ag-a" in line and "B5" in line
+    assert " 2 " in line  # rows read: the two requests of the register
 
     shown = CliRunner().invoke(app, ["runs", "show", refused.run_id])
     assert shown.exit_code == 0, shown.output
