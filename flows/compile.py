@@ -29,7 +29,7 @@ from flows.landing import (
     read_agencies_table,
     read_source,
 )
-from flows.publish import publish_report, published_cells
+from flows.publish import Release, publish_report, published_cells
 from flows.settings import Settings, load_settings
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from flows.validate import ReportValidation, validate_reports, validate_source_records
@@ -253,10 +253,7 @@ def publish_reports(
     agencies: pl.DataFrame,
     cells: pl.DataFrame,
     violations: pl.DataFrame,
-    checks: list[dict],
-    period: Period,
-    status: str,
-    run_id: str,
+    release: Release,
 ) -> list[str]:
     """Publish every agency's report (or only its validation result, when it failed)."""
     cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
@@ -267,14 +264,7 @@ def publish_reports(
         key = (agency["agency_id"],)
         progress.advance("reports published")
         return publish_report(
-            out,
-            agency,
-            cells_of[key],
-            violations_of.get(key, no_violations),
-            checks,
-            period,
-            status,
-            run_id,
+            out, agency, cells_of[key], violations_of.get(key, no_violations), release
         )
 
     # Writes wait on the disk or the network, not the CPU: overlap them.
@@ -430,10 +420,7 @@ def compile_and_publish(
             batch,
             cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
             violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
-            checked.expectations,
-            period,
-            status,
-            run_id,
+            Release(period, status, run_id, checked.expectations),
         )
         for batch in selected.iter_slices(PUBLISH_BATCH)
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -31,21 +32,25 @@ def published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.Dat
     return pl.concat(frames) if frames else None
 
 
+@dataclass(frozen=True)
+class Release:
+    """What every report of one run is published as."""
+
+    period: Period
+    status: str  # final | provisional
+    run_id: str
+    checks: list[dict]  # the report suite's checks, for each report's validation result
+
+
 def publish_report(
-    out: LocalStore,
-    agency: dict,
-    cells: pl.DataFrame,
-    violations: pl.DataFrame,
-    checks: list[dict],
-    period: Period,
-    status: str,
-    run_id: str,
+    out: LocalStore, agency: dict, cells: pl.DataFrame, violations: pl.DataFrame, release: Release
 ) -> list[str]:
     """Write one agency's report: history version first, then the current files, cells last.
 
     A report with a blocking violation writes only its validation result: the previous
     published version stays current.
     """
+    period, status, run_id = release.period, release.status, release.run_id
     partition = f"year={period.year}/agency_id={agency['agency_id']}"
     blocking = violations.filter(pl.col("severity") == "error")
     failed_rules = set(violations["rule"])
@@ -56,7 +61,7 @@ def publish_report(
         "passed": blocking.is_empty(),
         "checks": [
             {"rule": c["rule"], "severity": c["severity"], "passed": c["rule"] not in failed_rules}
-            for c in checks
+            for c in release.checks
         ],
         "violations": violations.to_dicts(),
     }
