@@ -24,6 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from flows.storage import StorageAccessError
 from transforms.balance import VIOLATION_SCHEMA
 
 if TYPE_CHECKING:
@@ -129,10 +130,22 @@ def progress_bars():
             stop()
 
 
+def preflight(**locations: str | None) -> None:
+    """Fail before the flow starts when object storage refuses us: one line, no stack trace."""
+    from flows.settings import load_settings
+
+    settings = load_settings(**locations)
+    for uri in (settings.landing, settings.out, settings.warehouse):
+        store = settings.store(uri)
+        if hasattr(store, "check_access"):
+            store.check_access()
+
+
 def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
     from flows.compile import compile_reports, with_task_runner
     from flows.settings import load_settings
 
+    preflight(**{k: parameters.get(k) for k in ("landing", "out", "warehouse")})
     address = dask_address or load_settings().dask_address
     with progress_bars():
         return with_task_runner(compile_reports, address)(**parameters)
@@ -181,7 +194,7 @@ def compile_command(
         result = _run_compile(
             dask_address, year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
         )
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, StorageAccessError) as error:
         errors.print(f"[red]error:[/red] {error}")
         raise typer.Exit(2) from None
     _report_outcome(result)
@@ -201,6 +214,11 @@ def nightly(
     from flows.nightly import nightly_year_to_date
     from flows.settings import load_settings
 
+    try:
+        preflight(landing=landing, out=out, warehouse=warehouse)
+    except StorageAccessError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
     address = dask_address or load_settings().dask_address
     with progress_bars():
         result = with_task_runner(nightly_year_to_date, address)(
@@ -349,11 +367,12 @@ def show(
     from flows.settings import load_settings
 
     settings = load_settings(out=out)
-    path = Path(settings.out) / f"reports/year={year}/agency_id={agency}/report.md"
-    if not path.is_file():
-        errors.print(f"[red]error:[/red] no published report at {path}")
+    store = settings.store(settings.out)
+    key = f"reports/year={year}/agency_id={agency}/report.md"
+    if not store.exists(key):
+        errors.print(f"[red]error:[/red] no published report at {store.uri(key)}")
         raise typer.Exit(2)
-    console.print(Markdown(path.read_text(encoding="utf-8")))
+    console.print(Markdown(store.read_bytes(key).decode("utf-8")))
 
 
 @app.command()
@@ -373,7 +392,7 @@ def template(
     from flows.handfilled import agency_for, registry_or_none, report_template, template_csv
     from flows.settings import load_settings
 
-    registry = registry_or_none(load_settings(landing=landing).landing)
+    registry = registry_or_none(load_settings(landing=landing))
     frame = report_template(agency_for(agency, registry, channel), year)
     target = output or Path(f"template-{agency}-{year}.csv")
     target.write_bytes(template_csv(frame))
@@ -405,7 +424,6 @@ def check(
     )
     from flows.publish import published_cells
     from flows.settings import load_settings
-    from flows.storage import LocalStore
 
     settings = load_settings(landing=landing, out=out)
     try:
@@ -415,9 +433,9 @@ def check(
         raise typer.Exit(2) from None
     year = int(frame["year"][0])
     agency_ids = frame["agency_id"].unique().to_list()
-    previous = published_cells(LocalStore(settings.out), year - 1, agency_ids)
+    previous = published_cells(settings.store(settings.out), year - 1, agency_ids)
     with console.status("Checking with the report suite…"):
-        result = check_report(frame, registry_or_none(settings.landing), previous)
+        result = check_report(frame, registry_or_none(settings), previous)
     written = write_check_results(result, results or file.with_suffix(".validation"))
     print_violations(result.validation.violations)
     verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"

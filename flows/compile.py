@@ -31,7 +31,7 @@ from flows.landing import (
 )
 from flows.publish import Release, publish_report, published_cells
 from flows.settings import Settings, load_settings
-from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.storage import S3_SCHEME, LocalStore, parquet_bytes, read_parquet_bytes
 from flows.validate import ReportValidation, validate_reports, validate_source_records
 from transforms.agencies import normalize_agencies, select_agencies
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
@@ -298,6 +298,14 @@ def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFra
 
 
 def check_locations(settings: Settings) -> None:
+    """Refuse a warehouse (record-level data) inside the published output."""
+    if settings.out.startswith(S3_SCHEME) or settings.warehouse.startswith(S3_SCHEME):
+        out, warehouse = settings.out.rstrip("/"), settings.warehouse.rstrip("/")
+        if warehouse == out or warehouse.startswith(out + "/"):
+            raise ValueError(
+                f"the warehouse ({warehouse}) must not be inside the published output ({out})"
+            )
+        return
     out, warehouse = Path(settings.out).resolve(), Path(settings.warehouse).resolve()
     if warehouse == out or out in warehouse.parents:
         raise ValueError(
@@ -388,8 +396,8 @@ def compile_and_publish(
     logger = get_run_logger()
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id()
-    zone = LocalLanding(settings.landing)
-    out_store, warehouse_store = LocalStore(settings.out), LocalStore(settings.warehouse)
+    zone = settings.landing_zone()
+    out_store, warehouse_store = settings.store(settings.out), settings.store(settings.warehouse)
     cache = ParsedFileCache(warehouse_store)
     selected, agency_ids = selection.agencies, selection.agency_ids
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
@@ -483,7 +491,7 @@ def compile_reports(
     run_date = run_date or beijing_today()
     period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
     status = "final" if period.is_full_year else "provisional"
-    selection = select_inputs(LocalLanding(settings.landing), agencies)
+    selection = select_inputs(settings.landing_zone(), agencies)
     parameters = {
         "year": year,
         "agencies": agencies,

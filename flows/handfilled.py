@@ -13,7 +13,8 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.landing import AGENCIES_FILE, LocalLanding, decode_text, read_agencies_table
+from flows.landing import AGENCIES_FILE, decode_text, read_agencies_table
+from flows.settings import Settings
 from flows.validate import ReportValidation, validate_reports
 from transforms.agencies import normalize_agencies
 from transforms.balance import validation_frame
@@ -37,11 +38,12 @@ class UnusableReport(Exception):
     """A report file that cannot be checked at all (unreadable, wrong columns)."""
 
 
-def registry_or_none(landing: str | None) -> pl.DataFrame | None:
-    """The agency registry of a landing zone, when one is given and has ``agencies.csv``."""
-    if not landing or not (Path(landing) / AGENCIES_FILE).is_file():
+def registry_or_none(settings: Settings) -> pl.DataFrame | None:
+    """The agency registry of the landing zone, when it has an ``agencies.csv``."""
+    try:
+        raw, _ = read_agencies_table(settings.landing_zone())
+    except FileNotFoundError:
         return None
-    raw, _ = read_agencies_table(LocalLanding(landing))
     agencies, _ = normalize_agencies(raw, AGENCIES_FILE)
     return agencies
 

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import fastexcel
 import polars as pl
 
-from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.storage import LocalStore, S3Store, open_store, parquet_bytes, read_parquet_bytes
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import (
     AGENCY_HEADERS,
@@ -98,6 +98,35 @@ class LocalLanding:
 
     def read_bytes(self, path: str) -> bytes:
         return (self.root / path).read_bytes()
+
+
+class S3Landing:
+    """A landing zone under an S3 prefix. Never written to; LastModified is the delivery time."""
+
+    def __init__(self, store: S3Store) -> None:
+        self.store = store
+
+    def __str__(self) -> str:
+        return str(self.store)
+
+    def files(self) -> list[LandingFile]:
+        return [
+            LandingFile(
+                path=o["Key"], modified=o["LastModified"].astimezone(dt.UTC), size=o["Size"]
+            )
+            for o in sorted(self.store.objects(""), key=lambda o: o["Key"])
+            if not PurePosixPath(o["Key"]).name.startswith((".", "~$"))
+            and not o["Key"].endswith("/")
+        ]
+
+    def read_bytes(self, path: str) -> bytes:
+        return self.store.read_bytes(path)
+
+
+def open_landing(uri: str, endpoint_url: str | None = None, region: str = "us-east-1"):
+    """The landing zone at a folder or ``s3://bucket/prefix``."""
+    store = open_store(uri, endpoint_url, region)
+    return S3Landing(store) if isinstance(store, S3Store) else LocalLanding(uri)
 
 
 def sha256(data: bytes) -> str:

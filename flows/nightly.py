@@ -111,8 +111,8 @@ def nightly_year_to_date(
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     check_locations(settings)
     run_date = run_date or beijing_today()
-    zone, warehouse_store = LocalLanding(settings.landing), LocalStore(settings.warehouse)
-    out_store = LocalStore(settings.out)
+    zone, warehouse_store = settings.landing_zone(), settings.store(settings.warehouse)
+    out_store = settings.store(settings.out)
 
     changed, ledger = find_changed_files(zone, read_ledger(warehouse_store))
     if not changed:

@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     )
     s3: S3Settings = Field(default_factory=S3Settings)
 
+    def store(self, uri: str):
+        """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""
+        from flows.storage import open_store
+
+        return open_store(uri, self.s3.endpoint_url, self.s3.region)
+
+    def landing_zone(self):
+        from flows.landing import open_landing
+
+        return open_landing(self.landing, self.s3.endpoint_url, self.s3.region)
+
     @property
     def counting_rules(self) -> CountingRules:
         return CountingRules(self.outcome_precedence, self.appeals_rule)

@@ -64,3 +64,142 @@ def parquet_bytes(frame: pl.DataFrame) -> bytes:
 
 def read_parquet_bytes(data: bytes) -> pl.DataFrame:
     return pl.read_parquet(io.BytesIO(data))
+
+
+class StorageAccessError(Exception):
+    """Object storage refused us (credentials, permissions, a missing bucket): one clear line."""
+
+
+S3_SCHEME = "s3://"
+MULTIPART_THRESHOLD = 16 * 1024 * 1024
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix``)."""
+    bucket, _, prefix = uri.removeprefix(S3_SCHEME).partition("/")
+    return bucket, prefix.strip("/")
+
+
+def s3_client(endpoint_url: str | None, region: str):
+    """A boto3 client from the standard AWS credential chain, retrying throttling and 5xx."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        region_name=region,
+        retries={"max_attempts": 6, "mode": "standard"},  # exponential backoff with jitter
+        connect_timeout=5,
+        read_timeout=60,
+        signature_version="s3v4",
+    )
+    # A session of its own: credentials are read from the chain now, not cached process-wide.
+    return boto3.session.Session().client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _explained(error: Exception, where: str) -> Exception:
+    from botocore.exceptions import ClientError, NoCredentialsError
+
+    if isinstance(error, NoCredentialsError):
+        return StorageAccessError(
+            f"{where}: no AWS credentials found (environment, profile or role)"
+        )
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403",
+                    "NoSuchBucket", "InvalidToken", "ExpiredToken"}:  # fmt: skip
+            return StorageAccessError(
+                f"{where}: refused by the object store ({code}); check credentials and bucket"
+            )
+    return error
+
+
+class S3Store:
+    """A bucket prefix addressed by relative keys, through boto3. A PUT is atomic per object."""
+
+    def __init__(self, uri: str, client) -> None:
+        self.bucket, self.prefix = split_s3_uri(uri)
+        self.client = client
+
+    def __str__(self) -> str:
+        return self.uri("")
+
+    def __getstate__(self) -> dict:  # boto3 clients do not pickle (Dask workers rebuild theirs)
+        return {"bucket": self.bucket, "prefix": self.prefix, "endpoint": self.client.meta.endpoint_url,
+                "region": self.client.meta.region_name}  # fmt: skip
+
+    def __setstate__(self, state: dict) -> None:
+        self.bucket, self.prefix = state["bucket"], state["prefix"]
+        self.client = s3_client(state["endpoint"], state["region"])
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def uri(self, key: str) -> str:
+        return f"{S3_SCHEME}{self.bucket}/{self._key(key)}".rstrip("/")
+
+    def write_bytes(self, key: str, data: bytes) -> str:
+        from boto3.s3.transfer import TransferConfig
+
+        try:
+            self.client.upload_fileobj(
+                io.BytesIO(data), self.bucket, self._key(key),
+                Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD),
+            )  # fmt: skip
+        except Exception as error:
+            raise _explained(error, self.uri(key)) from None
+        return self.uri(key)
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"].read()
+        except Exception as error:
+            from botocore.exceptions import ClientError
+
+            if isinstance(error, ClientError) and error.response["Error"]["Code"] in {
+                "NoSuchKey",
+                "404",
+            }:
+                raise FileNotFoundError(self.uri(key)) from None
+            raise _explained(error, self.uri(key)) from None
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return False
+            raise _explained(error, self.uri(key)) from None
+        return True
+
+    def objects(self, prefix: str) -> list[dict]:
+        """Every object under ``prefix`` (paginated): Key relative to the store, Size, LastModified."""
+        found = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            )
+            for page in pages:
+                found += page.get("Contents", [])
+        except Exception as error:
+            raise _explained(error, self.uri(prefix)) from None
+        cut = len(self.prefix) + 1 if self.prefix else 0
+        return [o | {"Key": o["Key"][cut:]} for o in found]
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(o["Key"] for o in self.objects(prefix))
+
+    def check_access(self) -> None:
+        """One cheap signed request, so bad credentials fail before any work starts."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
+        except Exception as error:
+            raise _explained(error, self.uri("")) from None
+
+
+def open_store(uri: str, endpoint_url: str | None = None, region: str = "us-east-1"):
+    """A local folder, or an S3 prefix for ``s3://bucket/prefix``."""
+    if uri.startswith(S3_SCHEME):
+        return S3Store(uri, s3_client(endpoint_url, region))
+    return LocalStore(uri)

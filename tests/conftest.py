@@ -53,3 +53,21 @@ def nonzero_cells(cells: pl.DataFrame) -> pl.DataFrame:
         )
         .sort(pl.all())
     )
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """SeaweedFS on loopback for the whole session, with its data in a temp folder."""
+    from tests.s3server import S3Server
+
+    server = S3Server(tmp_path_factory.mktemp("seaweedfs")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """nianbao configured for the test S3 server, through the environment as a user would."""
+    for name, value in s3_server.environment().items():
+        monkeypatch.setenv(name, value)
+    return s3_server
