@@ -489,6 +489,8 @@ def compile_reports(
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     check_locations(settings)
     run_date = run_date or beijing_today()
+    if run_date <= dt.date(year, 1, 1):
+        raise ValueError(f"{year} has no day of data yet on {run_date}: nothing to compile")
     period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
     status = "final" if period.is_full_year else "provisional"
     selection = select_inputs(settings.landing_zone(), agencies)

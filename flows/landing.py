@@ -166,8 +166,9 @@ def _select_headers(found: list[str], wanted: Iterable[str], required: Iterable[
         raise UnreadableFile(
             f"required column {'、'.join(missing)} is missing", column="、".join(missing)
         )
-    wanted = set(wanted)
-    return [i for i, h in enumerate(cleaned) if h in wanted]
+    # Two headers that clean to the same name (`金额（元）` and `金额(元)`): the first one counts.
+    first = {h: i for i, h in reversed(list(enumerate(cleaned)))}
+    return sorted(i for h, i in first.items() if h in set(wanted))
 
 
 def read_table(
@@ -249,6 +250,9 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
         body = pl.read_json(io.BytesIO(data), schema=_WECHAT_SCHEMA)
     except Exception as error:
         raise UnreadableFile(f"not a freepublish/batchget response: {error}") from None
+    if body.is_empty() or body["item"].null_count() == body.height:
+        # An error body ({"errcode": 40001, ...}) has no item list: nothing was delivered.
+        raise UnreadableFile("no `item` list: an error response, not a freepublish/batchget page")
     return (
         body.select(pl.col("item").explode())
         .drop_nulls("item")
@@ -364,6 +368,13 @@ def _load(
     return checksum, with_lineage(frame, file, file.agency_id or "")
 
 
+def _delivery_scope(file: LandingFile, checksum: str) -> str:
+    """Identical content delivered again for the same agency and source (WeChat: account), in
+    any subfolder, is one delivery."""
+    parts = file.parts[:3] if file.source == "wechat" else file.parts[:2]
+    return "/".join([*parts, checksum])
+
+
 def read_source(
     landing: LocalLanding,
     source: Source,
@@ -374,16 +385,14 @@ def read_source(
     """Read every landing file of one source; rejected files are returned, never raised."""
     # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
     # re-delivering a file then changes nothing, even after a correction came in between.
-    ordered = sorted(files, key=lambda f: (f.modified, f.path))
+    ordered = sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
     # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
     with ThreadPoolExecutor(max_workers=4) as pool:
         loaded = list(pool.map(lambda f: _load(landing, source, f, channels, cache), ordered))
     frames, problems, inputs = [], [], []
     first_delivery: dict[str, str] = {}
     for file, (checksum, frame) in zip(ordered, loaded, strict=True):
-        duplicate_of = first_delivery.setdefault(
-            f"{PurePosixPath(file.path).parent}/{checksum}", file.path
-        )
+        duplicate_of = first_delivery.setdefault(_delivery_scope(file, checksum), file.path)
         inputs.append(
             {"path": file.path, "sha256": checksum, "size": file.size,
              "modified": file.modified.isoformat(), "source": source.name,

@@ -65,6 +65,11 @@ def test_yuan_amounts_become_exact_fen(text: str, fen: int | None) -> None:
         pytest.param(" 2、 重复申请 ", "not_processed_duplicate", id="chinese-comma-and-spaces"),
         pytest.param("其他法律和行政法规禁止公开", "withheld_law_prohibited", id="report-wording"),
         pytest.param("申请人撤回", "other_other", id="withdrawn"),
+        pytest.param(
+            "“3.危及“三安全一稳定”",
+            "withheld_three_securities_one_stability",
+            id="quote-before-number",
+        ),
     ],
 )
 def test_reason_labels_match_tolerantly(label: str, row: str) -> None:

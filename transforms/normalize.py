@@ -19,6 +19,7 @@ from transforms.parse import (
     parse_yuan_as_fen,
 )
 from transforms.sources import (
+    DISCLOSED_REASON,
     RAW_LINEAGE_SCHEMA,
     REASON_KEYS,
     REASON_LABELS,
@@ -64,7 +65,8 @@ def _field_value(f: Field) -> pl.Expr:
         case Kind.YUAN:
             return parse_yuan_as_fen(raw)
         case Kind.FLAG:
-            return clean_text(raw).str.to_lowercase().is_in(["true", "1", "是"])
+            # An export that leaves the flag out means "not deleted".
+            return clean_text(raw).str.to_lowercase().is_in(["true", "1", "是"]).fill_null(False)
         case Kind.CATEGORY:
             return clean_text(raw).replace_strict(f.categories, default=None, return_dtype=f.dtype)
         case Kind.REASONS:
@@ -130,11 +132,14 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
     c = pl.col
     if source.name == "requests":
         needs_reasons = c("result").is_in(["withheld", "unavailable", "not_processed", "other"])
+        refusal_items = (
+            c("reasons").list.eval(pl.element().cast(pl.String) != DISCLOSED_REASON).list.sum()
+        )
         return [
             ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
             ("办理结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("办结日期 given but 办理结果 is empty"))),
             ("办结日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("办理结果 given but 办结日期 is empty"))),
-            ("具体情形", pl.when(needs_reasons & (c("reasons").list.len().fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
+            ("具体情形", pl.when(needs_reasons & (refusal_items.fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
         ]  # fmt: skip
     if source.name == "appeals":
         return [

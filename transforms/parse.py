@@ -86,5 +86,6 @@ def normalize_label(text: pl.Expr) -> pl.Expr:
     >>> pl.select(normalize_label(pl.lit("3.危及“三安全一稳定”"))).item()
     '危及三安全一稳定'
     """
-    unspaced = to_half_width(text).str.replace_all(r"\s", "")
-    return unspaced.str.replace(_LABEL_NUMBER_PREFIX, "").str.replace_all(LABEL_NOISE, "")
+    # Quotes and spaces go first, so a number behind an opening quote is still a prefix.
+    bare = to_half_width(text).str.replace_all(r"[\s“”\"'‘’「」『』《》〈〉]", "")
+    return bare.str.replace(_LABEL_NUMBER_PREFIX, "").str.replace_all(LABEL_NOISE, "")

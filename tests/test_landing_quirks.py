@@ -1,0 +1,98 @@
+"""Landing files as upstream systems really send them: reader edge cases, one per test."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from flows.landing import (
+    LocalLanding,
+    UnreadableFile,
+    group_files,
+    read_source,
+    read_table,
+    read_wechat,
+)
+from transforms.normalize import normalize_source
+from transforms.sources import SOURCES
+
+RUN_DATE = dt.date(2026, 11, 27)
+BEIJING_NOON_2024 = 1717214400  # 2024-06-01 12:00 Asia/Shanghai
+
+
+def _normalized(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    lineage = raw.with_columns(
+        agency_id=pl.lit("ag-a"), file=pl.lit("f"), row=pl.col("row").cast(pl.UInt32),
+        delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)), delivery=pl.lit(0, pl.UInt32),
+    )  # fmt: skip
+    records, quarantine = normalize_source(lineage.lazy(), SOURCES[source], RUN_DATE)
+    return records.collect(), quarantine.collect()
+
+
+def test_wechat_article_without_is_deleted_counts_as_published() -> None:
+    body = {"item": [{"article_id": "A", "content": {"create_time": BEIJING_NOON_2024,
+                                                     "news_item": [{"title": "t"}, {"title": "u", "is_deleted": False}]}}]}  # fmt: skip
+    records, quarantine = _normalized(read_wechat(json.dumps(body).encode(), "号"), "wechat")
+    assert quarantine.is_empty()
+    assert records["is_deleted"].to_list() == [False, False]
+
+
+def test_wechat_error_body_is_rejected_not_read_as_nothing() -> None:
+    with pytest.raises(UnreadableFile, match="item"):
+        read_wechat(b'{"errcode": 40001, "errmsg": "invalid credential"}', "号")
+
+
+def test_two_headers_that_clean_alike_keep_the_first() -> None:
+    text = "票据号,金额（元）,缴款日期,金额(元)\nF1,10.00,2024-01-01,99.00\n".encode()
+    frame = read_table(text, ".csv", SOURCES["fees"].headers, SOURCES["fees"].required_headers)
+    assert frame["金额（元）"].to_list() == ["10.00"]
+
+
+def test_refusal_whose_only_item_is_disclosed_is_quarantined() -> None:
+    raw = pl.DataFrame(
+        {"row": [2], "申请编号": ["R"], "收到日期": ["2024-01-02"], "申请人类型": ["自然人"],
+         "办结日期": ["2024-01-05"], "办理结果": ["不予公开"], "具体情形": ["予以公开"]}
+    )  # fmt: skip
+    records, quarantine = _normalized(raw, "requests")
+    assert records.is_empty()
+    assert quarantine["column"].to_list() == ["具体情形"]
+
+
+def _deliver(root: Path, path: str, text: str, when: dt.datetime) -> None:
+    target = root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+    os.utime(target, (when.timestamp(), when.timestamp()))
+
+
+def _website_states(root: Path) -> list[str]:
+    landing = LocalLanding(root)
+    by_source, _ = group_files(landing.files())
+    read = read_source(landing, SOURCES["website"], by_source["website"], {"ag-a": ["政府网站"]})
+    records, _ = normalize_source(read.raw.lazy(), SOURCES["website"], RUN_DATE)
+    return records.collect()["state"].cast(pl.String).to_list()
+
+
+HEADER = "索引号,标题,栏目,发布日期,公开方式,状态,链接\n"
+PUBLISHED = HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\n"
+WITHDRAWN = HEADER + "W1,t,c,2024-03-01,主动公开,已撤回,\n"
+
+
+def test_identical_copy_in_another_subfolder_does_not_undo_a_correction(tmp_path) -> None:
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    _deliver(tmp_path, "ag-a/website/2024-12/export.csv", PUBLISHED, t)
+    _deliver(tmp_path, "ag-a/website/2025-01/fix.csv", WITHDRAWN, t + dt.timedelta(days=1))
+    _deliver(tmp_path, "ag-a/website/2025-02/export-again.csv", PUBLISHED, t + dt.timedelta(days=2))
+    assert _website_states(tmp_path) == ["withdrawn"]
+
+
+def test_same_delivery_time_ties_go_by_file_name_not_folder(tmp_path) -> None:
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    _deliver(tmp_path, "ag-a/website/2025-01/a.csv", PUBLISHED, t)
+    _deliver(tmp_path, "ag-a/website/2024-12/z.csv", WITHDRAWN, t)
+    assert _website_states(tmp_path) == ["withdrawn"]
