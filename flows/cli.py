@@ -444,6 +444,38 @@ def check(
         raise typer.Exit(1)
 
 
+@app.command()
+def revisions(
+    agency: Annotated[str, typer.Option("--agency", "-a", help="agency_id of the report.")],
+    year: Year,
+    out: Out = None,
+) -> None:
+    """Every published version of a report: run, time, status, and the cells it changed."""
+    from flows.publish import revisions as list_revisions
+    from flows.settings import load_settings
+
+    settings = load_settings(out=out)
+    try:
+        versions = list_revisions(settings.store(settings.out), year, agency)
+    except StorageAccessError as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+    if not versions:
+        errors.print(f"[red]error:[/red] no published version of {agency} {year}")
+        raise typer.Exit(2)
+    table = Table(title=f"Revisions of {agency} {year}", title_justify="left")
+    for column in ("run", "published at", "status", "as of", "current", "changed cells"):
+        table.add_column(column, overflow="fold")
+    for v in versions:
+        changed = "; ".join(
+            f"{c['section']}/{c['row']}/{c['column']}: {c['old']} → {c['new']}"
+            for c in v["changed"][:8]
+        ) + (f" (+{len(v['changed']) - 8} more)" if len(v["changed"]) > 8 else "")
+        table.add_row(v["run_id"], v["published_at"], v["status"], v["as_of"],
+                      "✓" if v["current"] else "", changed or "—")  # fmt: skip
+    console.print(table)
+
+
 def run() -> None:  # pragma: no cover - console entry point
     app()
 

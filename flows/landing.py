@@ -123,9 +123,11 @@ class S3Landing:
         return self.store.read_bytes(path)
 
 
-def open_landing(uri: str, endpoint_url: str | None = None, region: str = "us-east-1"):
+def open_landing(
+    uri: str, endpoint_url: str | None = None, region: str = "us-east-1", max_attempts: int = 6
+):
     """The landing zone at a folder or ``s3://bucket/prefix``."""
-    store = open_store(uri, endpoint_url, region)
+    store = open_store(uri, endpoint_url, region, max_attempts)
     return S3Landing(store) if isinstance(store, S3Store) else LocalLanding(uri)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ import polars as pl
 from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from transforms.period import Period
+from transforms.report import changed_cells
 
 PUBLISHED_COLUMNS = (
     "section", "row", "column", "value", "row_label", "column_label", "status", "as_of", "run_id",
@@ -86,6 +88,9 @@ def publish_report(
     }
     cells_bytes = parquet_bytes(published)
     version = f"history/{partition}/run_id={run_id}"
+    about = {"run_id": run_id, "status": status, "as_of": period.end.isoformat(),
+             "published_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+    out.write_bytes(f"{version}/version.json", json.dumps(about).encode())
     out.write_bytes(f"{version}/data.parquet", cells_bytes)
     for name, data in rendered.items():
         out.write_bytes(f"{version}/{name}", data)
@@ -93,3 +98,25 @@ def publish_report(
         written.append(out.write_bytes(f"reports/{partition}/{name}", data))
     written.append(out.write_bytes(cells_key(period.year, agency["agency_id"]), cells_bytes))
     return written
+
+
+def revisions(out: LocalStore, year: int, agency_id: str) -> list[dict]:
+    """Every published version of one report, oldest first, with the cells each one changed."""
+    prefix = f"history/year={year}/agency_id={agency_id}/"
+    versions = sorted(
+        (json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
+         for key in out.keys(prefix) if key.endswith("/version.json")),
+        key=lambda v: v["published_at"],
+    )  # fmt: skip
+    current = (
+        read_parquet_bytes(out.read_bytes(cells_key(year, agency_id)))["run_id"][0]
+        if out.exists(cells_key(year, agency_id))
+        else None
+    )
+    previous = None
+    for version in versions:
+        cells = read_parquet_bytes(out.read_bytes(f"{version['folder']}/data.parquet"))
+        version["current"] = version["run_id"] == current
+        version["changed"] = [] if previous is None else changed_cells(previous, cells).to_dicts()
+        previous = cells
+    return versions

@@ -16,6 +16,9 @@ class S3Settings(BaseModel):
         None, description="S3-compatible endpoint, e.g. http://127.0.0.1:8333; None for AWS."
     )
     region: str = Field("us-east-1", description="Region name sent with signed requests.")
+    max_retries: int = Field(
+        6, description="Retries per request on throttling, 5xx and dropped connections (backoff)."
+    )
 
 
 class Settings(BaseSettings):
@@ -46,12 +49,14 @@ class Settings(BaseSettings):
         """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""
         from flows.storage import open_store
 
-        return open_store(uri, self.s3.endpoint_url, self.s3.region)
+        return open_store(uri, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)
 
     def landing_zone(self):
         from flows.landing import open_landing
 
-        return open_landing(self.landing, self.s3.endpoint_url, self.s3.region)
+        return open_landing(
+            self.landing, self.s3.endpoint_url, self.s3.region, self.s3.max_retries
+        )
 
     @property
     def counting_rules(self) -> CountingRules:

@@ -80,14 +80,15 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def s3_client(endpoint_url: str | None, region: str):
+def s3_client(endpoint_url: str | None, region: str, max_attempts: int = 6):
     """A boto3 client from the standard AWS credential chain, retrying throttling and 5xx."""
     import boto3
     from botocore.config import Config
 
     config = Config(
         region_name=region,
-        retries={"max_attempts": 6, "mode": "standard"},  # exponential backoff with jitter
+        # Retries after the first try, with jittered exponential backoff (throttling, 5xx, resets).
+        retries={"max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=5,
         read_timeout=60,
         signature_version="s3v4",
@@ -125,11 +126,13 @@ class S3Store:
 
     def __getstate__(self) -> dict:  # boto3 clients do not pickle (Dask workers rebuild theirs)
         return {"bucket": self.bucket, "prefix": self.prefix, "endpoint": self.client.meta.endpoint_url,
-                "region": self.client.meta.region_name}  # fmt: skip
+                "region": self.client.meta.region_name,
+                # botocore keeps max_attempts (retries) as total_max_attempts (retries + 1)
+                "attempts": self.client.meta.config.retries["total_max_attempts"] - 1}  # fmt: skip
 
     def __setstate__(self, state: dict) -> None:
         self.bucket, self.prefix = state["bucket"], state["prefix"]
-        self.client = s3_client(state["endpoint"], state["region"])
+        self.client = s3_client(state["endpoint"], state["region"], state["attempts"])
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}/{key}" if self.prefix else key
@@ -198,8 +201,10 @@ class S3Store:
             raise _explained(error, self.uri("")) from None
 
 
-def open_store(uri: str, endpoint_url: str | None = None, region: str = "us-east-1"):
+def open_store(
+    uri: str, endpoint_url: str | None = None, region: str = "us-east-1", max_attempts: int = 6
+):
     """A local folder, or an S3 prefix for ``s3://bucket/prefix``."""
     if uri.startswith(S3_SCHEME):
-        return S3Store(uri, s3_client(endpoint_url, region))
+        return S3Store(uri, s3_client(endpoint_url, region, max_attempts))
     return LocalStore(uri)

@@ -6,6 +6,7 @@ import time
 import uuid
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -77,3 +78,119 @@ def test_wrong_credentials_give_one_clear_error_and_no_secret(
     assert result.exit_code == 2
     assert "SignatureDoesNotMatch" in result.output and "Traceback" not in result.output
     assert secret not in result.output
+
+
+HEADER = "索引号,标题,栏目,发布日期,公开方式,状态,链接\n"
+REGISTRY = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\nag-a,测试局,,,政府网站,否,2\n"
+
+
+def _put(server, bucket: str, key: str, text: str) -> None:
+    server.client().put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"))
+    time.sleep(1.1)  # S3 keeps whole seconds: deliveries a second apart are ordered
+
+
+def _compile(landing_bucket: str, out_bucket: str, tmp_path):
+    from flows.compile import compile_reports
+    from tests.conftest import RUN_DATE
+
+    return compile_reports(
+        year=2024, landing=f"s3://{landing_bucket}", out=f"s3://{out_bucket}/pub",
+        warehouse=str(tmp_path / "wh"), run_date=RUN_DATE,
+    )  # fmt: skip
+
+
+def _current_run(server, out_bucket: str) -> str:
+    body = server.client().get_object(
+        Bucket=out_bucket, Key="pub/report_cells/year=2024/agency_id=ag-a/data.parquet"
+    )
+    return pl.read_parquet(body["Body"].read())["run_id"][0]
+
+
+def test_revisions_list_every_version_with_the_cells_it_changed(
+    prefect_api, s3_env, tmp_path
+) -> None:
+    landing_bucket, out_bucket = _buckets(s3_env)
+    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
+    _put(s3_env, landing_bucket, "ag-a/website/export.csv",
+         HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\nW2,t,c,2024-04-01,主动公开,已发布,\n")  # fmt: skip
+    first = _compile(landing_bucket, out_bucket, tmp_path)
+    _put(
+        s3_env,
+        landing_bucket,
+        "ag-a/website/fix.csv",
+        HEADER + "W2,t,c,2024-04-01,主动公开,已撤回,\n",
+    )
+    second = _compile(landing_bucket, out_bucket, tmp_path)
+
+    listed = CliRunner().invoke(
+        app, ["revisions", "--agency", "ag-a", "--year", "2024", "--out", f"s3://{out_bucket}/pub"]
+    )
+
+    assert listed.exit_code == 0, listed.output
+    assert first.run_id[:8] in listed.output and second.run_id[:8] in listed.output
+    from flows.publish import revisions
+    from flows.settings import load_settings
+
+    settings = load_settings(out=f"s3://{out_bucket}/pub")
+    versions = revisions(settings.store(settings.out), 2024, "ag-a")
+    assert [v["run_id"] for v in versions] == [first.run_id, second.run_id]
+    assert [v["current"] for v in versions] == [False, True]
+    changed = {
+        (c["section"], c["row"], c["column"]): (str(c["old"]), str(c["new"]))
+        for c in versions[1]["changed"]
+    }
+    assert changed == {("channels", "website", "items"): ("2.0000", "1.0000"),
+                       ("channels", "total", "items"): ("2.0000", "1.0000")}  # fmt: skip
+    assert _current_run(s3_env, out_bucket) == second.run_id
+
+
+def test_an_interrupted_publish_leaves_the_previous_version_current(
+    prefect_api, s3_env, tmp_path, monkeypatch
+) -> None:
+    import flows.compile
+    from flows.storage import S3Store
+
+    landing_bucket, out_bucket = _buckets(s3_env)
+    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
+    _put(
+        s3_env,
+        landing_bucket,
+        "ag-a/website/export.csv",
+        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\n",
+    )
+    before = _compile(landing_bucket, out_bucket, tmp_path)
+    _put(
+        s3_env,
+        landing_bucket,
+        "ag-a/website/more.csv",
+        HEADER + "W3,t,c,2024-05-01,主动公开,已发布,\n",
+    )
+
+    # The server stops just as the new version's rendered report starts to be written.
+    monkeypatch.setenv("NIANBAO_S3__MAX_RETRIES", "0")
+    monkeypatch.setattr(flows.compile.publish_reports, "retries", 0)
+    real_write = S3Store.write_bytes
+
+    def write_then_crash(self, key: str, data: bytes) -> str:
+        if key.startswith("reports/") and s3_env.process is not None:
+            s3_env.stop()
+        return real_write(self, key, data)
+
+    monkeypatch.setattr(S3Store, "write_bytes", write_then_crash)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the dropped connection raises
+        _compile(landing_bucket, out_bucket, tmp_path)
+    monkeypatch.setattr(S3Store, "write_bytes", real_write)
+    s3_env.start()
+
+    assert _current_run(s3_env, out_bucket) == before.run_id  # nothing half-written became current
+    after = _compile(landing_bucket, out_bucket, tmp_path)
+    assert _current_run(s3_env, out_bucket) == after.run_id
+    keys = [
+        o["Key"]
+        for o in s3_env.client().list_objects_v2(Bucket=out_bucket, Prefix="pub/report_cells/")[
+            "Contents"
+        ]
+    ]
+    assert keys == [
+        "pub/report_cells/year=2024/agency_id=ag-a/data.parquet"
+    ]  # exactly one current file

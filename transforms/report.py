@@ -119,3 +119,14 @@ def compile_report_cells(
         .select(REPORT_CELLS_SCHEMA.names())
         .cast(REPORT_CELLS_SCHEMA)
     )
+
+
+def changed_cells(before: pl.DataFrame, after: pl.DataFrame) -> pl.DataFrame:
+    """Cells whose value differs between two versions of one report (or exist in only one)."""
+    key = list(CELL_KEY)
+    return (
+        before.select(*key, old="value")
+        .join(after.select(*key, new="value"), on=key, how="full", coalesce=True)
+        .filter(pl.col("old").ne_missing(pl.col("new")))
+        .sort(key)
+    )
