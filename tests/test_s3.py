@@ -61,6 +61,14 @@ def test_compile_from_an_s3_landing_zone_to_an_s3_output(prefect_api, s3_env, tm
     keys = [o["Key"] for o in s3_env.client().list_objects_v2(Bucket=out_bucket)["Contents"]]
     assert any(k.startswith("nianbao/runs/") for k in keys)
     assert any(k.startswith("nianbao/validation/data_docs/") for k in keys)
+    # No credential in any published object (manifest, results, reports, Data Docs).
+    secrets = [
+        s3_env.environment()["AWS_SECRET_ACCESS_KEY"].encode(),
+        s3_env.environment()["AWS_ACCESS_KEY_ID"].encode(),
+    ]
+    for key in keys:
+        body = s3_env.client().get_object(Bucket=out_bucket, Key=key)["Body"].read()
+        assert not any(secret in body for secret in secrets), key
 
 
 def test_wrong_credentials_give_one_clear_error_and_no_secret(
