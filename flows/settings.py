@@ -54,9 +54,7 @@ class Settings(BaseSettings):
     def landing_zone(self):
         from flows.landing import open_landing
 
-        return open_landing(
-            self.landing, self.s3.endpoint_url, self.s3.region, self.s3.max_retries
-        )
+        return open_landing(self.landing, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)
 
     @property
     def counting_rules(self) -> CountingRules:

@@ -132,8 +132,11 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
     c = pl.col
     if source.name == "requests":
         needs_reasons = c("result").is_in(["withheld", "unavailable", "not_processed", "other"])
+        # An unknown label is reported on its own; here only "no refusal item at all" counts.
         refusal_items = (
-            c("reasons").list.eval(pl.element().cast(pl.String) != DISCLOSED_REASON).list.sum()
+            c("reasons")
+            .list.eval(pl.element().is_null() | (pl.element().cast(pl.String) != DISCLOSED_REASON))
+            .list.sum()
         )
         return [
             ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
