@@ -2,7 +2,9 @@
 
 The raw records carry the mess of real exports: other years, re-deliveries and corrections,
 withdrawn and deleted items, GB18030, BOM and XLSX files, personal data columns and a few broken
-rows and files. Everything is seeded, so two demos are byte-for-byte the same.
+rows and files. Everything is seeded, so two demos are byte-for-byte the same. Files are named
+by delivery date, so a copy whose modification times are lost (an `aws s3 sync` in one second)
+still orders its deliveries right.
 """
 
 from __future__ import annotations
@@ -117,8 +119,8 @@ def _website(rng: np.random.Generator, base: Path) -> None:
             "链接": [""] * 2,
         }
     )
-    write_csv(pl.concat([first, broken]), base / "website" / "cms-export-2024.csv")
-    deliver(base / "website" / "cms-export-2024.csv", dt.datetime(2025, 1, 5, 9))
+    write_csv(pl.concat([first, broken]), base / "website" / "2025-01-05-cms-export.csv")
+    deliver(base / "website" / "2025-01-05-cms-export.csv", dt.datetime(2025, 1, 5, 9))
     # The correction: one counted item withdrawn, two withdrawn items restored, one 2023 date fixed.
     withdrawn = rows - n_withdrawn
     correction = first.select(
@@ -129,11 +131,11 @@ def _website(rng: np.random.Generator, base: Path) -> None:
             [first["发布日期"][0], "2024/3/5", "2024年7月9日", "2024-01-02 10:30:00"]
         ),
     )
-    write_xlsx(correction, base / "website" / "cms-correction-2024.xlsx")
-    deliver(base / "website" / "cms-correction-2024.xlsx", dt.datetime(2025, 1, 10, 16))
+    write_xlsx(correction, base / "website" / "2025-01-10-cms-correction.xlsx")
+    deliver(base / "website" / "2025-01-10-cms-correction.xlsx", dt.datetime(2025, 1, 10, 16))
     # The same first export delivered again after the correction: it must change nothing.
-    copy = base / "website" / "cms-export-2024 (重发).csv"
-    copy.write_bytes((base / "website" / "cms-export-2024.csv").read_bytes())
+    copy = base / "website" / "2025-01-12-cms-export (重发).csv"
+    copy.write_bytes((base / "website" / "2025-01-05-cms-export.csv").read_bytes())
     deliver(copy, dt.datetime(2025, 1, 12, 8))
 
 
@@ -252,8 +254,8 @@ def _licensing(rng: np.random.Generator, base: Path) -> None:
         rng, 15, key, date, dt.date(2023, 1, 1), dt.date(2023, 12, 31), "綦城管许旧"
     )
     main = pl.concat([in_year, earlier]).with_columns(许可类别=pl.lit("普通"))
-    write_xlsx(main, base / "licensing" / "xzxk-2024.xlsx")
-    deliver(base / "licensing" / "xzxk-2024.xlsx", dt.datetime(2025, 1, 6, 10))
+    write_xlsx(main, base / "licensing" / "2025-01-06-xzxk.xlsx")
+    deliver(base / "licensing" / "2025-01-06-xzxk.xlsx", dt.datetime(2025, 1, 6, 10))
     # The supplement (GB18030, from a Windows desktop): 32 late decisions; five 2023 dates
     # corrected into 2024; three 2024 dates corrected into 2025; two broken rows.
     late = _decisions(rng, 32, key, date, dt.date(2024, 1, 1), dt.date(2024, 12, 31), "綦城管许补")
@@ -266,8 +268,8 @@ def _licensing(rng: np.random.Generator, base: Path) -> None:
     supplement = pl.concat([late, into_2024, into_2025, broken]).with_columns(
         许可类别=pl.lit("普通")
     )
-    write_csv(supplement, base / "licensing" / "xzxk-2024-补报.csv", "gb18030")
-    deliver(base / "licensing" / "xzxk-2024-补报.csv", dt.datetime(2025, 1, 9, 15))
+    write_csv(supplement, base / "licensing" / "2025-01-09-xzxk-补报.csv", "gb18030")
+    deliver(base / "licensing" / "2025-01-09-xzxk-补报.csv", dt.datetime(2025, 1, 9, 15))
 
 
 def _penalty(rng: np.random.Generator, base: Path) -> None:
@@ -278,8 +280,8 @@ def _penalty(rng: np.random.Generator, base: Path) -> None:
     other = _decisions(rng, 20, key, date, dt.date(2022, 1, 1), dt.date(2023, 12, 31), "綦城管罚旧")
     fines = [f"{x:.4f}" for x in rng.integers(1, 500, size=540) / 100]
     main = pl.concat([in_year, other]).with_columns(pl.Series("罚款金额（万元）", fines))
-    write_csv(main, base / "penalty" / "xzcf-2024.csv", "gb18030")
-    deliver(base / "penalty" / "xzcf-2024.csv", dt.datetime(2025, 1, 6, 10))
+    write_csv(main, base / "penalty" / "2025-01-06-xzcf.csv", "gb18030")
+    deliver(base / "penalty" / "2025-01-06-xzcf.csv", dt.datetime(2025, 1, 6, 10))
     q4 = _decisions(rng, 12, key, date, dt.date(2024, 10, 1), dt.date(2024, 12, 31), "綦城管罚四")
     fixed_width = q4[:1].with_columns(pl.Series(date, ["２０２４－１２－２０"]))
     unreadable = q4[:1].with_columns(
@@ -287,8 +289,8 @@ def _penalty(rng: np.random.Generator, base: Path) -> None:
     )
     resent = main[:3].drop("罚款金额（万元）")
     extra = pl.concat([fixed_width, q4[1:], resent, unreadable])
-    write_csv(extra, base / "penalty" / "xzcf-2024-q4.csv", "utf-8-sig")
-    deliver(base / "penalty" / "xzcf-2024-q4.csv", dt.datetime(2025, 1, 8, 11))
+    write_csv(extra, base / "penalty" / "2025-01-08-xzcf-q4.csv", "utf-8-sig")
+    deliver(base / "penalty" / "2025-01-08-xzcf-q4.csv", dt.datetime(2025, 1, 8, 11))
 
 
 def _enforcement(base: Path) -> None:
@@ -339,12 +341,12 @@ def _fees(rng: np.random.Generator, base: Path) -> None:
     bad = payments[:1].with_columns(
         pl.lit("QJ2024-BAD").alias("票据号"), pl.lit("12.345").alias("金额（元）")
     )
-    write_csv(pl.concat([payments, earlier, keyed_wrong, bad]), base / "fees" / "fees-2024.csv")
-    deliver(base / "fees" / "fees-2024.csv", dt.datetime(2025, 1, 7, 9))
+    write_csv(pl.concat([payments, earlier, keyed_wrong, bad]), base / "fees" / "2025-01-07-fees.csv")
+    deliver(base / "fees" / "2025-01-07-fees.csv", dt.datetime(2025, 1, 7, 9))
     # The finance office corrects a mistyped amount (an extra two digits) in a later export.
     fix = keyed_wrong.with_columns(pl.lit(_yuan(corrected_fen)).alias("金额（元）"))
-    write_csv(fix, base / "fees" / "fees-2024-更正.csv")
-    deliver(base / "fees" / "fees-2024-更正.csv", dt.datetime(2025, 1, 15, 9))
+    write_csv(fix, base / "fees" / "2025-01-15-fees-更正.csv")
+    deliver(base / "fees" / "2025-01-15-fees-更正.csv", dt.datetime(2025, 1, 15, 9))
 
 
 def _requests(base: Path) -> None:

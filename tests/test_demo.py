@@ -75,7 +75,10 @@ def test_no_personal_data_under_out_or_in_normalized_records(demo_run) -> None:
     # Names, ID numbers, phone numbers and addresses exactly as the demo exports carry them.
     register = pl.read_excel(landing / "cq-qijiang-cgj/requests/ysqgk-register.xlsx")
     penalty = pl.read_csv(
-        (landing / "cq-qijiang-cgj/penalty/xzcf-2024.csv").read_bytes().decode("gb18030").encode()
+        (landing / "cq-qijiang-cgj/penalty/2025-01-06-xzcf.csv")
+        .read_bytes()
+        .decode("gb18030")
+        .encode()
     )
     personal = set(register.select("申请人姓名", "证件号码", "联系电话", "通讯地址").to_series(0))
     for column in ("证件号码", "联系电话", "通讯地址"):

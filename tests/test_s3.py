@@ -202,3 +202,31 @@ def test_an_interrupted_publish_leaves_the_previous_version_current(
     assert keys == [
         "pub/report_cells/year=2024/agency_id=ag-a/data.parquet"
     ]  # exactly one current file
+
+
+def test_the_demo_landing_zone_uploaded_to_a_bucket_compiles_to_the_reference_report(
+    prefect_api, s3_env, tmp_path
+) -> None:
+    from flows.compile import compile_reports
+    from flows.demo import build_demo_landing
+    from tests.conftest import RUN_DATE
+    from tests.reference_reports import QIJIANG_CGJ_2024 as REFERENCE
+
+    landing_bucket, out_bucket = _buckets(s3_env)
+    # Uploaded in one go, as `aws s3 sync` would: the files' own times are lost.
+    s3_env.upload(build_demo_landing(tmp_path / "demo"), landing_bucket)
+
+    result = compile_reports(
+        year=2024, landing=f"s3://{landing_bucket}", out=f"s3://{out_bucket}",
+        warehouse=str(tmp_path / "wh"), run_date=RUN_DATE,
+    )  # fmt: skip
+
+    assert result.ok
+    cells = result.cells.filter(agency_id=REFERENCE["agency_id"])
+    for row, items in REFERENCE["channels"].items():
+        assert cells.filter(section="channels", row=row)["value"].item() == items, row
+    for (row, column), value in REFERENCE["proactive"].items():
+        assert (
+            str(cells.filter(row=row, column=column)["value"].item()).rstrip("0").rstrip(".")
+            == value
+        ), row
