@@ -141,14 +141,31 @@ def preflight(**locations: str | None) -> None:
             store.check_access()
 
 
-def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
-    from flows.compile import compile_reports, with_task_runner
+@contextmanager
+def usage_errors():
+    """A run that cannot start (no registry, unknown agency, storage refused): one line, exit 2."""
+    try:
+        yield
+    except (FileNotFoundError, ValueError, StorageAccessError) as error:
+        errors.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(2) from None
+
+
+def _run_flow(flow_, dask_address: str | None, **parameters: object):
+    """Check storage access, then run a flow here, its tasks on threads or a Dask cluster."""
+    from flows.compile import with_task_runner
     from flows.settings import load_settings
 
     preflight(**{k: parameters.get(k) for k in ("landing", "out", "warehouse")})
     address = dask_address or load_settings().dask_address
     with progress_bars():
-        return with_task_runner(compile_reports, address)(**parameters)
+        return with_task_runner(flow_, address)(**parameters)
+
+
+def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
+    from flows.compile import compile_reports
+
+    return _run_flow(compile_reports, dask_address, **parameters)
 
 
 def _report_outcome(result: CompileResult) -> None:
@@ -190,13 +207,10 @@ def compile_command(
     dask_address: DaskAddress = None,
 ) -> None:
     """Compile, check and publish the annual reports of YEAR from the landing zone."""
-    try:
+    with usage_errors():
         result = _run_compile(
             dask_address, year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
         )
-    except (FileNotFoundError, ValueError, StorageAccessError) as error:
-        errors.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
     _report_outcome(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -210,19 +224,11 @@ def nightly(
     dask_address: DaskAddress = None,
 ) -> None:
     """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
-    from flows.compile import with_task_runner
     from flows.nightly import nightly_year_to_date
-    from flows.settings import load_settings
 
-    try:
-        preflight(landing=landing, out=out, warehouse=warehouse)
-    except StorageAccessError as error:
-        errors.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
-    address = dask_address or load_settings().dask_address
-    with progress_bars():
-        result = with_task_runner(nightly_year_to_date, address)(
-            landing=landing, out=out, warehouse=warehouse
+    with usage_errors():
+        result = _run_flow(
+            nightly_year_to_date, dask_address, landing=landing, out=out, warehouse=warehouse
         )
     if not result.changed_files:
         console.print("Nothing new in the landing zone: no report recomputed.")
@@ -455,11 +461,8 @@ def revisions(
     from flows.settings import load_settings
 
     settings = load_settings(out=out)
-    try:
+    with usage_errors():
         versions = list_revisions(settings.store(settings.out), year, agency)
-    except StorageAccessError as error:
-        errors.print(f"[red]error:[/red] {error}")
-        raise typer.Exit(2) from None
     if not versions:
         errors.print(f"[red]error:[/red] no published version of {agency} {year}")
         raise typer.Exit(2)

@@ -341,7 +341,9 @@ def _fees(rng: np.random.Generator, base: Path) -> None:
     bad = payments[:1].with_columns(
         pl.lit("QJ2024-BAD").alias("票据号"), pl.lit("12.345").alias("金额（元）")
     )
-    write_csv(pl.concat([payments, earlier, keyed_wrong, bad]), base / "fees" / "2025-01-07-fees.csv")
+    write_csv(
+        pl.concat([payments, earlier, keyed_wrong, bad]), base / "fees" / "2025-01-07-fees.csv"
+    )
     deliver(base / "fees" / "2025-01-07-fees.csv", dt.datetime(2025, 1, 7, 9))
     # The finance office corrects a mistyped amount (an extra two digits) in a later export.
     fix = keyed_wrong.with_columns(pl.lit(_yuan(corrected_fen)).alias("金额（元）"))
