@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
-import threading
+import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ import polars as pl
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
 from flows.history import publish_run_artifacts
@@ -272,6 +272,20 @@ def publish_reports(
         return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
 
 
+def default_task_runner() -> ThreadPoolTaskRunner:
+    """As many task threads as cores: Polars already fans out inside each task, and more threads
+    only fight over the GIL in the Python parts."""
+    return ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2)
+
+
+def dask_backed() -> bool:
+    """Whether this flow run's tasks go to a Dask cluster."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return bool(context and type(context.task_runner).__name__ == "DaskTaskRunner")
+
+
 def with_task_runner(flow_, dask_address: str | None):
     """The flow as it runs its tasks: threads here, or on the Dask cluster at ``dask_address``."""
     if not dask_address:
@@ -279,13 +293,6 @@ def with_task_runner(flow_, dask_address: str | None):
     from prefect_dask import DaskTaskRunner
 
     return flow_.with_options(task_runner=DaskTaskRunner(address=dask_address))
-
-
-def prefetch_validation_engine() -> None:
-    """Import Great Expectations (seconds of pure Python) while the landing zone is being read."""
-    threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), daemon=True
-    ).start()
 
 
 def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFrame:
@@ -403,13 +410,16 @@ def compile_and_publish(
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
     logger.info("compiling %s for %d agencies from %s", period.year, len(agency_ids), zone)
 
-    # Sources are read concurrently, and reports published in batches, through the flow's task
-    # runner: threads by default, an existing Dask cluster with --dask-address.
+    # Sources are read one after another: each read already uses every core (Polars, a thread
+    # pool over files), and side by side they only contend (measured: 19 s instead of 12 s at
+    # city scale). With --dask-address they go to the cluster's workers side by side.
     futures = {
         name: ingest_source.submit(zone, name, files, channels, run_date, cache)
+        if dask_backed()
+        else ingest_source(zone, name, files, channels, run_date, cache)
         for name, files in selection.files_by_source.items()
     }
-    outcomes = {name: future.result() for name, future in futures.items()}
+    outcomes = {name: getattr(f, "result", lambda f=f: f)() for name, f in futures.items()}
     for outcome in outcomes.values():
         store_records(warehouse_store, outcome, agency_ids)
         logger.info("%s: %s", outcome.name, outcome.counts)
@@ -472,7 +482,7 @@ def compile_and_publish(
     return result
 
 
-@flow(name=FLOW_NAME, log_prints=False)
+@flow(name=FLOW_NAME, log_prints=False, task_runner=default_task_runner())
 def compile_reports(
     year: int,
     agencies: list[str] | None = None,
@@ -485,7 +495,6 @@ def compile_reports(
 
     After the year's end the reports are final; during the year, provisional up to yesterday.
     """
-    prefetch_validation_engine()
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     check_locations(settings)
     run_date = run_date or beijing_today()

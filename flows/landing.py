@@ -330,7 +330,8 @@ class ParsedFileCache:
         return read_parquet_bytes(self.store.read_bytes(key)) if self.store.exists(key) else None
 
     def put(self, key: str, frame: pl.DataFrame) -> None:
-        self.store.write_bytes(key, parquet_bytes(frame))
+        # A lost entry is only parsed again: no need to wait for the disk.
+        self.store.write_bytes(key, parquet_bytes(frame), durable=False)
 
 
 def _parse(

@@ -15,7 +15,7 @@ from flows.compile import (
     beijing_today,
     check_locations,
     compile_and_publish,
-    prefetch_validation_engine,
+    default_task_runner,
     read_registry,
     select_inputs,
 )
@@ -99,7 +99,7 @@ def final_already(out: LocalStore, year: int, agency_ids: list[str]) -> set[str]
     }
 
 
-@flow(name=NIGHTLY_FLOW, log_prints=False)
+@flow(name=NIGHTLY_FLOW, log_prints=False, task_runner=default_task_runner())
 def nightly_year_to_date(
     landing: str | None = None,
     out: str | None = None,
@@ -120,7 +120,6 @@ def nightly_year_to_date(
         logger.info("nothing new in %s", zone)
         return NightlyResult([], [])
 
-    prefetch_validation_engine()
     registry, _, _ = read_registry(zone, None)
     known = registry["agency_id"].to_list()
     if any(f.path == AGENCIES_FILE for f in changed):

@@ -22,7 +22,8 @@ class LocalStore:
     def uri(self, key: str) -> str:
         return str(self.root / key)
 
-    def write_bytes(self, key: str, data: bytes) -> str:
+    def write_bytes(self, key: str, data: bytes, durable: bool = True) -> str:
+        """Write atomically; ``durable=False`` skips the fsync (for caches that can be rebuilt)."""
         target = self.root / key
         target.parent.mkdir(parents=True, exist_ok=True)
         # The temp file sits beside the target (same filesystem, so the rename is atomic) but is
@@ -31,8 +32,9 @@ class LocalStore:
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
+                if durable:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -140,7 +142,7 @@ class S3Store:
     def uri(self, key: str) -> str:
         return f"{S3_SCHEME}{self.bucket}/{self._key(key)}".rstrip("/")
 
-    def write_bytes(self, key: str, data: bytes) -> str:
+    def write_bytes(self, key: str, data: bytes, durable: bool = True) -> str:
         from boto3.s3.transfer import TransferConfig
 
         try:
