@@ -9,8 +9,6 @@ from decimal import Decimal
 
 import polars as pl
 import xlsxwriter
-from rich.console import Console
-from rich.table import Table
 
 from transforms.cells import (
     APPEALS_COLUMNS,
@@ -151,15 +149,3 @@ def _is_number(text: str) -> bool:
     except ArithmeticError:
         return False
     return bool(text)
-
-
-def print_tables(console: Console, title: str, period: str, tables: list[ReportTable]) -> None:
-    console.print(f"[bold]{title}[/bold]\n统计时段：{period}")
-    for table in tables:
-        shown = Table(title=table.title, title_justify="left", show_lines=False)
-        for i, header in enumerate(table.header):
-            numeric = all(_is_number(row[i]) for row in table.rows)
-            shown.add_column(header, justify="right" if numeric else "left")
-        for row in table.rows:
-            shown.add_row(*row)
-        console.print(shown)

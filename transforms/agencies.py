@@ -6,7 +6,7 @@ import polars as pl
 
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.parse import clean_text, to_half_width
-from transforms.sources import AGENCY_HEADERS, AGENCY_SCHEMA, DEFAULT_FEE_DECIMALS
+from transforms.sources import AGENCY_SCHEMA, DEFAULT_FEE_DECIMALS
 
 MAX_FEE_DECIMALS = 4
 
@@ -78,6 +78,3 @@ def select_agencies(agencies: pl.DataFrame, wanted: list[str] | None) -> pl.Data
     if unknown:
         raise ValueError(f"agency {', '.join(unknown)} is not in agencies.csv")
     return agencies.filter(pl.col("agency_id").is_in(wanted))
-
-
-__all__ = ["AGENCY_HEADERS", "normalize_agencies", "select_agencies"]

@@ -20,10 +20,8 @@ from transforms.parse import (
 )
 from transforms.sources import (
     DISCLOSED_REASON,
-    RAW_LINEAGE_SCHEMA,
     REASON_KEYS,
     REASON_LABELS,
-    SOURCES,
     Field,
     Kind,
     Source,
@@ -215,22 +213,3 @@ def normalize_source(
         ]
     ).cast(QUARANTINE_SCHEMA)
     return records, quarantine
-
-
-def empty_raw(source: Source) -> pl.LazyFrame:
-    """A raw frame with no rows: what a source with no landing files reads as."""
-    return pl.LazyFrame(schema={**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())})
-
-
-def empty_quarantine() -> pl.DataFrame:
-    return pl.DataFrame(schema=QUARANTINE_SCHEMA)
-
-
-__all__ = [
-    "QUARANTINE_SCHEMA",
-    "SOURCES",
-    "empty_quarantine",
-    "empty_raw",
-    "newest_delivery_wins",
-    "normalize_source",
-]

@@ -277,7 +277,6 @@ SOURCES: dict[str, Source] = {
     s.name: s
     for s in (WEBSITE, WECHAT, DOCUMENTS, LICENSING, PENALTY, ENFORCEMENT, FEES, REQUESTS, APPEALS)
 }
-TABLE_SOURCES = tuple(name for name in SOURCES if name != "wechat")
 
 AGENCY_HEADERS = {
     "agency_id": "agency_id",
