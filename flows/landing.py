@@ -334,14 +334,26 @@ class ParsedFileCache:
         self.store.write_bytes(key, parquet_bytes(frame), durable=False)
 
 
-def _parse(
-    data: bytes, source: Source, file: LandingFile, channels: dict[str, list[str]]
-) -> pl.DataFrame:
+def _check_place(source: Source, file: LandingFile, channels: dict[str, list[str]]) -> None:
+    """A file must belong to a registered agency (and a WeChat pull to one of its accounts).
+
+    Checked before the parse cache is consulted: the registry may change between runs.
+    """
     agency_id = file.agency_id or ""
     if agency_id not in channels:
         raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
     if source.name == "wechat":
-        return _read_wechat_file(file, data, channels[agency_id])
+        if file.suffix != ".json":
+            raise UnreadableFile("expected wechat/<account name>/<file>.json")
+        if file.parts[2] not in channels[agency_id]:
+            raise UnreadableFile(
+                f"WeChat account {file.parts[2]!r} is not among the agency's 渠道 in {AGENCIES_FILE}"
+            )
+
+
+def _parse(data: bytes, source: Source, file: LandingFile) -> pl.DataFrame:
+    if source.name == "wechat":
+        return read_wechat(data, file.parts[2])
     return read_table(data, file.suffix, source.headers, source.required_headers)
 
 
@@ -356,18 +368,15 @@ def _load(
     data = landing.read_bytes(file.path)
     checksum = sha256(data)
     key = ParsedFileCache.key(source, file, checksum)
-    frame = cache.get(key) if cache else None
-    if frame is None:
-        try:
-            frame = _parse(data, source, file, channels)
-        except UnreadableFile as error:
-            return checksum, error
-        if cache:
-            cache.put(key, frame)
-    elif (file.agency_id or "") not in channels:  # the registry may have changed since
-        return checksum, UnreadableFile(
-            f"agency folder {file.agency_id!r} is not in {AGENCIES_FILE}"
-        )
+    try:
+        _check_place(source, file, channels)
+        frame = cache.get(key) if cache else None
+        if frame is None:
+            frame = _parse(data, source, file)
+            if cache:
+                cache.put(key, frame)
+    except UnreadableFile as error:
+        return checksum, error
     return checksum, with_lineage(frame, file, file.agency_id or "")
 
 
@@ -413,17 +422,6 @@ def read_source(
     )
     rejected = pl.DataFrame(problems, schema=QUARANTINE_SCHEMA)
     return SourceRead(source, raw, rejected, inputs)
-
-
-def _read_wechat_file(file: LandingFile, data: bytes, agency_channels: list[str]) -> pl.DataFrame:
-    if file.suffix != ".json":
-        raise UnreadableFile("expected wechat/<account name>/<file>.json")
-    account = file.parts[2]
-    if account not in agency_channels:
-        raise UnreadableFile(
-            f"WeChat account {account!r} is not among the agency's 渠道 in {AGENCIES_FILE}"
-        )
-    return read_wechat(data, account)
 
 
 def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]], list[dict]]:

@@ -132,7 +132,8 @@ def nightly_year_to_date(
     parameters = {"landing": str(settings.landing), "out": str(settings.out),
                   "warehouse": str(settings.warehouse)}  # fmt: skip
     for year in years_to_refresh(run_date):
-        agencies = [a for a in affected if a not in final_already(out_store, year, affected)]
+        final = final_already(out_store, year, affected)
+        agencies = [a for a in affected if a not in final]
         if not agencies:
             continue
         period = Period.of_year(year, as_of=as_of)

@@ -177,18 +177,13 @@ def normalize_source(
     """
     fields = source.fields
     problems = [(f.header, _field_problem(f, run_date)) for f in fields]
+    problems += _cross_field_problems(source)
     parsed = (
         raw.rename({f.header: f"raw:{f.header}" for f in fields})
         .with_columns(_field_value(f).alias(f.name) for f in fields)
-        .with_columns(
-            [p.alias(f"_problem_{i}") for i, (_, p) in enumerate(problems)]
-            + [
-                p.alias(f"_problem_{i}")
-                for i, (_, p) in enumerate(_cross_field_problems(source), start=len(problems))
-            ]
-        )
+        .with_columns(p.alias(f"_problem_{i}") for i, (_, p) in enumerate(problems))
     )
-    headers = [h for h, _ in problems] + [h for h, _ in _cross_field_problems(source)]
+    headers = [h for h, _ in problems]
     problem_cols = [f"_problem_{i}" for i in range(len(headers))]
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
