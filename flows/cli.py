@@ -455,7 +455,8 @@ def check(
     written = write_check_results(result, results or file.with_suffix(".validation"))
     print_violations(result.validation.violations)
     verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"
-    console.print(f"{file}: {verdict} ({year}, {', '.join(agency_ids)}). Results: {written}")
+    shown = escape(f"({year}, {', '.join(agency_ids)}). Results: {written}")  # hand-filled ids
+    console.print(f"{escape(str(file))}: {verdict} {shown}")
     if not result.blocking.is_empty():
         raise typer.Exit(1)
 
