@@ -28,7 +28,10 @@ KEY_CELLS = {
 
 
 def key_cells_table(cells: pl.DataFrame, refused: list[str]) -> list[dict]:
-    """One row per agency with the cells people look at first."""
+    """One row per agency with the cells people look at first.
+
+    The Prefect UI renders table artifact cells as Markdown: the agency id is escaped like text.
+    """
     keyed = cells.with_columns(key=pl.concat_str("section", "row", "column", separator="/")).filter(
         pl.col("key").is_in(list(KEY_CELLS))
     )
@@ -36,7 +39,7 @@ def key_cells_table(cells: pl.DataFrame, refused: list[str]) -> list[dict]:
     for (agency_id,), part in keyed.partition_by("agency_id", as_dict=True).items():
         values = dict(zip(part["key"], part["value"].cast(pl.String), strict=True))
         rows.append(
-            {"agency_id": agency_id, "published": agency_id not in refused}
+            {"agency_id": escape_markdown(agency_id), "published": agency_id not in refused}
             | {label: values.get(key, "") for key, label in KEY_CELLS.items()}
         )
     return rows

@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app, print_violations
 from flows.handfilled import agency_for, check_report, report_template, write_check_results
-from flows.history import summary_markdown
+from flows.history import key_cells_table, summary_markdown
 from flows.render import ReportTable, to_markdown, to_xlsx
 from tests.test_golden import DEFAULT_DELIVERY
 from transforms.balance import VIOLATION_SCHEMA
@@ -270,6 +270,16 @@ def test_run_summary_artifact_shows_registry_text_not_markup() -> None:
     markdown = summary_markdown(result)
     assert "<img" not in markdown and "[x](javascript" not in markdown
     assert "channels/wechat:&lt;img src=x onerror=document.title='PWNED'&gt;/items" in markdown
+
+
+def test_key_cells_artifact_shows_agency_id_as_text() -> None:
+    cells = pl.DataFrame(
+        {"agency_id": [IMG_ACCOUNT], "section": ["channels"], "row": ["total"],
+         "column": ["items"], "value": [3]}
+    )  # fmt: skip
+    (row,) = key_cells_table(cells, refused=[])
+    assert row["agency_id"] == "&lt;img src=x onerror=document.title='PWNED'&gt;"
+    assert row["主动公开条数"] == "3" and row["published"] is True
 
 
 def test_violations_table_prints_rich_markup_in_names_literally(capsys) -> None:
