@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 import polars as pl
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -88,9 +89,10 @@ def print_violations(violations: pl.DataFrame) -> None:
         table.add_column(column, overflow="fold")
     for v in violations.head(SHOWN_VIOLATIONS).iter_rows(named=True):
         style = "red" if v["severity"] == "error" else "yellow"
+        # Cells and values carry registry names: "[red]" in a WeChat account is text, not markup.
         table.add_row(
-            v["agency_id"] or "—", v["rule"], f"[{style}]{v['severity']}[/{style}]",
-            v["cells"], v["expected"], v["actual"],
+            escape(v["agency_id"] or "—"), escape(v["rule"]), f"[{style}]{v['severity']}[/{style}]",
+            escape(v["cells"]), escape(v["expected"]), escape(v["actual"]),
         )  # fmt: skip
     errors.print(table)
     if violations.height > SHOWN_VIOLATIONS:
@@ -184,16 +186,21 @@ def _report_outcome(result: CompileResult) -> None:
         for column in ("file", "row", "column", "reason"):
             shown.add_column(column)
         for q in result.quarantine.head(15).iter_rows(named=True):
-            shown.add_row(q["file"], str(q["row"] or "—"), q["column"] or "—", q["reason"])
+            shown.add_row(
+                escape(q["file"]),
+                str(q["row"] or "—"),
+                escape(q["column"] or "—"),
+                escape(q["reason"]),
+            )
         console.print(shown)
     print_violations(result.violations)
     if result.data_docs_uri:
-        console.print(f"checks (Great Expectations Data Docs): {result.data_docs_uri}")
+        console.print(f"checks (Great Expectations Data Docs): {escape(result.data_docs_uri)}")
     passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
     console.print(
         f"{passed} report(s) published ({result.status}, as of {result.period.end}); "
         f"{len(result.failed_agencies)} refused. Run {result.run_id}\n"
-        f"manifest: {result.manifest_uri}"
+        f"manifest: {escape(result.manifest_uri)}"
     )
 
 
@@ -279,11 +286,12 @@ def runs_list(
         outcomes = run["outcomes"] or [{}]
         for o in outcomes:
             table.add_row(
-                run["flow_run_id"], run["flow"], run["state"] or "",
+                run["flow_run_id"], escape(run["flow"]), escape(run["state"] or ""),
                 f"{run['start']:%Y-%m-%d %H:%M:%S}" if run["start"] else "",
-                f"{run['duration_s']:.1f}", str(o.get("year", run["parameters"].get("year", ""))),
+                f"{run['duration_s']:.1f}", escape(str(o.get("year", run["parameters"].get("year", "")))),
                 str(o.get("agencies", "")), str(o.get("rows_read", "")),
-                str(o.get("rows_quarantined", "")), o.get("refused", ""), o.get("failed_rules", ""),
+                str(o.get("rows_quarantined", "")), escape(o.get("refused", "")),
+                escape(o.get("failed_rules", "")),
             )  # fmt: skip
     console.print(table)
 
@@ -305,8 +313,8 @@ def runs_show(
         errors.print(f"[red]error:[/red] no recent flow run {run_id}")
         raise typer.Exit(2)
     console.print(
-        f"[bold]{run['flow']}[/bold] {run['name']} — {run['state']}, started {run['start']}, "
-        f"{run['duration_s']:.1f} s\nparameters: {run['parameters']}"
+        f"[bold]{escape(run['flow'])}[/bold] {escape(run['name'])} — {run['state']}, "
+        f"started {run['start']}, {run['duration_s']:.1f} s\nparameters: {escape(str(run['parameters']))}"
     )
     manifests = [Path(o["manifest"]) for o in run["outcomes"] if o.get("manifest")]
     if not manifests:  # runs of another --out, or a nightly run with nothing new
@@ -314,7 +322,7 @@ def runs_show(
         manifests = sorted(root.glob(f"*-{run_id}.json"))
     for path in manifests:
         manifest = _json.loads(path.read_text(encoding="utf-8"))
-        table = Table(title=f"{path}", title_justify="left")
+        table = Table(title=escape(str(path)), title_justify="left")
         for column in (
             "source",
             "files",
@@ -329,8 +337,10 @@ def runs_show(
         console.print(table)
         validation = manifest["validation"]
         console.print(
-            f"quarantine: {manifest['quarantine']['rows']} rows in {manifest['quarantine']['uri']}\n"
-            f"reports passed: {len(validation['passed'])}, refused: {validation['failed'] or 'none'}"
+            f"quarantine: {manifest['quarantine']['rows']} rows in "
+            f"{escape(manifest['quarantine']['uri'])}\n"
+            f"reports passed: {len(validation['passed'])}, "
+            f"refused: {escape(str(validation['failed'] or 'none'))}"
         )
         print_violations(pl.DataFrame(validation["violations"], schema=VIOLATION_SCHEMA))
 
@@ -445,7 +455,8 @@ def check(
     written = write_check_results(result, results or file.with_suffix(".validation"))
     print_violations(result.validation.violations)
     verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"
-    console.print(f"{file}: {verdict} ({year}, {', '.join(agency_ids)}). Results: {written}")
+    shown = escape(f"({year}, {', '.join(agency_ids)}). Results: {written}")  # hand-filled ids
+    console.print(f"{escape(str(file))}: {verdict} {shown}")
     if not result.blocking.is_empty():
         raise typer.Exit(1)
 
@@ -475,7 +486,7 @@ def revisions(
             for c in v["changed"][:8]
         ) + (f" (+{len(v['changed']) - 8} more)" if len(v["changed"]) > 8 else "")
         table.add_row(v["run_id"], v["published_at"], v["status"], v["as_of"],
-                      "✓" if v["current"] else "", changed or "—")  # fmt: skip
+                      "✓" if v["current"] else "", escape(changed or "—"))  # fmt: skip
     console.print(table)
 
 

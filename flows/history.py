@@ -10,6 +10,8 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.render import escape_markdown
+
 if TYPE_CHECKING:
     from flows.compile import CompileResult
 
@@ -26,7 +28,10 @@ KEY_CELLS = {
 
 
 def key_cells_table(cells: pl.DataFrame, refused: list[str]) -> list[dict]:
-    """One row per agency with the cells people look at first."""
+    """One row per agency with the cells people look at first.
+
+    The Prefect UI renders table artifact cells as Markdown: the agency id is escaped like text.
+    """
     keyed = cells.with_columns(key=pl.concat_str("section", "row", "column", separator="/")).filter(
         pl.col("key").is_in(list(KEY_CELLS))
     )
@@ -34,13 +39,16 @@ def key_cells_table(cells: pl.DataFrame, refused: list[str]) -> list[dict]:
     for (agency_id,), part in keyed.partition_by("agency_id", as_dict=True).items():
         values = dict(zip(part["key"], part["value"].cast(pl.String), strict=True))
         rows.append(
-            {"agency_id": agency_id, "published": agency_id not in refused}
+            {"agency_id": escape_markdown(agency_id), "published": agency_id not in refused}
             | {label: values.get(key, "") for key, label in KEY_CELLS.items()}
         )
     return rows
 
 
 def summary_markdown(result: CompileResult) -> str:
+    # The Prefect UI renders this as Markdown: agency ids, cells (registry channel names) and
+    # values, and the locations, are shown as text, never as markup or HTML.
+    md = escape_markdown
     lines = [
         f"# {result.year} reports ({result.status}, as of {result.period.end})",
         "",
@@ -56,15 +64,16 @@ def summary_markdown(result: CompileResult) -> str:
               f"{result.violations.height - failed.height} warning(s)."]  # fmt: skip
     for v in failed.head(20).iter_rows(named=True):
         lines.append(
-            f"- {v['agency_id']} {v['rule']}: {v['cells']} (expected {v['expected']}, got {v['actual']})"
+            f"- {md(v['agency_id'] or '—')} {md(v['rule'])}: {md(v['cells'])} "
+            f"(expected {md(v['expected'])}, got {md(v['actual'])})"
         )
     lines += [
         "",
-        f"- manifest: `{result.manifest_uri}`",
-        f"- quarantine: `{result.quarantine_uri}`",
+        f"- manifest: {md(result.manifest_uri)}",
+        f"- quarantine: {md(result.quarantine_uri)}",
     ]
     if result.data_docs_uri:
-        lines.append(f"- Data Docs: `{result.data_docs_uri}`")
+        lines.append(f"- Data Docs: {md(result.data_docs_uri)}")
     lines.append(f"- {len(result.published)} objects written")
     return "\n".join(lines)
 

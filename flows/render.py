@@ -88,12 +88,31 @@ def report_title(agency_name: str, year: int, status: str) -> str:
     return f"{agency_name}{year}年政府信息公开工作年度报告{suffix}"
 
 
+# Backslash-escaped wherever they stand: each can open markup (emphasis, code, a link, a table
+# cell, a heading's closing #, strikethrough). "<", ">" and "&" become entities instead, so raw
+# HTML and entity references are shown as typed, not interpreted, by every Markdown renderer.
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|#~"})
+_HTML_SPECIAL = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def escape_markdown(text: str) -> str:
+    r"""Text (a registry name, a cell, a rule's values) shown as typed inside Markdown.
+
+    >>> escape_markdown("<b>a|b</b> [x](y)")
+    '&lt;b&gt;a\\|b&lt;/b&gt; \\[x\\](y)'
+    """
+    # A line break would end the heading or table row the text sits in.
+    flat = " ".join(text.splitlines())
+    return flat.translate(_HTML_SPECIAL).translate(_MARKDOWN_SPECIAL)
+
+
 def to_markdown(title: str, period: str, tables: list[ReportTable]) -> str:
-    lines = [f"# {title}", "", f"统计时段：{period}", ""]
+    lines = [f"# {escape_markdown(title)}", "", f"统计时段：{escape_markdown(period)}", ""]
     for table in tables:
-        lines += [f"## {table.title}", "", "| " + " | ".join(table.header) + " |"]
+        header = [escape_markdown(h) for h in table.header]
+        lines += [f"## {escape_markdown(table.title)}", "", "| " + " | ".join(header) + " |"]
         lines.append("|" + "---|" * len(table.header))
-        lines += ["| " + " | ".join(r) + " |" for r in table.rows]
+        lines += ["| " + " | ".join(escape_markdown(c) for c in r) + " |" for r in table.rows]
         lines.append("")
     return "\n".join(lines)
 
@@ -126,18 +145,25 @@ def to_html(title: str, period: str, tables: list[ReportTable]) -> str:
 
 def to_xlsx(title: str, period: str, tables: list[ReportTable]) -> bytes:
     buffer = io.BytesIO()
-    with xlsxwriter.Workbook(buffer, {"in_memory": True}) as book:
+    # Registry names are text: never a formula (=HYPERLINK…), a link (http:, external:) or a number.
+    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
+               "strings_to_numbers": False}  # fmt: skip
+    with xlsxwriter.Workbook(buffer, options) as book:
         sheet = book.add_worksheet("年度报告")
         bold = book.add_format({"bold": True})
-        sheet.write(0, 0, title, bold)
-        sheet.write(1, 0, f"统计时段：{period}")
+        sheet.write_string(0, 0, title, bold)
+        sheet.write_string(1, 0, f"统计时段：{period}")
         line = 3
         for table in tables:
-            sheet.write(line, 0, table.title, bold)
-            sheet.write_row(line + 1, 0, table.header, bold)
+            sheet.write_string(line, 0, table.title, bold)
+            for j, header in enumerate(table.header):
+                sheet.write_string(line + 1, j, header, bold)
             for i, row in enumerate(table.rows):
-                numbers = [float(c) if _is_number(c) else c for c in row]
-                sheet.write_row(line + 2 + i, 0, numbers)
+                for j, cell in enumerate(row):
+                    if _is_number(cell):
+                        sheet.write_number(line + 2 + i, j, float(cell))
+                    else:
+                        sheet.write_string(line + 2 + i, j, cell)
             line += len(table.rows) + 3
         sheet.set_column(0, 0, 60)
     return buffer.getvalue()
@@ -145,7 +171,7 @@ def to_xlsx(title: str, period: str, tables: list[ReportTable]) -> bytes:
 
 def _is_number(text: str) -> bool:
     try:
-        Decimal(text)
+        number = Decimal(text)
     except ArithmeticError:
         return False
-    return bool(text)
+    return number.is_finite()  # "NaN" or "Infinity" in a label is text

@@ -20,6 +20,7 @@ from transforms.balance import VIOLATION_SCHEMA, Severity
 
 GX_SEVERITY = {"critical": Severity.ERROR.value, "warning": Severity.WARNING.value, "info": "info"}
 DOCS_SITE = "nianbao"
+ESCAPING_VIEW = {"module_name": "expectations.docs_view", "class_name": "EscapingPageView"}
 
 
 @dataclass
@@ -101,6 +102,11 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
                 {
                     "class_name": "SiteBuilder",
                     "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    # Pages show registry names and hand-filled values: print them as text.
+                    "site_section_builders": {
+                        section: {"view": ESCAPING_VIEW}
+                        for section in ("expectations", "validations")
+                    },
                     "store_backend": {
                         "class_name": "TupleFilesystemStoreBackend",
                         "base_directory": docs_dir,
