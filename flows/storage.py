@@ -200,8 +200,12 @@ class S3Store:
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+        except Exception as error:
+            if isinstance(error, ClientError) and error.response["Error"]["Code"] in {
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            }:
                 return False
             raise _explained(error, self.uri(key)) from None
         return True

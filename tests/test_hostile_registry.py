@@ -162,6 +162,24 @@ def test_zero_width_space_is_not_trimmed_into_a_valid_id() -> None:
     assert quarantine["reason"].str.contains("invisible character").all()
 
 
+def test_wechat_account_that_would_move_a_path_rejects_the_registry_row() -> None:
+    from transforms.agencies import normalize_agencies
+
+    raw = pl.DataFrame(
+        {"agency_id": ["ag-a", "ag-b", "ag-c", "ag-d"], "机关名称": ["甲", "乙", "丙", "丁"],
+         "统一社会信用代码": [None] * 4, "上级机关": [None] * 4,
+         "渠道": ["政府网站|..", "政府网站|a/b", "政府网站|x\\y", "政府网站|綦江城管"],
+         "规章制定权": ["否"] * 4, "收费小数位": ["2"] * 4, "row": [2, 3, 4, 5]},
+        schema_overrides={"统一社会信用代码": pl.String, "上级机关": pl.String, "row": pl.UInt32},
+    )  # fmt: skip
+
+    agencies, quarantine = normalize_agencies(raw, "agencies.csv")
+
+    assert agencies["agency_id"].to_list() == ["ag-d"]
+    assert quarantine["row"].to_list() == [2, 3, 4]
+    assert (quarantine["column"] == "渠道").all()
+
+
 def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
     tmp_path: Path,
 ) -> None:
@@ -173,7 +191,9 @@ def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
         "--warehouse", str(warehouse), cwd=tmp_path,
     )  # fmt: skip
 
-    assert_one_line_error(outcome, "agencies.csv has no usable row (8 rejected, e.g. row 2 agency_id")
+    assert_one_line_error(
+        outcome, "agencies.csv has no usable row (8 rejected, e.g. row 2 agency_id"
+    )
     assert not out.exists() and not warehouse.exists()
 
 

@@ -15,6 +15,7 @@ AGENCY_ID_RULE = f"lowercase a-z, 0-9 and '-', at most 64 characters ({AGENCY_ID
 # Zero-width spaces, joiners, direction marks, BOMs, soft hyphens: invisible in a spreadsheet,
 # yet they make an id that matches no landing folder (an all-zero report under a lookalike id).
 _INVISIBLE = r"\p{Cf}"
+_NOT_A_FOLDER_NAME = r"^\.{1,2}$|[/\\\p{Cc}]"
 
 
 def safe_agency_id(agency_id: str) -> str:
@@ -86,6 +87,12 @@ def normalize_agencies(raw: pl.DataFrame, file: str) -> tuple[pl.DataFrame, pl.D
             )
         ),
         "上级机关": _id_problem(pl.col("上级机关"), pl.col("parent_id"), "上级机关"),
+        # A WeChat account is a folder name (wechat/<account>/): nothing that moves a path.
+        "渠道": pl.when(
+            pl.col("channels").list.eval(pl.element().str.contains(_NOT_A_FOLDER_NAME)).list.any()
+        ).then(
+            pl.lit("a channel must not be '.' or '..' or contain '/', '\\' or control characters")
+        ),
         "规章制定权": pl.when(~pl.col("has_rulemaking_power").is_in(["是", "否"])).then(
             pl.lit("expected 是 or 否")
         ),
