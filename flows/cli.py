@@ -132,15 +132,38 @@ def progress_bars():
             stop()
 
 
-def preflight(**locations: str | None) -> None:
-    """Fail before the flow starts when object storage refuses us: one line, no stack trace."""
-    from flows.settings import load_settings
+def check_agency_options(agency_ids: list[str] | None) -> None:
+    """``--agency`` values become folder names and object keys: refuse any that is not an id."""
+    from transforms.agencies import check_agency_ids
 
+    try:
+        check_agency_ids(agency_ids)
+    except ValueError as error:
+        raise ValueError(f"--agency: {error}") from None
+
+
+def preflight(agencies: list[str] | None = None, **locations: str | None) -> None:
+    """Check what a run needs before Prefect starts (settings, locations, storage access, the
+    landing zone and its registry, the agencies asked for): a bad input then gives one line
+    within seconds, not a stack trace after the temporary Prefect server's start.
+
+    Imports nothing of Prefect. The registry is read by the same code as in the flow.
+    """
+    from flows.landing import LocalLanding
+    from flows.registry import load_registry
+    from flows.settings import check_locations, load_settings
+
+    check_agency_options(agencies)
     settings = load_settings(**locations)
+    check_locations(settings)
     for uri in (settings.landing, settings.out, settings.warehouse):
         store = settings.store(uri)
         if hasattr(store, "check_access"):
             store.check_access()
+    zone = settings.landing_zone()
+    if isinstance(zone, LocalLanding) and not zone.root.is_dir():
+        raise FileNotFoundError(f"landing zone {zone.root} is not a folder")
+    load_registry(zone, agencies)
 
 
 @contextmanager
@@ -149,25 +172,38 @@ def usage_errors():
     try:
         yield
     except (FileNotFoundError, ValueError, StorageAccessError) as error:
-        errors.print(f"[red]error:[/red] {error}")
+        # Escaped: a message may quote an input ("[a-z0-9]", a hostile id) that Rich would
+        # read as markup; never wrapped, so it stays one line in a log.
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 
-def _run_flow(flow_, dask_address: str | None, **parameters: object):
-    """Check storage access, then run a flow here, its tasks on threads or a Dask cluster."""
+def _run_flow(load_flow, dask_address: str | None, **parameters: object):
+    """Check the inputs, then run a flow here, its tasks on threads or a Dask cluster."""
+    preflight(**{k: parameters.get(k) for k in ("agencies", "landing", "out", "warehouse")})
+    # Prefect is imported (and its temporary server started) only once the inputs are known good.
     from flows.compile import with_task_runner
     from flows.settings import load_settings
 
-    preflight(**{k: parameters.get(k) for k in ("landing", "out", "warehouse")})
     address = dask_address or load_settings().dask_address
     with progress_bars():
-        return with_task_runner(flow_, address)(**parameters)
+        return with_task_runner(load_flow(), address)(**parameters)
+
+
+def _compile_flow():
+    from flows.compile import compile_reports
+
+    return compile_reports
+
+
+def _nightly_flow():
+    from flows.nightly import nightly_year_to_date
+
+    return nightly_year_to_date
 
 
 def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
-    from flows.compile import compile_reports
-
-    return _run_flow(compile_reports, dask_address, **parameters)
+    return _run_flow(_compile_flow, dask_address, **parameters)
 
 
 def _report_outcome(result: CompileResult) -> None:
@@ -194,6 +230,7 @@ def _report_outcome(result: CompileResult) -> None:
             )
         console.print(shown)
     print_violations(result.violations)
+    _report_registry_rejections(result.quarantine)
     if result.data_docs_uri:
         console.print(f"checks (Great Expectations Data Docs): {escape(result.data_docs_uri)}")
     passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
@@ -202,6 +239,20 @@ def _report_outcome(result: CompileResult) -> None:
         f"{len(result.failed_agencies)} refused. Run {result.run_id}\n"
         f"manifest: {escape(result.manifest_uri)}"
     )
+
+
+def _report_registry_rejections(quarantine: pl.DataFrame) -> None:
+    """Registry rows rejected leave their agencies out of the run: say so, not just "0 refused"."""
+    from flows.landing import AGENCIES_FILE
+    from transforms.agencies import rejected_rows
+
+    rejected = rejected_rows(quarantine)
+    if rejected:
+        console.print(
+            f"[yellow]{AGENCIES_FILE}: {rejected} row(s) rejected (see the quarantine); "
+            "their agencies were not compiled[/yellow]",
+            soft_wrap=True,
+        )
 
 
 @app.command("compile")
@@ -231,11 +282,9 @@ def nightly(
     dask_address: DaskAddress = None,
 ) -> None:
     """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
-    from flows.nightly import nightly_year_to_date
-
     with usage_errors():
         result = _run_flow(
-            nightly_year_to_date, dask_address, landing=landing, out=out, warehouse=warehouse
+            _nightly_flow, dask_address, landing=landing, out=out, warehouse=warehouse
         )
     if not result.changed_files:
         console.print("Nothing new in the landing zone: no report recomputed.")
@@ -382,8 +431,10 @@ def show(
 
     from flows.settings import load_settings
 
-    settings = load_settings(out=out)
-    store = settings.store(settings.out)
+    with usage_errors():
+        check_agency_options([agency])
+        settings = load_settings(out=out)
+        store = settings.store(settings.out)
     key = f"reports/year={year}/agency_id={agency}/report.md"
     if not store.exists(key):
         errors.print(f"[red]error:[/red] no published report at {store.uri(key)}")
@@ -408,7 +459,9 @@ def template(
     from flows.handfilled import agency_for, registry_or_none, report_template, template_csv
     from flows.settings import load_settings
 
-    registry = registry_or_none(load_settings(landing=landing))
+    with usage_errors():
+        check_agency_options([agency])
+        registry = registry_or_none(load_settings(landing=landing))
     frame = report_template(agency_for(agency, registry, channel), year)
     target = output or Path(f"template-{agency}-{year}.csv")
     target.write_bytes(template_csv(frame))
@@ -441,11 +494,12 @@ def check(
     from flows.publish import published_cells
     from flows.settings import load_settings
 
-    settings = load_settings(landing=landing, out=out)
+    with usage_errors():
+        settings = load_settings(landing=landing, out=out)
     try:
         frame = read_report_file(file)
     except (UnusableReport, FileNotFoundError) as error:
-        errors.print(f"[red]error:[/red] {error}")
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
     year = int(frame["year"][0])
     agency_ids = frame["agency_id"].unique().to_list()
@@ -471,8 +525,9 @@ def revisions(
     from flows.publish import revisions as list_revisions
     from flows.settings import load_settings
 
-    settings = load_settings(out=out)
     with usage_errors():
+        check_agency_options([agency])
+        settings = load_settings(out=out)
         versions = list_revisions(settings.store(settings.out), year, agency)
     if not versions:
         errors.print(f"[red]error:[/red] no published version of {agency} {year}")

@@ -8,7 +8,6 @@ import os
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -20,20 +19,18 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows import progress
 from flows.history import publish_run_artifacts
 from flows.landing import (
-    AGENCIES_FILE,
     LandingFile,
     LocalLanding,
     ParsedFileCache,
     SourceRead,
     group_files,
-    read_agencies_table,
     read_source,
 )
 from flows.publish import Release, publish_report, published_cells
-from flows.settings import Settings, load_settings
-from flows.storage import S3_SCHEME, LocalStore, parquet_bytes, read_parquet_bytes
+from flows.registry import load_registry
+from flows.settings import Settings, check_locations, load_settings
+from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from flows.validate import ReportValidation, validate_reports, validate_source_records
-from transforms.agencies import normalize_agencies, select_agencies
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period
@@ -127,10 +124,7 @@ def read_registry(
     landing: LocalLanding, agency_ids: list[str] | None
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     """The agencies to compile, the registry rows quarantined, and the registry file's checksum."""
-    raw, checksum = read_agencies_table(landing)
-    agencies, quarantine = normalize_agencies(raw, AGENCIES_FILE)
-    selected = select_agencies(agencies, agency_ids)
-    return selected, quarantine, {"path": AGENCIES_FILE, "sha256": checksum, "source": "agencies"}
+    return load_registry(landing, agency_ids)
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
@@ -302,23 +296,6 @@ def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFra
     return pl.concat(
         [violations.filter(pl.col("agency_id").is_not_null()), everyone.join(general, how="cross")]
     ).select(violations.columns)
-
-
-def check_locations(settings: Settings) -> None:
-    """Refuse a warehouse (record-level data) inside the published output."""
-    if settings.out.startswith(S3_SCHEME) or settings.warehouse.startswith(S3_SCHEME):
-        out, warehouse = settings.out.rstrip("/"), settings.warehouse.rstrip("/")
-        if warehouse == out or warehouse.startswith(out + "/"):
-            raise ValueError(
-                f"the warehouse ({warehouse}) must not be inside the published output ({out})"
-            )
-        return
-    out, warehouse = Path(settings.out).resolve(), Path(settings.warehouse).resolve()
-    if warehouse == out or out in warehouse.parents:
-        raise ValueError(
-            f"the warehouse ({warehouse}) holds record-level data and must not be inside the "
-            f"published output ({out})"
-        )
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)

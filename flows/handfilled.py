@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,10 +17,11 @@ import polars as pl
 from flows.landing import AGENCIES_FILE, decode_text, read_agencies_table
 from flows.settings import Settings
 from flows.validate import ReportValidation, validate_reports
-from transforms.agencies import normalize_agencies
+from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
 from transforms.cells import report_skeleton
-from transforms.sources import AGENCY_SCHEMA
+from transforms.parse import to_half_width
+from transforms.sources import AGENCY_ID_PATTERN, AGENCY_SCHEMA
 
 TEMPLATE_COLUMNS = (
     "agency_id",
@@ -93,18 +95,52 @@ def read_report_file(path: Path) -> pl.DataFrame:
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise UnusableReport(f"{path}: required column {'、'.join(missing)} is missing")
-    years = frame["year"].drop_nulls().unique().to_list()
+    # Row numbers as a spreadsheet shows them (the header is row 1); a Parquet file has none.
+    first_row = 1 if path.suffix.lower() == ".parquet" else 2
+    frame = (
+        frame.with_row_index("_row", offset=first_row)
+        .with_columns(
+            pl.col(c).str.strip_chars().replace("", None).alias(c) for c in REQUIRED_COLUMNS
+        )
+        .with_columns(year=to_half_width(pl.col("year")))
+        # A wholly blank line (a spreadsheet's trailing ",,,,") is not a cell.
+        .filter(pl.any_horizontal(pl.col(c).is_not_null() for c in REQUIRED_COLUMNS))
+    )
+    _reject_bad_keys(path, frame)
+    years = frame["year"].unique().to_list()
     if len(years) != 1:
         raise UnusableReport(f"{path}: one report year per file, found {sorted(years) or 'none'}")
     # "/" or a blank instead of 0 becomes null, which the suite reports as a blank cell.
     return frame.select(
-        pl.col("agency_id").str.strip_chars(),
-        pl.col("year").str.strip_chars().cast(pl.Int32, strict=False),
+        "agency_id",
+        pl.col("year").cast(pl.Int32),
         *(pl.col(c).str.strip_chars() for c in ("section", "row", "column")),
         value=pl.col("value")
         .str.strip_chars()
         .str.replace_all(",", "")
         .cast(pl.Decimal(18, 4), strict=False),
+    )
+
+
+def _reject_bad_keys(path: Path, frame: pl.DataFrame) -> None:
+    """UnusableReport naming the first row whose year or agency_id cannot be used.
+
+    The year picks last year's published report and the agency_id names its folder: a blank,
+    ``二〇二四`` or ``../x`` is a bad file, not a crash or a path outside the published dataset.
+    """
+    year_ok = pl.col("year").str.contains(r"^\d{4}$").fill_null(False)
+    id_ok = pl.col("agency_id").str.contains(AGENCY_ID_PATTERN).fill_null(False)
+    bad = frame.filter(~year_ok | ~id_ok).head(1).to_dicts()
+    if not bad:
+        return
+    row = bad[0]
+    if not re.fullmatch(r"\d{4}", row["year"] or ""):
+        shown = "blank" if row["year"] is None else f"{row['year']!r}, not a year such as 2024"
+        raise UnusableReport(f"{path}: row {row['_row']}: year is {shown}")
+    raise UnusableReport(
+        f"{path}: row {row['_row']}: agency_id "
+        + ("is blank" if row["agency_id"] is None else f"{row['agency_id']!r} is not valid")
+        + f" ({AGENCY_ID_RULE})"
     )
 
 

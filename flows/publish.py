@@ -10,6 +10,7 @@ import polars as pl
 
 from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from transforms.agencies import safe_agency_id
 from transforms.period import Period
 from transforms.report import changed_cells
 
@@ -19,7 +20,7 @@ PUBLISHED_COLUMNS = (
 
 
 def cells_key(year: int, agency_id: str) -> str:
-    return f"report_cells/year={year}/agency_id={agency_id}/data.parquet"
+    return f"report_cells/year={year}/agency_id={safe_agency_id(agency_id)}/data.parquet"
 
 
 def published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
@@ -53,7 +54,7 @@ def publish_report(
     published version stays current.
     """
     period, status, run_id = release.period, release.status, release.run_id
-    partition = f"year={period.year}/agency_id={agency['agency_id']}"
+    partition = f"year={period.year}/agency_id={safe_agency_id(agency['agency_id'])}"
     blocking = violations.filter(pl.col("severity") == "error")
     failed_rules = set(violations["rule"])
     validation = {
@@ -102,7 +103,7 @@ def publish_report(
 
 def revisions(out: LocalStore, year: int, agency_id: str) -> list[dict]:
     """Every published version of one report, oldest first, with the cells each one changed."""
-    prefix = f"history/year={year}/agency_id={agency_id}/"
+    prefix = f"history/year={year}/agency_id={safe_agency_id(agency_id)}/"
     versions = sorted(
         (json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
          for key in out.keys(prefix) if key.endswith("/version.json")),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transforms.counting import DEFAULT_OUTCOME_PRECEDENCE, AppealsRule
@@ -62,5 +64,59 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment, with explicit (command-line) values taking precedence."""
-    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment, with explicit (command-line) values taking precedence.
+
+    A value that is not valid is a ValueError of one line naming its variable.
+    """
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"NIANBAO_{'__'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
+            for e in error.errors()
+        )
+        raise ValueError(f"settings: {problems}") from None
+
+
+def _place(uri: str) -> tuple[str, tuple[str, ...]]:
+    """Where a location is, comparably: an S3 bucket and prefix parts, or a resolved folder."""
+    from flows.storage import S3_SCHEME, split_s3_uri
+
+    if uri.startswith(S3_SCHEME):
+        bucket, prefix = split_s3_uri(uri)
+        return f"{S3_SCHEME}{bucket}", tuple(filter(None, prefix.split("/")))
+    return "", Path(uri).resolve().parts
+
+
+def _within(inner: tuple[str, tuple[str, ...]], outer: tuple[str, tuple[str, ...]]) -> bool:
+    """Whether ``inner`` is ``outer`` or inside it."""
+    return inner[0] == outer[0] and inner[1][: len(outer[1])] == outer[1]
+
+
+def check_locations(settings: Settings) -> None:
+    """ValueError (one line) when the landing zone, the output and the warehouse overlap unsafely.
+
+    nianbao never writes into the landing zone (the next run would read its own output as
+    deliveries); the warehouse holds record-level data and the landing zone raw records with
+    personal data, so neither may sit inside the published output.
+    """
+    landing, out, warehouse = (
+        _place(u) for u in (settings.landing, settings.out, settings.warehouse)
+    )
+    refused = [
+        (out, landing, "the published output", "the landing zone", "nianbao never writes there"),
+        (warehouse, landing, "the warehouse", "the landing zone", "nianbao never writes there"),
+        (warehouse, out, "the warehouse", "the published output", "it holds record-level data"),
+        (landing, out, "the landing zone", "the published output", "it holds personal data"),
+    ]
+    for inner, outer, inner_name, outer_name, why in refused:
+        if _within(inner, outer):
+            raise ValueError(
+                f"{inner_name} ({_shown(inner)}) must not be, or be inside, {outer_name} "
+                f"({_shown(outer)}): {why}"
+            )
+
+
+def _shown(place: tuple[str, tuple[str, ...]]) -> str:
+    root, parts = place
+    return "/".join([root, *parts]) if root else str(Path(*parts))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -76,10 +77,26 @@ S3_SCHEME = "s3://"
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 
 
+# S3's bucket naming rules (3–63 characters, lowercase letters, digits, dots and hyphens, a
+# letter or digit at either end); a name that breaks them is refused by the store anyway.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix``)."""
+    """``s3://bucket/some/prefix`` → (``bucket``, ``some/prefix``); ValueError if unusable.
+
+    A prefix is a folder path: no empty, ``.`` or ``..`` segment (a store may resolve them,
+    or refuse them with a stack trace).
+    """
     bucket, _, prefix = uri.removeprefix(S3_SCHEME).partition("/")
-    return bucket, prefix.strip("/")
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+        raise ValueError(
+            f"{uri}: {bucket!r} is not a bucket name (3–63 characters: a-z, 0-9, '.' and '-')"
+        )
+    prefix = prefix.strip("/")
+    if prefix and any(part in {"", ".", ".."} for part in prefix.split("/")):
+        raise ValueError(f"{uri}: the prefix must not have empty, '.' or '..' parts")
+    return bucket, prefix
 
 
 def s3_client(endpoint_url: str | None, region: str, max_attempts: int = 6):
@@ -100,8 +117,19 @@ def s3_client(endpoint_url: str | None, region: str, max_attempts: int = 6):
 
 
 def _explained(error: Exception, where: str) -> Exception:
-    from botocore.exceptions import ClientError, NoCredentialsError
+    from botocore.exceptions import (
+        ClientError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        ParamValidationError,
+    )
 
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+        # botocore has already retried with backoff: the store is down or the address is wrong.
+        return StorageAccessError(f"{where}: cannot reach the object store ({error})")
+    if isinstance(error, ParamValidationError):
+        return StorageAccessError(f"{where}: {' '.join(str(error).split())}")
     if isinstance(error, NoCredentialsError):
         return StorageAccessError(
             f"{where}: no AWS credentials found (environment, profile or role)"
@@ -172,8 +200,12 @@ class S3Store:
 
         try:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
-        except ClientError as error:
-            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+        except Exception as error:
+            if isinstance(error, ClientError) and error.response["Error"]["Code"] in {
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            }:
                 return False
             raise _explained(error, self.uri(key)) from None
         return True
@@ -196,9 +228,15 @@ class S3Store:
         return sorted(o["Key"] for o in self.objects(prefix))
 
     def check_access(self) -> None:
-        """One cheap signed request, so bad credentials fail before any work starts."""
+        """One cheap signed request, so bad credentials fail before any work starts.
+
+        Retried once only: an unreachable store should be reported in seconds, not after the
+        minute of backoff a running flow's requests may wait.
+        """
+        meta = self.client.meta
+        client = s3_client(meta.endpoint_url, meta.region_name, max_attempts=1)
         try:
-            self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
+            client.list_objects_v2(Bucket=self.bucket, Prefix=self._key(""), MaxKeys=1)
         except Exception as error:
             raise _explained(error, self.uri("")) from None
 

@@ -288,6 +288,9 @@ AGENCY_HEADERS = {
     "收费小数位": "fee_decimals",
 }
 AGENCY_REQUIRED_HEADERS = ("agency_id", "机关名称", "渠道")
+# An agency_id names folders and object keys (report_cells/year=Y/agency_id=<id>/…): only
+# characters that cannot change a path's meaning (no "/", "..", "=", blanks or invisible ones).
+AGENCY_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 AGENCY_SCHEMA = pl.Schema(
     {
         "agency_id": pl.String(),
