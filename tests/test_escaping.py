@@ -37,7 +37,8 @@ SCRIPT_NAME = "<script>window.__pwned=1</script><img src=x onerror=\"document.ti
 IMG_ACCOUNT = "<img src=x onerror=document.title='PWNED'>"
 SVG_ACCOUNT = "<svg onload=document.title='PWNED'>"
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
-LINK_CHANNELS = ("http://evil.example/", "external:C:\\Windows\\win.ini")
+# Account names are folder names (no / or \): what xlsxwriter would turn into links all the same.
+LINK_CHANNELS = ("mailto:evil@example.com", "external:win.ini")
 REGISTRY_HEADER = [
     "agency_id",
     "机关名称",
