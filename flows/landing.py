@@ -144,7 +144,7 @@ class LocalLanding:
                         folders.append(Path(entry.path))
                     elif not entry.name.startswith((".", "~$")):  # locks, hidden: not deliveries
                         found.append(self._entry(entry, real_root))
-        return sorted(found, key=lambda f: f.path)
+        return sorted(found, key=lambda f: PurePosixPath(f.path))  # the order rglob gave
 
     def _entry(self, entry: os.DirEntry, real_root: str) -> LandingFile:
         info, skipped = entry.stat(follow_symlinks=False), None
