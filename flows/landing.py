@@ -319,9 +319,13 @@ def _read_csv(data: bytes, wanted: list[str], required: list[str]) -> pl.DataFra
     overflow = pl.col(_OVERFLOW).str.strip_chars().str.len_bytes() > 0
     # A quote closed rows later: one value holds whole rows (line breaks and a row's separators).
     swallowed = pl.any_horizontal(
-        pl.col(c).str.contains("\n", literal=True)
-        & (pl.col(c).str.count_matches(",", literal=True) >= max(len(header) - 1, 1))
-        for c in frame.columns[1:-1]
+        False,
+        *(
+            pl.col(c).str.contains("\n", literal=True)
+            & (pl.col(c).str.count_matches(",", literal=True) >= max(len(header) - 1, 1))
+            for c in frame.columns
+            if c not in ("row", _OVERFLOW)
+        ),
     )
     return frame.with_columns(
         pl.when(overflow)
@@ -726,4 +730,11 @@ def read_agencies_table(landing: LocalLanding) -> tuple[pl.DataFrame, str]:
         frame = read_table(data, ".csv", AGENCY_HEADERS, AGENCY_REQUIRED_HEADERS)
     except UnreadableFile as error:
         raise ValueError(f"{AGENCIES_FILE}: {error}") from None
-    return frame, sha256(data)
+    # A registry row split wrongly would shift its channels and powers: stop rather than guess.
+    broken = frame.filter(pl.col(ROW_PROBLEM).is_not_null())
+    if not broken.is_empty():
+        raise ValueError(
+            f"{AGENCIES_FILE} row {broken['row'][0]}: {broken[ROW_PROBLEM][0]}"
+            + (f" (and {broken.height - 1} more rows)" if broken.height > 1 else "")
+        )
+    return frame.drop(ROW_PROBLEM), sha256(data)

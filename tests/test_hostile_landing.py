@@ -500,3 +500,12 @@ def test_compile_of_a_hostile_zone_counts_only_regular_files_inside_it(
     secret = (tmp_path / "outside/secret.csv").read_bytes()
     assert hashlib.sha256(secret).hexdigest() not in json.dumps(manifest)
     assert _tree(tmp_path, {str(out), str(warehouse)}) == before
+
+
+def test_a_registry_row_with_more_values_than_the_header_stops_the_run(tmp_path) -> None:
+    root = tmp_path / "landing"
+    # An unquoted list of channels would shift 规章制定权 and 收费小数位 into the wrong columns.
+    _write(root / "agencies.csv", REGISTRY + "ag-b,乙局,,,政府网站,政务微博,否,2\n")
+
+    with pytest.raises(ValueError, match=r"agencies\.csv row 3: the row has more values"):
+        read_agencies_table(LocalLanding(root))
