@@ -10,6 +10,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import logging
+import os
+import re
+import stat
+import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +23,14 @@ from pathlib import Path, PurePosixPath
 import fastexcel
 import polars as pl
 
-from flows.storage import LocalStore, S3Store, open_store, parquet_bytes, read_parquet_bytes
+from flows.storage import (
+    LocalStore,
+    S3Store,
+    _explained,
+    open_store,
+    parquet_bytes,
+    read_parquet_bytes,
+)
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import (
     AGENCY_HEADERS,
@@ -31,10 +43,24 @@ from transforms.sources import (
 
 AGENCIES_FILE = "agencies.csv"
 # Bump when the readers change what they return for the same bytes: retires cached parses.
-READER_VERSION = 1
+READER_VERSION = 2
+# A reader's verdict on one row it could not split into fields (null for good rows): that row
+# is quarantined with this reason instead of being handed to the normalizer.
+ROW_PROBLEM = "row_problem"
+# An XLSX is unpacked whole by the reader: bound what a landing workbook may ask for, so a tiny
+# hostile file (one cell at XFD1048576) is rejected instead of allocating hundreds of GB.
+MAX_XLSX_UNPACKED_BYTES = 256 * 2**20
+MAX_XLSX_CELLS = 10_000_000
 TABLE_SUFFIXES = {".csv", ".xlsx"}
 FIRST_DATA_ROW = 2  # row 1 is the header, as a spreadsheet numbers it
 _UTF8_BOM = b"\xef\xbb\xbf"
+
+
+log = logging.getLogger(__name__)
+
+
+class LandingReadError(OSError):
+    """A landing entry that was refused or could not be fetched; the message says why."""
 
 
 class UnreadableFile(Exception):
@@ -52,6 +78,8 @@ class LandingFile:
     path: str
     modified: dt.datetime  # UTC; the delivery order of the newest-delivery-wins rule
     size: int
+    # Why the entry is never read (a symbolic link out of the zone, a fifo), or None.
+    skipped: str | None = None
 
     @property
     def parts(self) -> tuple[str, ...]:
@@ -70,8 +98,31 @@ class LandingFile:
         return PurePosixPath(self.path).suffix.lower()
 
 
+_NOT_REGULAR = {
+    stat.S_IFIFO: "a named pipe (fifo)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFDIR: "a folder",
+}
+
+
+def _kind(mode: int) -> str:
+    return _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def _inside(root: str, path: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
 class LocalLanding:
-    """A landing zone in a local folder. Never written to."""
+    """A landing zone in a local folder. Never written to.
+
+    Only regular files whose real path is inside the zone are read. A symbolic link is read only
+    if it resolves to a regular file inside the zone; links out of it, links to folders (never
+    descended into), broken links, fifos, sockets and devices are listed with the reason they
+    are skipped and never opened.
+    """
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -80,24 +131,56 @@ class LocalLanding:
         return str(self.root)
 
     def files(self) -> list[LandingFile]:
+        """Every entry of the zone by path; those that will not be read carry ``skipped``."""
         if not self.root.is_dir():
             raise FileNotFoundError(f"landing zone {self.root} is not a folder")
-        found = []
-        for path in sorted(p for p in self.root.rglob("*") if p.is_file()):
-            if path.name.startswith((".", "~$")):  # editor locks and hidden files, not deliveries
-                continue
-            stat = path.stat()
-            found.append(
-                LandingFile(
-                    path=path.relative_to(self.root).as_posix(),
-                    modified=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
-                    size=stat.st_size,
-                )
-            )
-        return found
+        real_root = os.path.realpath(self.root)
+        found: list[LandingFile] = []
+        folders = [self.root]
+        while folders:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(Path(entry.path))
+                    elif not entry.name.startswith((".", "~$")):  # locks, hidden: not deliveries
+                        found.append(self._entry(entry, real_root))
+        return sorted(found, key=lambda f: PurePosixPath(f.path))  # the order rglob gave
+
+    def _entry(self, entry: os.DirEntry, real_root: str) -> LandingFile:
+        info, skipped = entry.stat(follow_symlinks=False), None
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if not _inside(real_root, target):
+                skipped = "symbolic link to a place outside the landing zone: not read"
+            else:
+                try:
+                    info = os.stat(target)
+                    if not stat.S_ISREG(info.st_mode):
+                        skipped = f"symbolic link to {_kind(info.st_mode)}: not read"
+                except OSError:
+                    skipped = "symbolic link to nothing (broken): not read"
+        elif not stat.S_ISREG(info.st_mode):
+            skipped = f"{_kind(info.st_mode)}, not a regular file: not read"
+        return LandingFile(
+            path=Path(entry.path).relative_to(self.root).as_posix(),
+            modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
+            size=info.st_size,
+            skipped=skipped,
+        )
 
     def read_bytes(self, path: str) -> bytes:
-        return (self.root / path).read_bytes()
+        """A regular file inside the zone; anything else is refused without being opened."""
+        target = os.path.realpath(self.root / path)
+        if not _inside(os.path.realpath(self.root), target):
+            raise LandingReadError(f"{path}: resolves to a place outside the landing zone")
+        if not stat.S_ISREG(mode := os.stat(target).st_mode):
+            raise LandingReadError(f"{path}: {_kind(mode)}, not a regular file")
+        # O_NONBLOCK and the second check: a fifo swapped in after the check never blocks us.
+        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(mode := os.fstat(fd).st_mode):
+                raise LandingReadError(f"{path}: {_kind(mode)}, not a regular file")
+            return handle.read()
 
 
 class S3Landing:
@@ -120,7 +203,20 @@ class S3Landing:
         ]
 
     def read_bytes(self, path: str) -> bytes:
-        return self.store.read_bytes(path)
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.store.client.get_object(
+                Bucket=self.store.bucket, Key=self.store._key(path)
+            )["Body"].read()
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "")
+            if code in {"NoSuchKey", "404"}:
+                raise FileNotFoundError(self.store.uri(path)) from None
+            # Refusals of this one object; credentials and the bucket were checked at the start.
+            if code in {"AccessDenied", "403", "InvalidObjectState", "InvalidRange"}:
+                raise LandingReadError(f"the object store refused to give it ({code})") from None
+            raise _explained(error, self.store.uri(path)) from None
 
 
 def open_landing(
@@ -173,51 +269,173 @@ def _select_headers(found: list[str], wanted: Iterable[str], required: Iterable[
     return sorted(i for h, i in first.items() if h in set(wanted))
 
 
+def _one_line_end(text: bytes) -> bytes:
+    """CRLF and lone CR (old Mac and Excel exports) line ends as LF, so every row is split."""
+    if b"\r" not in text:
+        return text
+    return text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
+_OVERFLOW = "nianbao:overflow"
+_OVERFLOW_REASON = (
+    "the row has more values than the header has columns (a separator inside an unquoted "
+    "value, or rows run together): not read"
+)
+
+
+_SWALLOWED_REASON = (
+    "a quoted value runs across rows (a quote not closed where it should be): not read"
+)
+
+
+def _with_overflow_column(text: bytes) -> bytes:
+    """The CSV with one more header name, so a row with more values than the header shows them.
+
+    The reader otherwise truncates such a row silently: a value split at an unquoted comma would
+    be read shifted.
+    """
+    end = text.find(b"\n")
+    end = len(text) if end < 0 else end
+    if text.count(b'"', 0, end) % 2:
+        raise UnreadableFile(
+            "cannot be read as CSV: the header row has an unclosed quote or a line break in a name"
+        )
+    return text[:end] + f",{_OVERFLOW}".encode() + text[end:]
+
+
+def _read_csv(data: bytes, wanted: list[str], required: list[str]) -> pl.DataFrame:
+    text = _one_line_end(decode_text(data))
+    header = pl.read_csv(text, n_rows=0, infer_schema=False).columns
+    picked = _select_headers(header, wanted, required)
+    frame = pl.read_csv(
+        _with_overflow_column(text),
+        columns=[*picked, len(header)],
+        infer_schema=False,
+        truncate_ragged_lines=True,
+        row_index_name="row",
+        row_index_offset=FIRST_DATA_ROW,
+        raise_if_empty=False,
+    )
+    overflow = pl.col(_OVERFLOW).str.strip_chars().str.len_bytes() > 0
+    # A quote closed rows later: one value holds whole rows (line breaks and a row's separators).
+    swallowed = pl.any_horizontal(
+        False,
+        *(
+            pl.col(c).str.contains("\n", literal=True)
+            & (pl.col(c).str.count_matches(",", literal=True) >= max(len(header) - 1, 1))
+            for c in frame.columns
+            if c not in ("row", _OVERFLOW)
+        ),
+    )
+    return frame.with_columns(
+        pl.when(overflow)
+        .then(pl.lit(_OVERFLOW_REASON))
+        .when(swallowed)
+        .then(pl.lit(_SWALLOWED_REASON))
+        .alias(ROW_PROBLEM)
+    ).drop(_OVERFLOW)
+
+
+_CELL_REF = re.compile(rb'\sr=["\']([A-Za-z]{1,3})([0-9]{1,9})["\']')
+_ROW_REF = re.compile(rb'\sr=["\']([0-9]{1,9})["\']')
+_CELL_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?c[\s/>]")
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for letter in letters.upper():
+        number = number * 26 + letter - ord("A") + 1
+    return number
+
+
+def _check_xlsx_bounds(data: bytes) -> None:
+    """Reject a workbook that would unpack or spread beyond the bounds, before it is loaded.
+
+    The reader allocates every cell from A1 to the farthest cell named in any sheet, whatever the
+    sheet's declared dimension; a cell without a reference takes the next column.
+    """
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UnreadableFile("cannot be read as XLSX: not a zip archive (truncated?)") from None
+    with archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+        if unpacked > MAX_XLSX_UNPACKED_BYTES:
+            raise UnreadableFile(
+                f"the workbook unpacks to {unpacked / 2**20:,.0f} MiB, more than the "
+                f"{MAX_XLSX_UNPACKED_BYTES // 2**20} MiB a landing XLSX may hold: not read"
+            )
+        rows = columns = 0
+        for info in archive.infolist():
+            part = archive.read(info)
+            refs = _CELL_REF.findall(part)
+            if refs:
+                letters, numbers = zip(*refs, strict=True)
+                columns = max(columns, *map(_column_number, set(letters)))
+                rows = max(rows, *map(int, set(numbers)))
+            rows = max(rows, 0, *map(int, set(_ROW_REF.findall(part))))
+            if len(refs) < (tags := len(_CELL_TAG.findall(part))):
+                columns = max(columns, tags)  # cells placed one after another: at most this wide
+        if rows * columns > MAX_XLSX_CELLS:
+            raise UnreadableFile(
+                f"a sheet reaches row {rows:,} and column {columns:,}: more than the "
+                f"{MAX_XLSX_CELLS:,} cells a landing XLSX may span: not read"
+            )
+
+
+def _read_xlsx(data: bytes, wanted: list[str], required: list[str]) -> pl.DataFrame:
+    _check_xlsx_bounds(data)
+    sheet = fastexcel.read_excel(data).load_sheet(0, n_rows=0)
+    header = [c.name for c in sheet.available_columns()]
+    picked = _select_headers(header, wanted, required)
+    return (
+        fastexcel.read_excel(data)
+        .load_sheet(0, use_columns=picked, dtypes="string")
+        .to_polars()
+        .with_row_index("row", offset=FIRST_DATA_ROW)
+        .with_columns(pl.lit(None, pl.String).alias(ROW_PROBLEM))
+    )
+
+
+def _fixed_reason(error: Exception, suffix: str) -> str:
+    """Why a file cannot be parsed, without the parser's message: that quotes the file's text
+    (an unclosed quote quotes the rest of the file, names and ID numbers included)."""
+    if suffix == ".xlsx":
+        return f"cannot be read as XLSX ({type(error).__name__}): damaged or not a workbook"
+    if isinstance(error, pl.exceptions.NoDataError):
+        return "cannot be read as CSV: the file is empty"
+    if "not properly escaped" in str(error) or "quote" in str(error):
+        return "cannot be read as CSV: a quote is opened and never closed (or a stray quote)"
+    return f"cannot be read as CSV ({type(error).__name__}): rows cannot be split"
+
+
 def read_table(
     data: bytes, suffix: str, wanted: Iterable[str], required: Iterable[str]
 ) -> pl.DataFrame:
     """A CSV or XLSX file as text columns (only ``wanted`` ones) with its spreadsheet row number.
 
     Columns not wanted (personal data among them) are never loaded. Wholly blank rows are not
-    records and are skipped.
+    records and are skipped. ``ROW_PROBLEM`` says why a row could not be split (else null).
     """
     wanted, required = list(wanted), list(required)
     try:
         if suffix == ".csv":
-            text = decode_text(data)
-            header = pl.read_csv(text, n_rows=0, infer_schema=False).columns
-            picked = _select_headers(header, wanted, required)
-            frame = pl.read_csv(
-                text,
-                columns=picked,
-                infer_schema=False,
-                truncate_ragged_lines=True,
-                row_index_name="row",
-                row_index_offset=FIRST_DATA_ROW,
-                raise_if_empty=False,
-            )
+            frame = _read_csv(data, wanted, required)
         elif suffix == ".xlsx":
-            sheet = fastexcel.read_excel(data).load_sheet(0, n_rows=0)
-            header = [c.name for c in sheet.available_columns()]
-            picked = _select_headers(header, wanted, required)
-            frame = (
-                fastexcel.read_excel(data)
-                .load_sheet(0, use_columns=picked, dtypes="string")
-                .to_polars()
-                .with_row_index("row", offset=FIRST_DATA_ROW)
-            )
+            frame = _read_xlsx(data, wanted, required)
         else:
             raise UnreadableFile(f"unsupported file type {suffix!r} (expected .csv or .xlsx)")
     except UnreadableFile:
         raise
     except Exception as error:  # a truncated XLSX, an unbalanced quote: the file is unusable
-        raise UnreadableFile(f"cannot be read: {type(error).__name__}: {error}") from None
-    frame = frame.rename({c: _clean_header(c) for c in frame.columns if c != "row"})
+        raise UnreadableFile(_fixed_reason(error, suffix)) from None
+    lineage = {"row", ROW_PROBLEM}
+    frame = frame.rename({c: _clean_header(c) for c in frame.columns if c not in lineage})
     frame = frame.with_columns(pl.col(c).cast(pl.String) for c in frame.columns if c != "row")
     missing = [h for h in wanted if h not in frame.columns]
     data_columns = [c for c in frame.columns if c != "row"]
     return frame.with_columns(pl.lit(None, pl.String).alias(h) for h in missing).filter(
-        pl.any_horizontal(pl.col(c).is_not_null() for c in data_columns) if data_columns else False
+        pl.any_horizontal(pl.col(c).is_not_null() for c in data_columns)
     )
 
 
@@ -250,15 +468,21 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
     """
     try:
         body = pl.read_json(io.BytesIO(data), schema=_WECHAT_SCHEMA)
-    except Exception as error:
-        raise UnreadableFile(f"not a freepublish/batchget response: {error}") from None
+    except Exception as error:  # its message would quote the body
+        raise UnreadableFile(
+            f"not a freepublish/batchget response (invalid JSON: {type(error).__name__})"
+        ) from None
     if body.is_empty() or body["item"].null_count() == body.height:
         # An error body ({"errcode": 40001, ...}) has no item list: nothing was delivered.
         raise UnreadableFile("no `item` list: an error response, not a freepublish/batchget page")
-    return (
-        body.select(pl.col("item").explode())
-        .drop_nulls("item")
+    # Numbered before anything is dropped: a null item keeps its place and is quarantined.
+    items = (
+        body.filter(pl.col("item").list.len() > 0)
+        .select(pl.col("item").explode())
         .with_row_index("row", offset=1)
+    )
+    articles = (
+        items.drop_nulls("item")
         .unnest("item")
         .unnest("content")
         .with_columns(position=pl.int_ranges(pl.col("news_item").list.len()))
@@ -273,7 +497,15 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
             create_time=pl.col("create_time").cast(pl.String),
             is_deleted=pl.col("is_deleted").cast(pl.String),
         )
+        .with_columns(pl.lit(None, pl.String).alias(ROW_PROBLEM))
     )
+    null_items = items.filter(pl.col("item").is_null()).select(
+        "row",
+        *(pl.lit(None, pl.String).alias(c) for c in ("article_key", "account", "title")),
+        *(pl.lit(None, pl.String).alias(c) for c in ("create_time", "is_deleted")),
+        pl.lit("item is null: no article in it").alias(ROW_PROBLEM),
+    )
+    return pl.concat([articles, null_items]).sort("row", maintain_order=True)
 
 
 def with_lineage(frame: pl.DataFrame, file: LandingFile, agency_id: str) -> pl.DataFrame:
@@ -326,8 +558,20 @@ class ParsedFileCache:
         scope = f"{file.parts[2]}/" if source.name == "wechat" and len(file.parts) > 3 else ""
         return f"parsed/{source.name}/{reader[:12]}/{scope}{checksum}.parquet"
 
-    def get(self, key: str) -> pl.DataFrame | None:
-        return read_parquet_bytes(self.store.read_bytes(key)) if self.store.exists(key) else None
+    def get(self, key: str, columns: Iterable[str] = ()) -> pl.DataFrame | None:
+        """The cached rows, or None: an entry that cannot be read (empty, garbage, other columns)
+        is ignored, so it is parsed again and overwritten by ``put``."""
+        if not self.store.exists(key):
+            return None
+        try:
+            frame = read_parquet_bytes(self.store.read_bytes(key))
+        except Exception as error:  # any damage to an entry means: parse again
+            log.warning("parse cache entry %s is unreadable (%s): parsing again", key, error)
+            return None
+        if missing := {"row", ROW_PROBLEM, *columns} - set(frame.columns):
+            log.warning("parse cache entry %s lacks %s: parsing again", key, sorted(missing))
+            return None
+        return frame
 
     def put(self, key: str, frame: pl.DataFrame) -> None:
         # A lost entry is only parsed again: no need to wait for the disk.
@@ -363,14 +607,21 @@ def _load(
     file: LandingFile,
     channels: dict[str, list[str]],
     cache: ParsedFileCache | None,
-) -> tuple[str, pl.DataFrame | UnreadableFile]:
-    """One file's checksum and its text rows (or why it cannot be used)."""
-    data = landing.read_bytes(file.path)
+) -> tuple[str | None, pl.DataFrame | UnreadableFile]:
+    """One file's checksum and its text rows (or why it cannot be used).
+
+    A file that cannot be read (refused, permission denied, an I/O error) has no checksum.
+    """
+    try:
+        data = landing.read_bytes(file.path)
+    except OSError as error:
+        reason = error.strerror if error.strerror else str(error)
+        return None, UnreadableFile(f"cannot be read from the landing zone: {reason}")
     checksum = sha256(data)
     key = ParsedFileCache.key(source, file, checksum)
     try:
         _check_place(source, file, channels)
-        frame = cache.get(key) if cache else None
+        frame = cache.get(key, source.headers) if cache else None
         if frame is None:
             frame = _parse(data, source, file)
             if cache:
@@ -404,6 +655,9 @@ def read_source(
     frames, problems, inputs = [], [], []
     first_delivery: dict[str, str] = {}
     for file, (checksum, frame) in zip(ordered, loaded, strict=True):
+        if checksum is None:  # never read: no checksum to list among the inputs
+            problems.append(file_problem(source.name, file, str(frame)))
+            continue
         duplicate_of = first_delivery.setdefault(_delivery_scope(file, checksum), file.path)
         inputs.append(
             {"path": file.path, "sha256": checksum, "size": file.size,
@@ -416,11 +670,24 @@ def read_source(
             problems.append(file_problem(source.name, file, str(frame), frame.column))
         else:
             frames.append(frame.with_columns(delivery=pl.lit(len(frames), pl.UInt32)))
-    schema = {**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String())}
+    schema = {**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String()),
+              ROW_PROBLEM: pl.String()}  # fmt: skip
     raw = pl.concat(
         [f.select(list(schema)).cast(schema) for f in frames] or [pl.DataFrame(schema=schema)]
     )
-    rejected = pl.DataFrame(problems, schema=QUARANTINE_SCHEMA)
+    broken = raw.filter(pl.col(ROW_PROBLEM).is_not_null()).select(
+        source=pl.lit(source.name),
+        agency_id="agency_id",
+        file="file",
+        row="row",
+        column=pl.lit(None, pl.String),
+        value=pl.lit(None, pl.String),
+        reason=ROW_PROBLEM,
+    )
+    rejected = pl.concat(
+        [pl.DataFrame(problems, schema=QUARANTINE_SCHEMA), broken.cast(QUARANTINE_SCHEMA)]
+    )
+    raw = raw.filter(pl.col(ROW_PROBLEM).is_null()).drop(ROW_PROBLEM)
     return SourceRead(source, raw, rejected, inputs)
 
 
@@ -430,6 +697,9 @@ def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]],
     unknown = []
     for file in files:
         if file.path == AGENCIES_FILE:
+            continue
+        if file.skipped:  # a symbolic link out of the zone, a fifo: listed, never read
+            unknown.append(file_problem("landing", file, file.skipped))
             continue
         # Upstream systems may file exports in subfolders (by month, by batch): any depth is fine.
         if file.source in by_source and len(file.parts) >= (4 if file.source == "wechat" else 3):
@@ -453,8 +723,18 @@ def read_agencies_table(landing: LocalLanding) -> tuple[pl.DataFrame, str]:
             f"{AGENCIES_FILE} is missing from the landing zone {landing}: "
             "it lists the agencies to compile"
         ) from None
+    except OSError as error:  # a link out of the zone, a fifo, permission denied, EIO
+        reason = error.strerror if error.strerror else str(error)
+        raise ValueError(f"{AGENCIES_FILE} cannot be read from {landing}: {reason}") from None
     try:
         frame = read_table(data, ".csv", AGENCY_HEADERS, AGENCY_REQUIRED_HEADERS)
     except UnreadableFile as error:
         raise ValueError(f"{AGENCIES_FILE}: {error}") from None
-    return frame, sha256(data)
+    # A registry row split wrongly would shift its channels and powers: stop rather than guess.
+    broken = frame.filter(pl.col(ROW_PROBLEM).is_not_null())
+    if not broken.is_empty():
+        raise ValueError(
+            f"{AGENCIES_FILE} row {broken['row'][0]}: {broken[ROW_PROBLEM][0]}"
+            + (f" (and {broken.height - 1} more rows)" if broken.height > 1 else "")
+        )
+    return frame.drop(ROW_PROBLEM), sha256(data)

@@ -42,8 +42,21 @@ QUARANTINE_SCHEMA = pl.Schema(
 EARLIEST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
 
 
+# Landing text quoted into the quarantine is cut to this many characters: a value that swallowed
+# the rest of its file (an unclosed quote) must not carry other columns' names and ID numbers.
+QUOTED_MAX_CHARS = 64
+
+
+def capped(text: pl.Expr) -> pl.Expr:
+    return (
+        pl.when(text.str.len_chars() > QUOTED_MAX_CHARS)
+        .then(text.str.slice(0, QUOTED_MAX_CHARS) + pl.lit("…"))
+        .otherwise(text)
+    )
+
+
 def _quoted(raw: pl.Expr) -> pl.Expr:
-    return pl.lit("'") + raw + pl.lit("'")
+    return pl.lit("'") + capped(raw) + pl.lit("'")
 
 
 def _raw(header: str) -> pl.Expr:
@@ -201,7 +214,7 @@ def normalize_source(
                 file="file",
                 row="row",
                 column=pl.lit(header),
-                value=_raw(header).cast(pl.String),
+                value=capped(_raw(header).cast(pl.String)),
                 reason=pl.col(p),
             )
             for header, p in zip(headers, problem_cols, strict=True)
