@@ -338,22 +338,26 @@ def check_locations(settings: Settings) -> None:
         )
 
 
+def _lock_order(store: LocalStore) -> str:
+    return str(store.root.resolve()) if isinstance(store, LocalStore) else str(store)
+
+
 @contextmanager
 def locked_locations(settings: Settings) -> Iterator[None]:
     """Hold the warehouse and the published output for one run, and repair what a run cut off
     before it left behind (temporary files, a half-published report)."""
     logger = get_run_logger() if flow_run.get_id() else None
     run_id = new_run_id()
-    stores = {settings.warehouse: settings.store(settings.warehouse),
-              settings.out: settings.store(settings.out)}  # fmt: skip
+    out_store = settings.store(settings.out)
+    stores = [settings.store(settings.warehouse), out_store]
     with ExitStack() as stack:
-        # Always in the same order, so two runs that share both locations never deadlock.
-        for _, store in sorted(stores.items()):
+        # Always in the same order (by real path), so two runs sharing both never deadlock.
+        for store in sorted(stores, key=_lock_order):
             if stack.enter_context(store.lock(run_id)):
                 removed = store.remove_partial_writes()
                 if logger and removed:
                     logger.warning("removed %d unfinished writes in %s", len(removed), store)
-        restored = restore_interrupted(stores[settings.out])
+        restored = restore_interrupted(out_store)
         if logger and restored:
             logger.warning("restored the current version of %d report(s) a cut-off run left "
                            "half-written: %s", len(restored), ", ".join(restored[:10]))  # fmt: skip
