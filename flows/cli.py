@@ -48,6 +48,9 @@ PREFECT_DEFAULTS = {
     # The temporary server migrates its database on first start; 20 s is too short on 2 cores.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_LOGGING_LEVEL": "WARNING",
+    # A failed run is reported by nianbao in one line; its traceback stays in the Prefect run's
+    # logs (the API and UI), not printed again on the console.
+    "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
 }
 
 
@@ -178,6 +181,22 @@ def usage_errors():
         raise typer.Exit(2) from None
 
 
+@contextmanager
+def run_failures():
+    """A run that stopped part-way (disk full, output unwritable): one line; exit 3 when some
+    reports were published before it stopped, else 2. The manifest lists both."""
+    from flows.publish import RunFailed
+
+    try:
+        yield
+    except RunFailed as failure:
+        errors.print(f"[red]error:[/red] {escape(str(failure))}", soft_wrap=True)
+        raise typer.Exit(3 if failure.published else 2) from None
+    except OSError as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def _run_flow(load_flow, dask_address: str | None, **parameters: object):
     """Check the inputs, then run a flow here, its tasks on threads or a Dask cluster."""
     preflight(**{k: parameters.get(k) for k in ("agencies", "landing", "out", "warehouse")})
@@ -265,7 +284,7 @@ def compile_command(
     dask_address: DaskAddress = None,
 ) -> None:
     """Compile, check and publish the annual reports of YEAR from the landing zone."""
-    with usage_errors():
+    with usage_errors(), run_failures():
         result = _run_compile(
             dask_address, year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
         )
@@ -282,7 +301,7 @@ def nightly(
     dask_address: DaskAddress = None,
 ) -> None:
     """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
-    with usage_errors():
+    with usage_errors(), run_failures():
         result = _run_flow(
             _nightly_flow, dask_address, landing=landing, out=out, warehouse=warehouse
         )
@@ -290,7 +309,7 @@ def nightly(
         console.print("Nothing new in the landing zone: no report recomputed.")
         return
     console.print(
-        f"{len(result.changed_files)} new or changed file(s); recompiled {len(result.agencies)} agency(ies)."
+        f"{len(result.changed_files)} new, changed or deleted file(s); recompiled {len(result.agencies)} agency(ies)."
     )
     for compiled in result.results:
         _report_outcome(compiled)

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 import os
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
@@ -26,10 +28,24 @@ from flows.landing import (
     group_files,
     read_source,
 )
-from flows.publish import Release, publish_report, published_cells
+from flows.publish import (
+    Release,
+    RunFailed,
+    begin_publishing,
+    current_run_id,
+    end_publishing,
+    publish_report,
+    published_cells,
+    restore_interrupted,
+)
 from flows.registry import load_registry
 from flows.settings import Settings, check_locations, load_settings
-from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.storage import (
+    LocalStore,
+    StorageAccessError,
+    parquet_bytes,
+    read_parquet_bytes,
+)
 from flows.validate import ReportValidation, validate_reports, validate_source_records
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
@@ -298,6 +314,84 @@ def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFra
     ).select(violations.columns)
 
 
+def _lock_order(store: LocalStore) -> str:
+    return str(store.root.resolve()) if isinstance(store, LocalStore) else str(store)
+
+
+@contextmanager
+def locked_locations(settings: Settings) -> Iterator[None]:
+    """Hold the warehouse and the published output for one run, and repair what a run cut off
+    before it left behind (temporary files, a half-published report)."""
+    logger = get_run_logger() if flow_run.get_id() else None
+    run_id = new_run_id()
+    out_store = settings.store(settings.out)
+    stores = [settings.store(settings.warehouse), out_store]
+    with ExitStack() as stack:
+        # Always in the same order (by real path), so two runs sharing both never deadlock.
+        for store in sorted(stores, key=_lock_order):
+            if stack.enter_context(store.lock(run_id)):
+                removed = store.remove_partial_writes()
+                if logger and removed:
+                    logger.warning("removed %d unfinished writes in %s", len(removed), store)
+        restored = restore_interrupted(out_store)
+        if logger and restored:
+            logger.warning("restored the current version of %d report(s) a cut-off run left "
+                           "half-written: %s", len(restored), ", ".join(restored[:10]))  # fmt: skip
+        yield
+
+
+def _listed(agency_ids: list[str], most: int = 5) -> str:
+    shown = ", ".join(agency_ids[:most])
+    return shown + (f" and {len(agency_ids) - most} more" if len(agency_ids) > most else "")
+
+
+def run_failed(
+    out: LocalStore,
+    error: Exception,
+    *,
+    run_id: str,
+    year: int,
+    agency_ids: list[str],
+    parameters: dict,
+    started: dt.datetime,
+    flow_name: str,
+) -> RunFailed:
+    """After a run stopped part-way: repair, write an "interrupted" manifest, say what happened."""
+    try:
+        published = [a for a in agency_ids if current_run_id(out, year, a) == run_id]
+    except Exception:  # the output cannot even be read: say nothing was confirmed published
+        published = []
+    not_published = [a for a in agency_ids if a not in published]
+    with suppress(Exception):  # a full disk may refuse this too: the next run's start retries
+        restore_interrupted(out)
+    manifest = {
+        "run_id": run_id,
+        "flow": flow_name,
+        "parameters": parameters,
+        "status": "interrupted",
+        "error": f"{type(error).__name__}: {error}",
+        "started_at": started.isoformat(),
+        "ended_at": dt.datetime.now(dt.UTC).isoformat(),
+        "published": published,
+        "not_published": not_published,
+    }
+    counts = f"{len(published)} of {len(agency_ids)} report(s) published"
+    if published:
+        counts += f" ({_listed(published)})"
+    if not_published:
+        counts += f"; not published: {_listed(not_published)}"
+    try:
+        uri = out.write_bytes(
+            f"runs/{started:%Y%m%dT%H%M%SZ}-{run_id}.json",
+            json.dumps(manifest, ensure_ascii=False, indent=2, default=str).encode(),
+        )
+        where = f"manifest: {uri}"
+    except Exception as manifest_error:
+        uri, where = None, f"the manifest could not be written either ({manifest_error})"
+    return RunFailed(f"run {run_id} stopped: {error}; {counts}; {where}",
+                     published, not_published, uri)  # fmt: skip
+
+
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def write_manifest(
     out: LocalStore,
@@ -376,10 +470,41 @@ def compile_and_publish(
     parameters: dict,
     flow_name: str,
 ) -> CompileResult:
-    """Ingest, count, check and publish: the path every flow takes, for the selected agencies."""
-    logger = get_run_logger()
+    """Ingest, count, check and publish: the path every flow takes, for the selected agencies.
+
+    A failure anywhere (a full disk, an unwritable output) ends the run with ``RunFailed``
+    after an "interrupted" manifest saying which reports were and were not published.
+    """
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id()
+    try:
+        return _compile_and_publish(
+            settings, selection, period, status, run_date, parameters, flow_name, started, run_id
+        )
+    except Exception as error:
+        failure = run_failed(
+            settings.store(settings.out), error, run_id=run_id, year=period.year,
+            agency_ids=selection.agency_ids, started=started, flow_name=flow_name,
+            parameters=parameters | {"run_date": run_date.isoformat()},
+        )  # fmt: skip
+        if isinstance(error, (OSError, StorageAccessError)):
+            raise failure from error  # the machine or the store, not nianbao: one line will do
+        get_run_logger().error("%s", failure)
+        raise  # a bug keeps its traceback
+
+
+def _compile_and_publish(
+    settings: Settings,
+    selection: Selection,
+    period: Period,
+    status: str,
+    run_date: dt.date,
+    parameters: dict,
+    flow_name: str,
+    started: dt.datetime,
+    run_id: str,
+) -> CompileResult:
+    logger = get_run_logger()
     zone = settings.landing_zone()
     out_store, warehouse_store = settings.store(settings.out), settings.store(settings.warehouse)
     cache = ParsedFileCache(warehouse_store)
@@ -409,6 +534,7 @@ def compile_and_publish(
     checked = check_reports(cells, selected, previous, outcomes["requests"].records, period)
     violations = _for_agencies(pl.concat([checked.violations, record_problems]), agency_ids)
     progress.advance("reports published", 0, total=len(agency_ids))
+    begin_publishing(out_store, period.year, agency_ids, run_id)
     batches = [
         publish_reports.submit(
             out_store,
@@ -420,6 +546,7 @@ def compile_and_publish(
         for batch in selected.iter_slices(PUBLISH_BATCH)
     ]
     written = [uri for batch in batches for uri in batch.result()]
+    end_publishing(out_store, run_id)
     docs_uri = publish_data_docs(out_store, checked)
 
     quarantine = pl.concat(
@@ -479,15 +606,18 @@ def compile_reports(
         raise ValueError(f"{year} has no day of data yet on {run_date}: nothing to compile")
     period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
     status = "final" if period.is_full_year else "provisional"
-    selection = select_inputs(settings.landing_zone(), agencies)
-    parameters = {
-        "year": year,
-        "agencies": agencies,
-        "landing": str(settings.landing),
-        "out": str(settings.out),
-        "warehouse": str(settings.warehouse),
-    }
-    return compile_and_publish(settings, selection, period, status, run_date, parameters, FLOW_NAME)
+    with locked_locations(settings):
+        selection = select_inputs(settings.landing_zone(), agencies)
+        parameters = {
+            "year": year,
+            "agencies": agencies,
+            "landing": str(settings.landing),
+            "out": str(settings.out),
+            "warehouse": str(settings.warehouse),
+        }
+        return compile_and_publish(
+            settings, selection, period, status, run_date, parameters, FLOW_NAME
+        )
 
 
 __all__ = ["CompileResult", "compile_reports"]

@@ -17,6 +17,9 @@ from flows.nightly import NIGHTLY_FLOW, nightly_year_to_date
 
 TIMEZONE = "Asia/Shanghai"
 NIGHTLY_CRON = "0 2 * * *"  # 02:00 Beijing time: after the upstream systems' midnight exports
+# One run of each deployment at a time: on S3 there is no lock on the warehouse and the output
+# (local folders are locked by the flows themselves), so the scheduler must not overlap runs.
+CONCURRENCY_LIMIT = 1
 PREFECT_YAML = Path(__file__).parent.parent / "infra" / "prefect.yaml"
 
 DEPLOYMENTS = (
@@ -47,6 +50,7 @@ def runner_deployments() -> list:
             description=d["description"],
             schedules=[Cron(d["cron"], timezone=TIMEZONE)] if d["cron"] else [],
             parameters=d["parameters"],
+            concurrency_limit=CONCURRENCY_LIMIT,
         )
         for d in DEPLOYMENTS
     ]
@@ -87,6 +91,7 @@ def prefect_yaml() -> str:
                 "description": d["description"],
                 "parameters": d["parameters"],
                 "schedules": [{"cron": d["cron"], "timezone": TIMEZONE}] if d["cron"] else [],
+                "concurrency_limit": CONCURRENCY_LIMIT,
                 "work_pool": {"name": "nianbao"},
             }
             for d in DEPLOYMENTS

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -16,12 +17,13 @@ from flows.compile import (
     check_locations,
     compile_and_publish,
     default_task_runner,
+    locked_locations,
     read_registry,
     select_inputs,
 )
 from flows.landing import AGENCIES_FILE, LandingFile, LocalLanding, sha256
 from flows.publish import cells_key
-from flows.settings import load_settings
+from flows.settings import Settings, load_settings
 from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
 from transforms.period import Period
 
@@ -39,8 +41,9 @@ LEDGER_SCHEMA = pl.Schema(
 
 @dataclass
 class NightlyResult:
-    changed_files: list[str]
+    changed_files: list[str]  # new, changed and deleted
     agencies: list[str]
+    deleted_files: list[str] = field(default_factory=list)
     results: list[CompileResult] = field(default_factory=list)
 
     @property
@@ -58,11 +61,11 @@ def read_ledger(warehouse: LocalStore) -> pl.DataFrame:
 @task(cache_policy=NO_CACHE)
 def find_changed_files(
     zone: LocalLanding, ledger: pl.DataFrame
-) -> tuple[list[LandingFile], pl.DataFrame]:
-    """Files new or changed since the ledger, and the ledger of the landing zone as it is now.
+) -> tuple[list[LandingFile], list[str], pl.DataFrame]:
+    """Files new or changed since the ledger, paths deleted since, and the ledger as it is now.
 
     A file whose size and modification time match the ledger is not read again; one that was
-    touched but not changed (same checksum) is not a change.
+    touched but not changed (same checksum) is not a change. A deletion is a change.
     """
     known = {r["path"]: r for r in ledger.iter_rows(named=True)}
     changed, rows = [], []
@@ -82,7 +85,9 @@ def find_changed_files(
         rows.append(
             {"path": file.path, "size": file.size, "modified": file.modified, "sha256": checksum}
         )
-    return changed, pl.DataFrame(rows, schema=LEDGER_SCHEMA)
+    present = {row["path"] for row in rows}
+    deleted = sorted(path for path in known if path not in present)
+    return changed, deleted, pl.DataFrame(rows, schema=LEDGER_SCHEMA)
 
 
 def years_to_refresh(run_date: dt.date) -> list[int]:
@@ -112,15 +117,24 @@ def nightly_year_to_date(
     run_date: dt.date | None = None,
 ) -> NightlyResult:
     """Provisional reports up to yesterday for the agencies whose landing files changed."""
-    logger = get_run_logger()
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     check_locations(settings)
-    run_date = run_date or beijing_today()
+    with locked_locations(settings):
+        return _nightly(settings, run_date or beijing_today())
+
+
+def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
+    logger = get_run_logger()
     zone, warehouse_store = settings.landing_zone(), settings.store(settings.warehouse)
     out_store = settings.store(settings.out)
 
-    changed, ledger = find_changed_files(zone, read_ledger(warehouse_store))
-    if not changed:
+    changed, deleted, ledger = find_changed_files(zone, read_ledger(warehouse_store))
+    if AGENCIES_FILE in deleted:
+        raise FileNotFoundError(
+            f"{AGENCIES_FILE} was deleted from the landing zone {zone} since the last nightly run: "
+            "nothing recompiled; put the registry back"
+        )
+    if not changed and not deleted:
         create_markdown_artifact(key="run-summary", markdown="Nothing new in the landing zone.")
         logger.info("nothing new in %s", zone)
         return NightlyResult([], [])
@@ -130,9 +144,12 @@ def nightly_year_to_date(
     if any(f.path == AGENCIES_FILE for f in changed):
         affected = known  # a registry change (channels, precision, power) can change any report
     else:
-        touched = {f.agency_id for f in changed}
+        # A deleted file takes its rows out of its agency's report: that agency is recompiled.
+        touched = {f.agency_id for f in changed} | {
+            parts[0] for parts in (PurePosixPath(p).parts for p in deleted) if len(parts) > 1
+        }
         affected = [a for a in known if a in touched]
-    result = NightlyResult([f.path for f in changed], affected)
+    result = NightlyResult([f.path for f in changed] + deleted, affected, deleted)
     as_of = run_date - dt.timedelta(days=1)
     parameters = {"landing": str(settings.landing), "out": str(settings.out),
                   "warehouse": str(settings.warehouse)}  # fmt: skip

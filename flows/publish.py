@@ -19,8 +19,76 @@ PUBLISHED_COLUMNS = (
 )  # fmt: skip
 
 
+RENDERED = ("report.md", "report.html", "report.xlsx")
+# Which run is publishing which reports, written before the first report and marked done after
+# the last: a run cut off (killed, disk full) leaves it "publishing" for the next run to repair.
+JOURNAL_KEY = ".publishing.json"
+
+
 def cells_key(year: int, agency_id: str) -> str:
     return f"report_cells/year={year}/agency_id={safe_agency_id(agency_id)}/data.parquet"
+
+
+def current_run_id(out: LocalStore, year: int, agency_id: str) -> str | None:
+    """The run whose version of this report is current (its cells), or None if none is."""
+    key = cells_key(year, agency_id)
+    return read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
+
+
+class RunFailed(Exception):
+    """A run that stopped part-way: what it published, what it did not, where its manifest is."""
+
+    def __init__(
+        self, message: str, published: list[str], not_published: list[str], manifest: str | None
+    ) -> None:
+        super().__init__(message, published, not_published, manifest)
+        self.published, self.not_published, self.manifest = published, not_published, manifest
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def begin_publishing(out: LocalStore, year: int, agency_ids: list[str], run_id: str) -> None:
+    journal = {"run_id": run_id, "year": year, "agency_ids": agency_ids, "state": "publishing"}
+    out.write_bytes(JOURNAL_KEY, json.dumps(journal).encode())
+
+
+def end_publishing(out: LocalStore, run_id: str, state: str = "done") -> None:
+    out.write_bytes(JOURNAL_KEY, json.dumps({"run_id": run_id, "state": state}).encode())
+
+
+def restore_interrupted(out: LocalStore) -> list[str]:
+    """Put back the current version of every report a cut-off publish left half-written.
+
+    A report's cells are written last, so an agency whose cells do not carry the cut-off run
+    may hold that run's rendered files and validation result beside older cells: they are
+    restored from the current version under ``history/``, or removed when no version was ever
+    published. Returns the agencies restored.
+    """
+    if not out.exists(JOURNAL_KEY):
+        return []
+    journal = json.loads(out.read_bytes(JOURNAL_KEY))
+    if journal["state"] != "publishing":
+        return []
+    year, run_id = journal["year"], journal["run_id"]
+    restored = []
+    for agency_id in journal["agency_ids"]:
+        current = current_run_id(out, year, agency_id)
+        if current == run_id:
+            continue  # published whole: its cells were the last file written
+        partition = f"year={year}/agency_id={agency_id}"
+        files = {f"reports/{partition}/{name}": name for name in RENDERED}
+        files[f"validation/{partition}/result.json"] = "result.json"
+        for key, name in files.items():
+            version = f"history/{partition}/run_id={current}/{name}"
+            if current is not None and out.exists(version):
+                out.write_bytes(key, out.read_bytes(version))
+            elif current is None and hasattr(out, "remove"):
+                out.remove(key)  # never published: nothing of the cut-off run may stay
+            # else: a version from before history kept result.json; S3 here may not delete
+        restored.append(agency_id)
+    end_publishing(out, run_id, "restored")
+    return restored
 
 
 def published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
@@ -51,7 +119,8 @@ def publish_report(
     """Write one agency's report: history version first, then the current files, cells last.
 
     A report with a blocking violation writes only its validation result: the previous
-    published version stays current.
+    published version stays current. The cells are the commit point: a publish cut off before
+    them is undone by ``restore_interrupted`` at the next run's start.
     """
     period, status, run_id = release.period, release.status, release.run_id
     partition = f"year={period.year}/agency_id={safe_agency_id(agency['agency_id'])}"
@@ -68,12 +137,8 @@ def publish_report(
         ],
         "violations": violations.to_dicts(),
     }
-    written = [
-        out.write_bytes(
-            f"validation/{partition}/result.json",
-            json.dumps(validation, ensure_ascii=False, indent=2).encode(),
-        )
-    ]
+    validation_bytes = json.dumps(validation, ensure_ascii=False, indent=2).encode()
+    written = [out.write_bytes(f"validation/{partition}/result.json", validation_bytes)]
     if not blocking.is_empty():
         return written
     published = cells.with_columns(
@@ -93,6 +158,7 @@ def publish_report(
              "published_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
     out.write_bytes(f"{version}/version.json", json.dumps(about).encode())
     out.write_bytes(f"{version}/data.parquet", cells_bytes)
+    out.write_bytes(f"{version}/result.json", validation_bytes)  # to restore a cut-off publish
     for name, data in rendered.items():
         out.write_bytes(f"{version}/{name}", data)
     for name, data in rendered.items():

@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import fcntl
 import io
+import json
 import os
 import re
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import polars as pl
+
+LOCK_FILE = ".lock"
+# How long a run waits for another run on the same warehouse or output before giving up.
+LOCK_WAIT_SECONDS = 600.0
+PARTIAL_WRITE_GLOB = ".tmp-*.part"
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it, which races other threads creating files; Linux
+    # shows it in /proc/self/status. The import-time value is the fallback elsewhere.
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return _IMPORT_UMASK
+
+
+_IMPORT_UMASK = os.umask(0o022)
+os.umask(_IMPORT_UMASK)
 
 
 class LocalStore:
@@ -31,6 +59,8 @@ class LocalStore:
         # hidden, so a glob over *.parquet never sees a half-written file.
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         try:
+            # mkstemp creates the file 0600; a published file is as readable as the umask allows.
+            os.fchmod(fd, 0o666 & ~_read_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 if durable:
@@ -47,6 +77,49 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
+
+    def remove(self, key: str) -> None:
+        (self.root / key).unlink(missing_ok=True)
+
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[bool]:
+        """Hold this folder for one run (``flock`` on ``<root>/.lock``), waiting a bounded time.
+
+        Yields whether the previous holder was cut off (it never released the lock in order):
+        then what it left half-written is stale. The kernel drops the lock when the process
+        dies, so a killed run never blocks the next one.
+        """
+        if self.root.exists() and not self.root.is_dir():
+            raise UnusableLocation(f"{self.root} is a file, not a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666 & ~_read_umask())
+        except OSError as error:
+            raise UnusableLocation(f"cannot write to {self.root}: {error.strerror}") from None
+        try:
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise RunLocked.held_by(self.root, _lock_holder(fd)) from None
+                    time.sleep(0.5)
+            cut_off = _lock_holder(fd).get("state") == "running"
+            _set_lock_holder(fd, run_id, "running")
+            yield cut_off
+            _set_lock_holder(fd, run_id, "released")
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock, on failure too
+
+    def remove_partial_writes(self) -> list[str]:
+        """Delete the temporary files of writes that never finished (only safe under the lock)."""
+        removed = []
+        for path in self.root.rglob(PARTIAL_WRITE_GLOB):
+            path.unlink(missing_ok=True)
+            removed.append(path.relative_to(self.root).as_posix())
+        return removed
 
     def keys(self, prefix: str) -> list[str]:
         base = self.root / prefix
@@ -71,6 +144,39 @@ def read_parquet_bytes(data: bytes) -> pl.DataFrame:
 
 class StorageAccessError(Exception):
     """Object storage refused us (credentials, permissions, a missing bucket): one clear line."""
+
+
+class UnusableLocation(StorageAccessError):
+    """A local output or warehouse folder that cannot be written (a file, read-only, refused)."""
+
+
+class RunLocked(StorageAccessError):
+    """Another nianbao run holds the lock on the warehouse or the output."""
+
+    @classmethod
+    def held_by(cls, root: Path, holder: dict) -> RunLocked:
+        who = ", ".join(
+            f"{label} {holder[key]}" for key, label in (("pid", "pid"), ("run_id", "run"),
+                                                         ("since", "since")) if key in holder
+        )  # fmt: skip
+        return cls(
+            f"another nianbao run holds the lock on {root} ({who or 'unknown holder'}); "
+            "try again when it has finished"
+        )
+
+
+def _lock_holder(fd: int) -> dict:
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+
+
+def _set_lock_holder(fd: int, run_id: str, state: str) -> None:
+    holder = {"pid": os.getpid(), "run_id": run_id, "state": state,
+              "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps(holder).encode(), 0)
 
 
 S3_SCHEME = "s3://"
@@ -226,6 +332,15 @@ class S3Store:
 
     def keys(self, prefix: str) -> list[str]:
         return sorted(o["Key"] for o in self.objects(prefix))
+
+    @contextmanager
+    def lock(self, run_id: str) -> Iterator[bool]:
+        """No lock: S3 has no flock. Runs on the same bucket prefixes must be serialized by the
+        scheduler (each deployment runs one at a time; see docs/operations.md)."""
+        yield False
+
+    def remove_partial_writes(self) -> list[str]:
+        return []  # a PUT is whole or absent; unfinished multipart uploads expire by lifecycle
 
     def check_access(self) -> None:
         """One cheap signed request, so bad credentials fail before any work starts.

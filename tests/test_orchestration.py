@@ -37,3 +37,5 @@ def test_nightly_runs_at_two_in_the_morning_beijing_time(prefect_api) -> None:
     assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Asia/Shanghai")
     assert annual.schedules == []
     assert "year" in annual.parameter_openapi_schema["required"]
+    limits = [d.global_concurrency_limit.limit for d in (nightly, annual)]
+    assert limits == [1, 1]  # one run of each at a time: S3 has no lock
