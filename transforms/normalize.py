@@ -11,17 +11,20 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.cells import OUTCOME_ROWS
 from transforms.parse import (
     beijing_date_from_unix,
     clean_text,
     normalize_label,
     parse_date,
     parse_yuan_as_fen,
+    yuan_out_of_range,
 )
 from transforms.sources import (
     DISCLOSED_REASON,
     REASON_KEYS,
     REASON_LABELS,
+    REQUEST_RESULTS,
     Field,
     Kind,
     Source,
@@ -40,6 +43,12 @@ QUARANTINE_SCHEMA = pl.Schema(
 )
 
 EARLIEST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
+_SCIENTIFIC_NOTATION = r"^[-+]?[\d.,]+[eE][-+]?\d+$"
+# The refusal group of each 具体情形 (不予公开, 无法提供, …), and the Chinese name of each group.
+_REASON_GROUP = {row: group for row, _, group in OUTCOME_ROWS if row in REASON_KEYS}
+_RESULT_LABEL = {key: label for label, key in REQUEST_RESULTS.items()}
+# How many row numbers a repeated-key reason lists before it says "…".
+_ROWS_LISTED = 5
 
 
 def _quoted(raw: pl.Expr) -> pl.Expr:
@@ -103,8 +112,17 @@ def _field_problem(f: Field, latest: dt.date) -> pl.Expr:
                 pl.lit("unknown value ") + _quoted(raw) + pl.lit(f" (expected {expected})")
             )
         case Kind.YUAN:
-            reason = reason.when(unreadable).then(
-                pl.lit("not an amount in 元 with at most two decimals: ") + _quoted(raw)
+            reason = (
+                reason.when(unreadable & yuan_out_of_range(raw))
+                .then(pl.lit("amount out of range (10^12 元 or more): ") + _quoted(raw))
+                # Excel writes long numbers as 1.23457E+15 in CSV: the digits are already lost.
+                .when(unreadable & raw.str.contains(_SCIENTIFIC_NOTATION))
+                .then(
+                    pl.lit("not an amount: scientific notation may have lost digits: ")
+                    + _quoted(raw)
+                )
+                .when(unreadable)
+                .then(pl.lit("not an amount in 元 with at most two decimals: ") + _quoted(raw))
             )
         case Kind.REASONS:
             unknown_labels = (
@@ -136,11 +154,36 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
             .list.eval(pl.element().is_null() | (pl.element().cast(pl.String) != DISCLOSED_REASON))
             .list.sum()
         )
+        item_groups = (
+            c("reasons")
+            .list.eval(pl.element().cast(pl.String).replace_strict(_REASON_GROUP, default=None))
+            .list.drop_nulls()
+        )
+        result = c("result").cast(pl.String)
+        # A refusal must give at least one reason of its own group; items of other groups may go
+        # with it (a request of several items, counted by precedence), but none of its own means
+        # 办理结果 and 具体情形 say different things and the row cannot be counted either way.
+        result_contradicts_reasons = (
+            needs_reasons
+            & (item_groups.list.len() > 0)
+            & ~item_groups.list.contains(result).fill_null(False)
+        )
+        # 予以公开 with refusal items is a request of several items only if one item is disclosed.
+        disclosed_contradicts_reasons = (
+            (c("result") == "disclosed")
+            & (item_groups.list.len() > 0)
+            & ~c("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
+        )
+        found_groups = item_groups.list.eval(
+            pl.element().replace_strict(_RESULT_LABEL, default=None)
+        ).list.unique(maintain_order=True)
         return [
             ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
             ("办理结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("办结日期 given but 办理结果 is empty"))),
             ("办结日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("办理结果 given but 办结日期 is empty"))),
             ("具体情形", pl.when(needs_reasons & (refusal_items.fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
+            ("具体情形", pl.when(result_contradicts_reasons).then(pl.format("办理结果 {} contradicts 具体情形 {}: no item is a {} reason (found {})", clean_text(_raw("办理结果")), _quoted(clean_text(_raw("具体情形"))), result.replace_strict(_RESULT_LABEL, default=None), found_groups.list.join("/")))),
+            ("具体情形", pl.when(disclosed_contradicts_reasons).then(pl.format("办理结果 予以公开 contradicts 具体情形 {}: refusal reasons ({}) but no item 予以公开 (a request disclosed in part is 部分公开)", _quoted(clean_text(_raw("具体情形"))), found_groups.list.join("/")))),
         ]  # fmt: skip
     if source.name == "appeals":
         return [
@@ -156,11 +199,48 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
     return []
 
 
+def repeated_in_one_file(records: pl.LazyFrame, source: Source) -> pl.LazyFrame:
+    """Quarantine rows for a key given twice or more in one file with different values.
+
+    Within one delivery neither row is a correction of the other, so which one is meant cannot be
+    told: all of them are quarantined. Identical repeats (same parsed values) change nothing and
+    are not reported; the newest-delivery rule keeps one of them.
+    """
+    key = source.key
+    in_file = ["agency_id", "file", key.name]
+    content = pl.struct(f.name for f in source.fields)
+    times = pl.len().over(in_file)
+    rows = pl.col("row").sort().head(_ROWS_LISTED).cast(pl.String).str.join(", ").over(in_file)
+    more = pl.when(times > _ROWS_LISTED).then(pl.lit(", …")).otherwise(pl.lit(""))
+    # Only keys that repeat pay for comparing whole rows.
+    return (
+        records.filter(times > 1)
+        .filter(content.n_unique().over(in_file) > 1)
+        .select(
+            source=pl.lit(source.name),
+            agency_id=pl.col("agency_id").cast(pl.String),
+            file="file",
+            row="row",
+            column=pl.lit(key.header),
+            value=_raw(key.header).cast(pl.String),
+            reason=pl.format(
+                "{} {} appears {} times in this file with different values (rows {}{})",
+                pl.lit(key.header),
+                _quoted(clean_text(_raw(key.header))),
+                times,
+                rows,
+                more,
+            ),
+        )
+    )
+
+
 def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
     """One record per (agency, key): the one from the file delivered last.
 
     ``delivery`` is the file's place in the delivery order (modification time, ties broken by
-    file name, as the landing-zone contract says); within a file the later row wins.
+    file name, as the landing-zone contract says). Within a file only identical repeats are left
+    by now (see :func:`repeated_in_one_file`), so which of them is kept changes nothing.
     """
     # A filter on is_last_distinct keeps the order and is several times faster than unique().
     return records.sort("delivery", "row").filter(pl.struct("agency_id", key).is_last_distinct())
@@ -187,8 +267,13 @@ def normalize_source(
     problem_cols = [f"_problem_{i}" for i in range(len(headers))]
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
+    clean = parsed.filter(is_clean)
+    repeated = repeated_in_one_file(clean, source)
+    lineage = ["agency_id", "file", "row"]
     records = (
-        newest_delivery_wins(parsed.filter(is_clean), source.key.name)
+        newest_delivery_wins(
+            clean.join(repeated.select(lineage), on=lineage, how="anti"), source.key.name
+        )
         .select(source.record_schema.names())
         .cast(source.record_schema)
     )
@@ -206,5 +291,6 @@ def normalize_source(
             )
             for header, p in zip(headers, problem_cols, strict=True)
         ]
+        + [repeated]
     ).cast(QUARANTINE_SCHEMA)
     return records, quarantine
