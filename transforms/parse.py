@@ -23,6 +23,7 @@ _OFFSET_TIMESTAMP = (
     r"^(?P<day>\d{4}[-/.]\d{1,2}[-/.]\d{1,2})[Tt ](?P<clock>\d{1,2}:\d{2}(?::\d{2})?)(?:\.\d+)?"
     r"\s*(?:[Zz]|(?P<hours>[+-]\d{2}):?(?P<minutes>\d{2})?)$"
 )
+_ENDS_IN_OFFSET = r"[:：]\d{2}(?:[.．]\d+)?\s*(?:[Zz]|[+\-－]\d{2}(?:[:：]?\d{2})?)$"
 # A comma separates thousands only where it groups digits by three: `12,34` is not 1,234 元.
 _GROUPED_DIGITS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
 _MONEY_FORMAT = r"^(?P<sign>-?)(?P<yuan>\d+)(?:\.(?P<cents>\d{1,2}))?$"
@@ -63,7 +64,11 @@ def parse_date(text: pl.Expr) -> pl.Expr:
     stripped = text.str.strip_chars(_BLANKS)
     # One multi-pattern pass turns every accepted form into 2024-3-5[ time].
     day = stripped.str.replace_many(_DATE_FORMS, _DATE_FORMS_AS_ISO).str.extract(_DATE_FORMAT, 1)
-    stamp = to_half_width(stripped).str.extract_groups(_OFFSET_TIMESTAMP)
+    # A cheap look at the end first, so only text that ends in an offset pays for the full parse.
+    ends_in_offset = stripped.str.contains(_ENDS_IN_OFFSET)
+    stamp = (
+        pl.when(ends_in_offset).then(to_half_width(stripped)).str.extract_groups(_OFFSET_TIMESTAMP)
+    )
     return (
         pl.when(stamp.struct.field("day").is_not_null())
         .then(_beijing_date_of_offset_timestamp(stamp))
