@@ -45,24 +45,38 @@ def _normalized(raw: dict, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
 # --- 9a: the same key twice in one file -------------------------------------------------------
 
 
-def test_key_twice_in_one_file_with_different_values_quarantines_both_rows() -> None:
+def test_key_twice_in_one_file_with_different_values_quarantines_every_copy() -> None:
     records, quarantine = _normalized(
-        {"row": [2, 3, 4, 5, 6], "票据号": ["F1", "F2", "F1", "F3", "F3"],
-         "缴款日期": ["2024-01-01", "2024-01-02", "2024-02-01", "2024-03-01", "2024/3/1"],
-         "金额（元）": ["10.00", "20.00", "10.00", "30", "30.00"]},
+        {"row": [2, 3, 4, 5, 6, 7, 8, 9, 10],
+         "票据号": ["F1", "F2", "F1", "F3", "F3", "F4", "F4", "F4", "F5"],
+         "缴款日期": ["2024-01-01", "2024-01-02", "2024-02-01", "2024-03-01", "2024/3/1",
+                      "2024-04-01", "2024-04-01", "2024-04-01", "2024-05-01"],
+         "金额（元）": ["10.00", "20.00", "10.00", "30", "30.00", "1", "2", "1", "x"]},
         "fees",
     )  # fmt: skip
     # F1: two dates for one receipt in one file, a contradiction; F3: the same values written
-    # twice (the same day and amount in other forms), which changes nothing.
+    # twice (the same day and amount in other forms), which changes nothing; F4: three copies,
+    # one of them different; F5: unreadable, quarantined for its own reason only.
     assert sorted(records["receipt_no"].to_list()) == ["F2", "F3"]
     assert records.filter(receipt_no="F3")["amount_fen"].to_list() == [3000]
-    assert quarantine.select("row", "column", "value").sort("row").rows() == [
-        (2, "票据号", "F1"),
-        (4, "票据号", "F1"),
-    ]
-    assert set(quarantine["reason"]) == {
-        "票据号 'F1' appears 2 times in this file with different values (rows 2, 4)"
+    assert dict(quarantine.filter(column="票据号").select("row", "reason").iter_rows()) == {
+        2: "票据号 'F1' appears 2 times in this file with different values (rows 2 and 4)",
+        4: "票据号 'F1' appears 2 times in this file with different values (rows 2 and 4)",
+        7: "票据号 'F4' appears 3 times in this file with different values (rows 7, …, 9)",
+        8: "票据号 'F4' appears 3 times in this file with different values (rows 7, …, 9)",
+        9: "票据号 'F4' appears 3 times in this file with different values (rows 7, …, 9)",
     }
+    assert quarantine.filter(column="金额（元）")["row"].to_list() == [10]
+
+
+def test_unreadable_repeat_is_quarantined_for_its_own_reason_and_the_readable_copy_kept() -> None:
+    records, quarantine = _normalized(
+        {"row": [2, 3], "票据号": ["F1", "F1"], "缴款日期": ["2024-01-01", "2024-01-01"],
+         "金额（元）": ["10.00", "12,34"]},
+        "fees",
+    )  # fmt: skip
+    assert records.select("row", "amount_fen").rows() == [(2, 1000)]
+    assert quarantine.select("row", "column").rows() == [(3, "金额（元）")]
 
 
 def test_contradicting_repeats_in_a_newer_file_leave_the_older_record_standing() -> None:

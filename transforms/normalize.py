@@ -47,8 +47,6 @@ _SCIENTIFIC_NOTATION = r"^[-+]?[\d.,]+[eE][-+]?\d+$"
 # The refusal group of each 具体情形 (不予公开, 无法提供, …), and the Chinese name of each group.
 _REASON_GROUP = {row: group for row, _, group in OUTCOME_ROWS if row in REASON_KEYS}
 _RESULT_LABEL = {key: label for label, key in REQUEST_RESULTS.items()}
-# How many row numbers a repeated-key reason lists before it says "…".
-_ROWS_LISTED = 5
 
 
 def _quoted(raw: pl.Expr) -> pl.Expr:
@@ -199,38 +197,32 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
     return []
 
 
-def repeated_in_one_file(records: pl.LazyFrame, source: Source) -> pl.LazyFrame:
-    """Quarantine rows for a key given twice or more in one file with different values.
+def repeated_in_one_file(source: Source, readable: pl.Expr) -> pl.Expr:
+    """Why a readable row is not used: its key is in the same file again with other values.
 
     Within one delivery neither row is a correction of the other, so which one is meant cannot be
     told: all of them are quarantined. Identical repeats (same parsed values) change nothing and
-    are not reported; the newest-delivery rule keeps one of them.
+    pass; the newest-delivery rule keeps one of them.
     """
     key = source.key
-    in_file = ["agency_id", "file", key.name]
-    content = pl.struct(f.name for f in source.fields)
+    # The file's path starts with its agency's folder. Unreadable rows are quarantined for their
+    # own reason and compared with nothing.
+    in_file = [pl.col("file"), pl.col(key.name), readable]
     times = pl.len().over(in_file)
-    rows = pl.col("row").sort().head(_ROWS_LISTED).cast(pl.String).str.join(", ").over(in_file)
-    more = pl.when(times > _ROWS_LISTED).then(pl.lit(", …")).otherwise(pl.lit(""))
-    # Only keys that repeat pay for comparing whole rows.
-    return (
-        records.filter(times > 1)
-        .filter(content.n_unique().over(in_file) > 1)
-        .select(
-            source=pl.lit(source.name),
-            agency_id=pl.col("agency_id").cast(pl.String),
-            file="file",
-            row="row",
-            column=pl.lit(key.header),
-            value=_raw(key.header).cast(pl.String),
-            reason=pl.format(
-                "{} {} appears {} times in this file with different values (rows {}{})",
-                pl.lit(key.header),
-                _quoted(clean_text(_raw(key.header))),
-                times,
-                rows,
-                more,
-            ),
+    # Equal hashes of the parsed values stand for equal rows: a window of min and max costs
+    # little, where comparing whole rows in a window costs seconds per million rows. Two
+    # different rows with one 64-bit hash are too unlikely to matter.
+    content = pl.struct(f.name for f in source.fields).hash()
+    differ = (content.min() != content.max()).over(in_file)
+    first, last = pl.col("row").min().over(in_file), pl.col("row").max().over(in_file)
+    rows = pl.when(times == 2).then(pl.format("{} and {}", first, last))
+    return pl.when(readable & (times > 1) & differ).then(
+        pl.format(
+            "{} {} appears {} times in this file with different values (rows {})",
+            pl.lit(key.header),
+            _quoted(pl.col(key.name)),
+            times,
+            rows.otherwise(pl.format("{}, …, {}", first, last)),
         )
     )
 
@@ -265,15 +257,14 @@ def normalize_source(
     )
     headers = [h for h, _ in problems]
     problem_cols = [f"_problem_{i}" for i in range(len(headers))]
+    readable = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
+    parsed = parsed.with_columns(_problem_repeated=repeated_in_one_file(source, readable))
+    headers.append(source.key.header)
+    problem_cols.append("_problem_repeated")
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
-    clean = parsed.filter(is_clean)
-    repeated = repeated_in_one_file(clean, source)
-    lineage = ["agency_id", "file", "row"]
     records = (
-        newest_delivery_wins(
-            clean.join(repeated.select(lineage), on=lineage, how="anti"), source.key.name
-        )
+        newest_delivery_wins(parsed.filter(is_clean), source.key.name)
         .select(source.record_schema.names())
         .cast(source.record_schema)
     )
@@ -291,6 +282,5 @@ def normalize_source(
             )
             for header, p in zip(headers, problem_cols, strict=True)
         ]
-        + [repeated]
     ).cast(QUARANTINE_SCHEMA)
     return records, quarantine

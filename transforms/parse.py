@@ -25,8 +25,7 @@ _OFFSET_TIMESTAMP = (
 )
 _ENDS_IN_OFFSET = r"[:：]\d{2}(?:[.．]\d+)?\s*(?:[Zz]|[+\-－]\d{2}(?:[:：]?\d{2})?)$"
 # A comma separates thousands only where it groups digits by three: `12,34` is not 1,234 元.
-_GROUPED_DIGITS = r"^-?\d{1,3}(,\d{3})+(\.\d+)?$"
-_MONEY_FORMAT = r"^(?P<sign>-?)(?P<yuan>\d+)(?:\.(?P<cents>\d{1,2}))?$"
+_MONEY_FORMAT = r"^-?(?:\d+|\d{1,3}(?:,\d{3})+)(?:\.\d{1,2})?$"
 # Amounts must stay below 10^12 元 (1 万亿元, beyond any fee an agency could collect): 分 then
 # fit Int64 with room to sum 90,000 such values exactly, and anything larger is a typing or
 # export error, not money.
@@ -106,27 +105,22 @@ def beijing_date_from_unix(seconds: pl.Expr) -> pl.Expr:
     )
 
 
-def _amount_parts(text: pl.Expr) -> pl.Expr:
-    """The sign, 元 digits and 角分 digits of an amount as a struct; null fields if it is not one."""
+def _amount_in_yuan(text: pl.Expr) -> pl.Expr:
+    """The amount as an exact decimal (any size), or null if the text is not an amount."""
     amount = to_half_width(clean_text(text)).str.replace_all(r"[\s¥￥元]", "")
-    ungrouped = (
-        pl.when(~amount.str.contains(","))
-        .then(amount)
-        .when(amount.str.contains(_GROUPED_DIGITS))
-        .then(amount.str.replace_all(",", ""))
+    # Only well-formed text reaches the decimal parser, which would read `1e20` as a number.
+    return (
+        pl.when(amount.str.contains(_MONEY_FORMAT))
+        .then(amount.str.replace_all(",", "", literal=True))
+        .str.to_decimal(scale=2)
     )
-    return ungrouped.str.extract_groups(_MONEY_FORMAT)
-
-
-def _significant_yuan_digits(parts: pl.Expr) -> pl.Expr:
-    return parts.struct.field("yuan").str.strip_chars_start("0")
 
 
 def parse_yuan_as_fen(text: pl.Expr) -> pl.Expr:
     """An amount in 元 with at most two decimals as exact integer 分; null if not such an amount.
 
-    A comma must group digits by three; amounts of 10^12 元 or more are out of range (null). The
-    digits are read as text, so no input can overflow or raise.
+    A comma must group digits by three; amounts of 10^12 元 or more are out of range (null), so
+    no input can overflow or raise.
 
     Examples
     --------
@@ -135,19 +129,19 @@ def parse_yuan_as_fen(text: pl.Expr) -> pl.Expr:
     >>> pl.select(parse_yuan_as_fen(pl.lit("12,34"))).item() is None
     True
     """
-    parts = _amount_parts(text)
-    yuan = _significant_yuan_digits(parts)
-    fen = pl.concat_str(
-        parts.struct.field("sign"),
-        yuan,
-        parts.struct.field("cents").fill_null("").str.pad_end(2, "0"),
-    )
-    return pl.when(yuan.str.len_bytes() <= MAX_YUAN_DIGITS).then(fen.cast(pl.Int64, strict=False))
+    yuan = _amount_in_yuan(text)
+    in_range = yuan.abs() < pl.lit(10**MAX_YUAN_DIGITS, pl.Int64)
+    return pl.when(in_range).then((yuan * 100).cast(pl.Int64, strict=False))
 
 
 def yuan_out_of_range(text: pl.Expr) -> pl.Expr:
     """Whether the text is a well-formed amount too large for :func:`parse_yuan_as_fen`."""
-    return _significant_yuan_digits(_amount_parts(text)).str.len_bytes() > MAX_YUAN_DIGITS
+    amount = to_half_width(clean_text(text)).str.replace_all(r"[\s¥￥元]", "")
+    yuan = _amount_in_yuan(text)
+    # The decimal parser gives null beyond 38 digits: those are out of range too.
+    return amount.str.contains(_MONEY_FORMAT) & (
+        yuan.is_null() | (yuan.abs() >= pl.lit(10**MAX_YUAN_DIGITS, pl.Int64))
+    )
 
 
 def normalize_label(text: pl.Expr) -> pl.Expr:
