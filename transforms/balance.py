@@ -315,6 +315,18 @@ def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFra
     return _violations(quiet, "W1", Severity.WARNING)
 
 
+def w3_fee_total_negative(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
+    """W3: 本年收费金额为负数：退费多于收费 (refunds exceed the fees collected in the period)."""
+    negative = cells.filter(
+        (pl.col("section") == "proactive") & (pl.col("row") == "fees") & (pl.col("value") < 0)
+    ).with_columns(
+        cells=pl.concat_str("section", "row", "column", separator="/"),
+        expected=pl.lit("0 or more (refunds net off against fees collected)"),
+        actual=pl.col("value").cast(pl.String),
+    )
+    return _violations(negative, "W3", Severity.WARNING)
+
+
 BALANCE_RULES = (
     BalanceRule("C1", c1_every_cell_exactly_once.__doc__ or "", Severity.ERROR, c1_every_cell_exactly_once),
     BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance),
@@ -327,6 +339,7 @@ BALANCE_RULES = (
     BalanceRule("B8", b8_channel_total.__doc__ or "", Severity.ERROR, b8_channel_total),
     BalanceRule("B9", b9_regulations_need_rulemaking_power.__doc__ or "", Severity.ERROR, b9_regulations_need_rulemaking_power),
     BalanceRule("W1", w1_channel_published_nothing.__doc__ or "", Severity.WARNING, w1_channel_published_nothing),
+    BalanceRule("W3", w3_fee_total_negative.__doc__ or "", Severity.WARNING, w3_fee_total_negative),
 )  # fmt: skip
 RULES_BY_ID = {rule.id: rule for rule in BALANCE_RULES}
 

@@ -11,17 +11,20 @@ import datetime as dt
 
 import polars as pl
 
+from transforms.cells import OUTCOME_ROWS
 from transforms.parse import (
     beijing_date_from_unix,
     clean_text,
     normalize_label,
     parse_date,
     parse_yuan_as_fen,
+    yuan_out_of_range,
 )
 from transforms.sources import (
     DISCLOSED_REASON,
     REASON_KEYS,
     REASON_LABELS,
+    REQUEST_RESULTS,
     Field,
     Kind,
     Source,
@@ -40,6 +43,10 @@ QUARANTINE_SCHEMA = pl.Schema(
 )
 
 EARLIEST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
+_SCIENTIFIC_NOTATION = r"^[-+]?[\d.,]+[eE][-+]?\d+$"
+# The refusal group of each 具体情形 (不予公开, 无法提供, …), and the Chinese name of each group.
+_REASON_GROUP = {row: group for row, _, group in OUTCOME_ROWS if row in REASON_KEYS}
+_RESULT_LABEL = {key: label for label, key in REQUEST_RESULTS.items()}
 
 
 # Landing text quoted into the quarantine is cut to this many characters: a value that swallowed
@@ -116,8 +123,17 @@ def _field_problem(f: Field, latest: dt.date) -> pl.Expr:
                 pl.lit("unknown value ") + _quoted(raw) + pl.lit(f" (expected {expected})")
             )
         case Kind.YUAN:
-            reason = reason.when(unreadable).then(
-                pl.lit("not an amount in 元 with at most two decimals: ") + _quoted(raw)
+            reason = (
+                reason.when(unreadable & yuan_out_of_range(raw))
+                .then(pl.lit("amount out of range (10^12 元 or more): ") + _quoted(raw))
+                # Excel writes long numbers as 1.23457E+15 in CSV: the digits are already lost.
+                .when(unreadable & raw.str.contains(_SCIENTIFIC_NOTATION))
+                .then(
+                    pl.lit("not an amount: scientific notation may have lost digits: ")
+                    + _quoted(raw)
+                )
+                .when(unreadable)
+                .then(pl.lit("not an amount in 元 with at most two decimals: ") + _quoted(raw))
             )
         case Kind.REASONS:
             unknown_labels = (
@@ -149,11 +165,36 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
             .list.eval(pl.element().is_null() | (pl.element().cast(pl.String) != DISCLOSED_REASON))
             .list.sum()
         )
+        item_groups = (
+            c("reasons")
+            .list.eval(pl.element().cast(pl.String).replace_strict(_REASON_GROUP, default=None))
+            .list.drop_nulls()
+        )
+        result = c("result").cast(pl.String)
+        # A refusal must give at least one reason of its own group; items of other groups may go
+        # with it (a request of several items, counted by precedence), but none of its own means
+        # 办理结果 and 具体情形 say different things and the row cannot be counted either way.
+        result_contradicts_reasons = (
+            needs_reasons
+            & (item_groups.list.len() > 0)
+            & ~item_groups.list.contains(result).fill_null(False)
+        )
+        # 予以公开 with refusal items is a request of several items only if one item is disclosed.
+        disclosed_contradicts_reasons = (
+            (c("result") == "disclosed")
+            & (item_groups.list.len() > 0)
+            & ~c("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
+        )
+        found_groups = item_groups.list.eval(
+            pl.element().replace_strict(_RESULT_LABEL, default=None)
+        ).list.unique(maintain_order=True)
         return [
             ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
             ("办理结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("办结日期 given but 办理结果 is empty"))),
             ("办结日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("办理结果 given but 办结日期 is empty"))),
             ("具体情形", pl.when(needs_reasons & (refusal_items.fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
+            ("具体情形", pl.when(result_contradicts_reasons).then(pl.format("办理结果 {} contradicts 具体情形 {}: no item is a {} reason (found {})", clean_text(_raw("办理结果")), _quoted(clean_text(_raw("具体情形"))), result.replace_strict(_RESULT_LABEL, default=None), found_groups.list.join("/")))),
+            ("具体情形", pl.when(disclosed_contradicts_reasons).then(pl.format("办理结果 予以公开 contradicts 具体情形 {}: refusal reasons ({}) but no item 予以公开 (a request disclosed in part is 部分公开)", _quoted(clean_text(_raw("具体情形"))), found_groups.list.join("/")))),
         ]  # fmt: skip
     if source.name == "appeals":
         return [
@@ -169,11 +210,42 @@ def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
     return []
 
 
+def repeated_in_one_file(source: Source, readable: pl.Expr) -> pl.Expr:
+    """Why a readable row is not used: its key is in the same file again with other values.
+
+    Within one delivery neither row is a correction of the other, so which one is meant cannot be
+    told: all of them are quarantined. Identical repeats (same parsed values) change nothing and
+    pass; the newest-delivery rule keeps one of them.
+    """
+    key = source.key
+    # The file's path starts with its agency's folder. Unreadable rows are quarantined for their
+    # own reason and compared with nothing.
+    in_file = [pl.col("file"), pl.col(key.name), readable]
+    times = pl.len().over(in_file)
+    # Equal hashes of the parsed values stand for equal rows: a window of min and max costs
+    # little, where comparing whole rows in a window costs seconds per million rows. Two
+    # different rows with one 64-bit hash are too unlikely to matter.
+    content = pl.struct(f.name for f in source.fields).hash()
+    differ = (content.min() != content.max()).over(in_file)
+    first, last = pl.col("row").min().over(in_file), pl.col("row").max().over(in_file)
+    rows = pl.when(times == 2).then(pl.format("{} and {}", first, last))
+    return pl.when(readable & (times > 1) & differ).then(
+        pl.format(
+            "{} {} appears {} times in this file with different values (rows {})",
+            pl.lit(key.header),
+            _quoted(pl.col(key.name)),
+            times,
+            rows.otherwise(pl.format("{}, …, {}", first, last)),
+        )
+    )
+
+
 def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
     """One record per (agency, key): the one from the file delivered last.
 
     ``delivery`` is the file's place in the delivery order (modification time, ties broken by
-    file name, as the landing-zone contract says); within a file the later row wins.
+    file name, as the landing-zone contract says). Within a file only identical repeats are left
+    by now (see :func:`repeated_in_one_file`), so which of them is kept changes nothing.
     """
     # A filter on is_last_distinct keeps the order and is several times faster than unique().
     return records.sort("delivery", "row").filter(pl.struct("agency_id", key).is_last_distinct())
@@ -198,6 +270,10 @@ def normalize_source(
     )
     headers = [h for h, _ in problems]
     problem_cols = [f"_problem_{i}" for i in range(len(headers))]
+    readable = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
+    parsed = parsed.with_columns(_problem_repeated=repeated_in_one_file(source, readable))
+    headers.append(source.key.header)
+    problem_cols.append("_problem_repeated")
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
     records = (
