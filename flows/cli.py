@@ -163,6 +163,8 @@ def preflight(agencies: list[str] | None = None, **locations: str | None) -> Non
         store = settings.store(uri)
         if hasattr(store, "check_access"):
             store.check_access()
+        elif uri != settings.landing:  # the landing zone is only read
+            store.check_writable()
     zone = settings.landing_zone()
     if isinstance(zone, LocalLanding) and not zone.root.is_dir():
         raise FileNotFoundError(f"landing zone {zone.root} is not a folder")

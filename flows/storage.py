@@ -81,6 +81,16 @@ class LocalStore:
     def remove(self, key: str) -> None:
         (self.root / key).unlink(missing_ok=True)
 
+    def check_writable(self) -> None:
+        """Before a run: the folder is a folder (or can be made) and can be written to."""
+        if self.root.exists() and not self.root.is_dir():
+            raise UnusableLocation(f"{self.root} is a file, not a folder")
+        existing = next(
+            p for p in (self.root.absolute(), *self.root.absolute().parents) if p.exists()
+        )
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UnusableLocation(f"cannot write to {self.root}: {existing} is not writable")
+
     @contextmanager
     def lock(self, run_id: str) -> Iterator[bool]:
         """Hold this folder for one run (``flock`` on ``<root>/.lock``), waiting a bounded time.
@@ -89,8 +99,7 @@ class LocalStore:
         then what it left half-written is stale. The kernel drops the lock when the process
         dies, so a killed run never blocks the next one.
         """
-        if self.root.exists() and not self.root.is_dir():
-            raise UnusableLocation(f"{self.root} is a file, not a folder")
+        self.check_writable()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666 & ~_read_umask())
