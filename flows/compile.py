@@ -155,14 +155,14 @@ def ingest_source(
     """Normalized, de-duplicated records of one source and its quarantined rows and files."""
     source = SOURCES[name]
     read: SourceRead = read_source(landing, source, files, channels, cache)
-    progress.advance("rows read", read.raw.height)
+    progress.advance("rows read", read.rows_read)
     records, quarantine = normalize_source(read.raw.lazy(), source, run_date)
     records, quarantine = pl.collect_all([records, quarantine])
     return SourceOutcome(
         name,
         records,
         pl.concat([read.rejected, quarantine]),
-        read.raw.height,
+        read.rows_read,
         read.inputs,
     )
 

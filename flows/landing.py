@@ -538,6 +538,8 @@ class SourceRead:
     raw: pl.DataFrame
     rejected: pl.DataFrame
     inputs: list[dict]
+    # Rows read, including those the reader could not split (quarantined, not in ``raw``).
+    rows_read: int
 
 
 class ParsedFileCache:
@@ -687,8 +689,9 @@ def read_source(
     rejected = pl.concat(
         [pl.DataFrame(problems, schema=QUARANTINE_SCHEMA), broken.cast(QUARANTINE_SCHEMA)]
     )
+    rows_read = raw.height
     raw = raw.filter(pl.col(ROW_PROBLEM).is_null()).drop(ROW_PROBLEM)
-    return SourceRead(source, raw, rejected, inputs)
+    return SourceRead(source, raw, rejected, inputs, rows_read)
 
 
 def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]], list[dict]]:

@@ -187,6 +187,7 @@ def test_a_row_with_more_values_than_the_header_is_quarantined_not_truncated(tmp
         {"file": "ag-a/fees/f.csv", "row": 3, "value": None}
     ]
     assert read.rejected["reason"][0].startswith("the row has more values than the header")
+    assert read.rows_read == 3  # the quarantined row was read, and is counted as read
 
 
 # Item 11: a workbook that asks for more cells than any landing file may have.
