@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.landing import AGENCIES_FILE, decode_text, read_agencies_table
+from flows.landing import AGENCIES_FILE, csv_text, read_agencies_table
 from flows.settings import Settings
 from flows.validate import ReportValidation, validate_reports
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
@@ -88,7 +88,7 @@ def read_report_file(path: Path) -> pl.DataFrame:
         if path.suffix.lower() == ".parquet":
             frame = pl.read_parquet(path).with_columns(pl.all().cast(pl.String))
         else:
-            frame = pl.read_csv(io.BytesIO(decode_text(path.read_bytes())), infer_schema=False)
+            frame = pl.read_csv(io.BytesIO(csv_text(path.read_bytes())), infer_schema=False)
     except Exception as error:
         raise UnusableReport(f"{path}: cannot be read: {error}") from None
     frame = frame.rename({c: c.strip() for c in frame.columns})

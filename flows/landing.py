@@ -269,8 +269,10 @@ def _select_headers(found: list[str], wanted: Iterable[str], required: Iterable[
     return sorted(i for h, i in first.items() if h in set(wanted))
 
 
-def _one_line_end(text: bytes) -> bytes:
-    """CRLF and lone CR (old Mac and Excel exports) line ends as LF, so every row is split."""
+def csv_text(data: bytes) -> bytes:
+    """CSV bytes as UTF-8 with LF line ends: CRLF and lone CR (old Mac and Excel exports) too,
+    so every row is split."""
+    text = decode_text(data)
     if b"\r" not in text:
         return text
     return text.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
@@ -304,7 +306,7 @@ def _with_overflow_column(text: bytes) -> bytes:
 
 
 def _read_csv(data: bytes, wanted: list[str], required: list[str]) -> pl.DataFrame:
-    text = _one_line_end(decode_text(data))
+    text = csv_text(data)
     header = pl.read_csv(text, n_rows=0, infer_schema=False).columns
     picked = _select_headers(header, wanted, required)
     frame = pl.read_csv(

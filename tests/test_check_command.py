@@ -104,3 +104,14 @@ def test_a_file_without_the_cell_columns_is_a_usage_error(tmp_path) -> None:
     result = CliRunner().invoke(app, ["check", str(report)])
     assert result.exit_code == 2
     assert "agency_id" in result.output
+
+
+def test_a_hand_filled_report_with_lone_cr_line_ends_is_read_whole(tmp_path) -> None:
+    from flows.handfilled import read_report_file
+
+    lines = ["agency_id,year,section,row,column,value", "ag-a,2024,channels,website,items,12",
+             "ag-a,2024,channels,total,items,12"]  # fmt: skip
+    target = tmp_path / "old-mac.csv"
+    target.write_bytes("\r".join(lines).encode("utf-8"))
+    frame = read_report_file(target)
+    assert frame.select("row", "value").rows() == [("website", 12), ("total", 12)]
