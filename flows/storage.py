@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import fcntl
 import io
 import json
 import os
 import re
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import polars as pl
@@ -19,6 +21,10 @@ import polars as pl
 LOCK_FILE = ".lock"
 # How long a run waits for another run on the same warehouse or output before giving up.
 LOCK_WAIT_SECONDS = 600.0
+# S3 has no flock and a killed run cannot release its lock object: the holder renews it every
+# quarter of this lease, and a lock not renewed for a whole lease belongs to a run that died.
+S3_LOCK_LEASE_SECONDS = 120.0
+_PRECONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 PARTIAL_WRITE_GLOB = ".tmp-*.part"
 
 
@@ -181,11 +187,15 @@ def _lock_holder(fd: int) -> dict:
         return {}
 
 
-def _set_lock_holder(fd: int, run_id: str, state: str) -> None:
+def _lock_holder_json(run_id: str, state: str) -> bytes:
     holder = {"pid": os.getpid(), "run_id": run_id, "state": state,
               "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    return json.dumps(holder).encode()
+
+
+def _set_lock_holder(fd: int, run_id: str, state: str) -> None:
     os.ftruncate(fd, 0)
-    os.pwrite(fd, json.dumps(holder).encode(), 0)
+    os.pwrite(fd, _lock_holder_json(run_id, state), 0)
 
 
 S3_SCHEME = "s3://"
@@ -344,9 +354,78 @@ class S3Store:
 
     @contextmanager
     def lock(self, run_id: str) -> Iterator[bool]:
-        """No lock: S3 has no flock. Runs on the same bucket prefixes must be serialized by the
-        scheduler (each deployment runs one at a time; see docs/operations.md)."""
-        yield False
+        """Hold this prefix for one run: a ``.lock`` object created only if absent (conditional
+        PUT, ``If-None-Match: *``), renewed while the run lasts, deleted at its end.
+
+        Waits a bounded time for another holder. A lock not renewed for a whole lease was left
+        by a run that died: it is taken over (``If-Match`` on its ETag, so of several runs
+        taking it over one wins), and the lock yields True, as the local lock does after a
+        cut-off run.
+        """
+        body = _lock_holder_json(run_id, "running")
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            if self._put_lock(body, IfNoneMatch="*"):
+                cut_off = False
+                break
+            held = self._lock_object()
+            if held is None:  # released between the two requests
+                continue
+            holder, etag, age = held
+            if age > S3_LOCK_LEASE_SECONDS and self._put_lock(body, IfMatch=etag):
+                cut_off = True
+                break
+            if time.monotonic() >= deadline:
+                raise RunLocked.held_by(self.uri(""), holder)
+            time.sleep(2)
+        stop = threading.Event()
+
+        def renew() -> None:
+            while not stop.wait(S3_LOCK_LEASE_SECONDS / 4):
+                self._put_lock(body)
+
+        renewer = threading.Thread(target=renew, name="nianbao-s3-lock", daemon=True)
+        renewer.start()
+        try:
+            yield cut_off
+        finally:
+            stop.set()
+            renewer.join()
+            # Not deleted (the store unreachable): the lease runs out and the next run takes over.
+            with suppress(Exception):
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(LOCK_FILE))
+
+    def _put_lock(self, body: bytes, **condition: str) -> bool:
+        """Write the lock object; False when the condition does not hold (someone holds it)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(
+                Bucket=self.bucket, Key=self._key(LOCK_FILE), Body=body, **condition
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in _PRECONDITION_FAILED:
+                return False
+            raise _explained(error, self.uri(LOCK_FILE)) from None
+        return True
+
+    def _lock_object(self) -> tuple[dict, str, float] | None:
+        """The lock's holder, ETag and age in seconds by the store's own clock; None if gone."""
+        from botocore.exceptions import ClientError
+
+        try:
+            found = self.client.get_object(Bucket=self.bucket, Key=self._key(LOCK_FILE))
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
+                return None
+            raise _explained(error, self.uri(LOCK_FILE)) from None
+        try:
+            holder = json.loads(found["Body"].read())
+        except ValueError:
+            holder = {}
+        served = found["ResponseMetadata"]["HTTPHeaders"].get("date")
+        now = email.utils.parsedate_to_datetime(served) if served else dt.datetime.now(dt.UTC)
+        return holder, found["ETag"], (now - found["LastModified"]).total_seconds()
 
     def remove_partial_writes(self) -> list[str]:
         return []  # a PUT is whole or absent; unfinished multipart uploads expire by lifecycle

@@ -6,12 +6,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
+import io
 import json
 import os
 import stat
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import polars as pl
@@ -19,7 +21,7 @@ import pytest
 
 from flows import storage
 from flows.publish import RENDERED, RunFailed
-from flows.storage import LocalStore, RunLocked
+from flows.storage import LocalStore, RunLocked, S3Store, open_store
 
 GOLDEN = Path(__file__).parent / "golden"
 FEES = GOLDEN / "fee_rounding_half_up" / "landing"  # ag-a, ag-b, ag-c, one fee file each
@@ -273,3 +275,81 @@ def test_out_that_is_a_file_fails_in_one_line_with_exit_2(prefect_api, tmp_path:
     assert run.returncode == 2
     assert run.stderr.strip() == f"error: {not_a_folder} is a file, not a folder"
     assert not_a_folder.read_text() == "I am a file"
+
+
+# S3 has no flock: a conditional PUT of a lock object, renewed while the run lasts.
+
+
+def _s3_bucket(s3_env) -> str:
+    bucket = f"runs-{uuid.uuid4().hex[:8]}"
+    s3_env.client().create_bucket(Bucket=bucket)
+    return bucket
+
+
+def test_two_compiles_sharing_an_s3_warehouse_keep_both_agencies_records(
+    compile_landing, s3_env, monkeypatch
+) -> None:
+    bucket = _s3_bucket(s3_env)
+    together = threading.Barrier(2, timeout=10)
+    real_write = S3Store.write_bytes
+
+    def write_after_the_other_read(self, key, data, durable=True):
+        if key.startswith("records/"):
+            with contextlib.suppress(threading.BrokenBarrierError):
+                together.wait()
+        return real_write(self, key, data, durable)
+
+    monkeypatch.setattr(S3Store, "write_bytes", write_after_the_other_read)
+    failures = []
+
+    def compile_one(agency: str) -> None:
+        try:
+            compile_landing(FEES, 2024, agencies=[agency], out=f"s3://{bucket}/published",
+                            warehouse=f"s3://{bucket}/warehouse")  # fmt: skip
+        except Exception as error:  # surfaced below
+            failures.append(error)
+
+    runs = [threading.Thread(target=compile_one, args=(a,)) for a in ("ag-a", "ag-b")]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join()
+
+    assert failures == []
+    records = s3_env.client().get_object(Bucket=bucket, Key="warehouse/records/fees.parquet")
+    fees = pl.read_parquet(io.BytesIO(records["Body"].read()))
+    assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
+    left = s3_env.client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert not [o["Key"] for o in left if o["Key"].endswith("/.lock")]  # released at the end
+
+
+def test_an_s3_prefix_another_run_holds_fails_clearly_after_the_wait(s3_env, monkeypatch) -> None:
+    bucket = _s3_bucket(s3_env)
+    monkeypatch.setattr(storage, "LOCK_WAIT_SECONDS", 0.1)
+    holder = open_store(f"s3://{bucket}/published", s3_env.endpoint)
+    with holder.lock("first-run") as cut_off:
+        assert cut_off is False
+        second = open_store(f"s3://{bucket}/published", s3_env.endpoint)
+        with pytest.raises(RunLocked, match="first-run"), second.lock("second-run"):
+            pass
+    with open_store(f"s3://{bucket}/published", s3_env.endpoint).lock("third-run") as cut_off:
+        assert cut_off is False  # the first run released it in order
+
+
+def test_an_s3_lock_left_by_a_dead_run_is_taken_over_once_its_lease_ran_out(
+    s3_env, monkeypatch
+) -> None:
+    bucket = _s3_bucket(s3_env)
+    dead = b'{"pid": 1, "run_id": "killed-run", "state": "running"}'
+    s3_env.client().put_object(Bucket=bucket, Key="published/.lock", Body=dead)
+    monkeypatch.setattr(storage, "LOCK_WAIT_SECONDS", 0.1)
+    store = open_store(f"s3://{bucket}/published", s3_env.endpoint)
+    # Its lease has not run out yet: the next run waits, then says who holds it.
+    with pytest.raises(RunLocked, match="killed-run"), store.lock("next-run"):
+        pass
+
+    monkeypatch.setattr(storage, "S3_LOCK_LEASE_SECONDS", 0.0)
+    with store.lock("next-run") as cut_off:
+        assert cut_off is True
+        body = s3_env.client().get_object(Bucket=bucket, Key="published/.lock")["Body"].read()
+        assert json.loads(body)["run_id"] == "next-run"
