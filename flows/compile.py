@@ -19,7 +19,7 @@ from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows import progress
-from flows.history import publish_run_artifacts
+from flows.history import mark_crashed, publish_run_artifacts
 from flows.landing import (
     LandingFile,
     LocalLanding,
@@ -328,11 +328,14 @@ def locked_locations(settings: Settings) -> Iterator[None]:
     stores = [settings.store(settings.warehouse), out_store]
     with ExitStack() as stack:
         # Always in the same order (by real path), so two runs sharing both never deadlock.
+        cut_off_runs = set()
         for store in sorted(stores, key=_lock_order):
-            if stack.enter_context(store.lock(run_id)):
+            if cut_off := stack.enter_context(store.lock(run_id)):
+                cut_off_runs.add(cut_off.get("run_id"))
                 removed = store.remove_partial_writes()
                 if logger and removed:
                     logger.warning("removed %d unfinished writes in %s", len(removed), store)
+        mark_crashed(sorted(r for r in cut_off_runs if r), by=run_id)
         restored = restore_interrupted(out_store)
         if logger and restored:
             logger.warning("restored the current version of %d report(s) a cut-off run left "

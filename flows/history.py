@@ -143,3 +143,32 @@ def recent_runs(limit: int = 20) -> list[dict]:
     import asyncio
 
     return asyncio.run(_recent_runs(limit))
+
+
+def mark_crashed(run_ids: list[str], by: str) -> list[str]:
+    """Mark runs that were killed holding the lock (they could not say so) Crashed in Prefect.
+
+    Only runs the API still shows as running or pending change; returns their ids.
+    """
+    import uuid
+
+    from prefect.client.orchestration import get_client
+    from prefect.states import Crashed
+
+    marked = []
+    if not run_ids:
+        return marked
+    with get_client(sync_client=True) as client:
+        for run_id in run_ids:
+            try:
+                run = client.read_flow_run(uuid.UUID(run_id))
+            except Exception:  # not a Prefect run id, or a run of another API: nothing to mark
+                continue
+            if run.state and (run.state.is_running() or run.state.is_pending()):
+                client.set_flow_run_state(
+                    run.id,
+                    Crashed(message=f"killed while holding the run lock; found by run {by}"),
+                    force=True,
+                )
+                marked.append(run_id)
+    return marked

@@ -98,11 +98,11 @@ class LocalStore:
             raise UnusableLocation(f"cannot write to {self.root}: {existing} is not writable")
 
     @contextmanager
-    def lock(self, run_id: str) -> Iterator[bool]:
+    def lock(self, run_id: str) -> Iterator[dict | None]:
         """Hold this folder for one run (``flock`` on ``<root>/.lock``), waiting a bounded time.
 
-        Yields whether the previous holder was cut off (it never released the lock in order):
-        then what it left half-written is stale. The kernel drops the lock when the process
+        Yields the previous holder (pid, run_id, since) when it was cut off (it never released
+        the lock in order; what it left half-written is stale), else None. The kernel drops the lock when the process
         dies, so a killed run never blocks the next one.
         """
         self.check_writable()
@@ -121,9 +121,9 @@ class LocalStore:
                     if time.monotonic() >= deadline:
                         raise RunLocked.held_by(self.root, _lock_holder(fd)) from None
                     time.sleep(0.5)
-            cut_off = _lock_holder(fd).get("state") == "running"
+            previous = _lock_holder(fd)
             _set_lock_holder(fd, run_id, "running")
-            yield cut_off
+            yield previous if previous.get("state") == "running" else None
             _set_lock_holder(fd, run_id, "released")
         finally:
             os.close(fd)  # closing the descriptor releases the flock, on failure too
@@ -353,27 +353,27 @@ class S3Store:
         return sorted(o["Key"] for o in self.objects(prefix))
 
     @contextmanager
-    def lock(self, run_id: str) -> Iterator[bool]:
+    def lock(self, run_id: str) -> Iterator[dict | None]:
         """Hold this prefix for one run: a ``.lock`` object created only if absent (conditional
         PUT, ``If-None-Match: *``), renewed while the run lasts, deleted at its end.
 
         Waits a bounded time for another holder. A lock not renewed for a whole lease was left
         by a run that died: it is taken over (``If-Match`` on its ETag, so of several runs
-        taking it over one wins), and the lock yields True, as the local lock does after a
-        cut-off run.
+        taking it over one wins), and the lock yields its holder, as the local lock does after a
+        cut-off run (else None).
         """
         body = _lock_holder_json(run_id, "running")
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
             if self._put_lock(body, IfNoneMatch="*"):
-                cut_off = False
+                cut_off = None
                 break
             held = self._lock_object()
             if held is None:  # released between the two requests
                 continue
             holder, etag, age = held
             if age > S3_LOCK_LEASE_SECONDS and self._put_lock(body, IfMatch=etag):
-                cut_off = True
+                cut_off = holder
                 break
             if time.monotonic() >= deadline:
                 raise RunLocked.held_by(self.uri(""), holder)

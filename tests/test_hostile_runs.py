@@ -328,12 +328,12 @@ def test_an_s3_prefix_another_run_holds_fails_clearly_after_the_wait(s3_env, mon
     monkeypatch.setattr(storage, "LOCK_WAIT_SECONDS", 0.1)
     holder = open_store(f"s3://{bucket}/published", s3_env.endpoint)
     with holder.lock("first-run") as cut_off:
-        assert cut_off is False
+        assert cut_off is None
         second = open_store(f"s3://{bucket}/published", s3_env.endpoint)
         with pytest.raises(RunLocked, match="first-run"), second.lock("second-run"):
             pass
     with open_store(f"s3://{bucket}/published", s3_env.endpoint).lock("third-run") as cut_off:
-        assert cut_off is False  # the first run released it in order
+        assert cut_off is None  # the first run released it in order
 
 
 def test_an_s3_lock_left_by_a_dead_run_is_taken_over_once_its_lease_ran_out(
@@ -350,6 +350,32 @@ def test_an_s3_lock_left_by_a_dead_run_is_taken_over_once_its_lease_ran_out(
 
     monkeypatch.setattr(storage, "S3_LOCK_LEASE_SECONDS", 0.0)
     with store.lock("next-run") as cut_off:
-        assert cut_off is True
+        assert cut_off["run_id"] == "killed-run"
         body = s3_env.client().get_object(Bucket=bucket, Key="published/.lock")["Body"].read()
         assert json.loads(body)["run_id"] == "next-run"
+
+
+def test_a_run_killed_holding_the_lock_is_marked_crashed_by_the_next_run(
+    compile_landing, tmp_path: Path
+) -> None:
+    from prefect import flow
+    from prefect.client.orchestration import get_client
+    from prefect.states import Running
+
+    @flow(name="compile-annual-reports")
+    def killed() -> None: ...
+
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run(killed, state=Running())
+    # What a run killed by SIGKILL leaves: its lock file still says "running".
+    (tmp_path / "warehouse").mkdir()
+    (tmp_path / "warehouse/.lock").write_text(
+        json.dumps({"pid": 999999, "run_id": str(run.id), "state": "running"})
+    )
+
+    compile_landing(FEES, 2024)
+
+    with get_client(sync_client=True) as client:
+        state = client.read_flow_run(run.id).state
+    assert state.is_crashed()
+    assert "killed while holding the run lock" in state.message
