@@ -529,6 +529,8 @@ def check(
         result = check_report(frame, registry_or_none(settings), previous)
     written = write_check_results(result, results or file.with_suffix(".validation"))
     print_violations(result.validation.violations)
+    for note in result.notes:  # the agency id comes from the file: escaped
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"
     shown = escape(f"({year}, {', '.join(agency_ids)}). Results: {written}")  # hand-filled ids
     console.print(f"{escape(str(file))}: {verdict} {shown}")
