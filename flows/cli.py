@@ -493,7 +493,13 @@ def template(
 
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="A report in the cell schema (CSV or Parquet).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A report: cell-schema CSV or Parquet, or a published "
+            "report_cells/…/data.parquet or reports/…/report.xlsx."
+        ),
+    ],
     landing: Landing = None,
     out: Annotated[
         str | None,
