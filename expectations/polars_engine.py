@@ -14,6 +14,9 @@ from collections.abc import Callable, Mapping
 import polars as pl
 
 PARTIAL_UNEXPECTED = 10
+# Records named per agency in a failed check's result (file:row and value): enough to find
+# them, few enough that a check failing on every record stays short.
+EXAMPLES_PER_AGENCY = 3
 
 
 def _resolve(value: object, parameters: Mapping[str, object]) -> object:
@@ -84,16 +87,27 @@ def _shown(kw: dict) -> pl.Expr:
     )
 
 
+def _where(names: list[str]) -> pl.Expr:
+    """Where a record came from, as an office finds it: ``file:row`` (lineage columns)."""
+    if {"file", "row"} <= set(names):
+        return pl.format("{}:{}", pl.col("file").fill_null("?"), pl.col("row").fill_null(0))
+    return pl.lit(None, pl.String)
+
+
 def validate_records(
     frame: pl.LazyFrame, suite: dict, parameters: Mapping[str, object] | None = None
 ) -> list[dict]:
     """One result per expectation of ``suite``: success, counts and a few unexpected values.
 
-    All expectations are computed in one pass over ``frame``.
+    Each result also lists, per agency whose records failed, how many failed and the first
+    ``EXAMPLES_PER_AGENCY`` of them as ``file:row`` with their values (``by_agency``), so a
+    warning tells the office which landing rows to confirm. All expectations are computed in one
+    pass over ``frame``.
     """
     parameters = parameters or {}
     checks, samples = [], []
     names = frame.collect_schema().names()
+    by_agency = "agency_id" in names
     for i, expectation in enumerate(suite["expectations"]):
         kwargs = {k: _resolve(v, parameters) for k, v in expectation["kwargs"].items()}
         considered, failed = EVALUATORS[expectation["type"]](frame, kwargs)
@@ -102,15 +116,23 @@ def validate_records(
         samples.append(
             frame.filter(failed).select(_shown(kwargs).alias("value")).head(PARTIAL_UNEXPECTED)
         )
-        if "agency_id" in names:
+        if by_agency:
             samples.append(
-                frame.filter(failed).select(pl.col("agency_id").cast(pl.String).unique())
+                frame.filter(failed)
+                .group_by(pl.col("agency_id").cast(pl.String))
+                .agg(
+                    count=pl.len(),
+                    where=_where(names).head(EXAMPLES_PER_AGENCY),
+                    value=_shown(kwargs).head(EXAMPLES_PER_AGENCY),
+                )
+                .sort("agency_id")
             )
     counts, *found = pl.collect_all([frame.select(checks), *samples])
-    per_expectation = 2 if "agency_id" in names else 1
+    per_expectation = 2 if by_agency else 1
     results = []
     for i, expectation in enumerate(suite["expectations"]):
         unexpected = int(counts[f"bad{i}"].item())
+        agencies = found[2 * i + 1].to_dicts() if by_agency else []
         results.append(
             {
                 "type": expectation["type"],
@@ -120,7 +142,18 @@ def validate_records(
                 "element_count": int(counts[f"n{i}"].item()),
                 "unexpected_count": unexpected,
                 "partial_unexpected_list": found[per_expectation * i]["value"].to_list(),
-                "agencies": sorted(found[2 * i + 1]["agency_id"]) if per_expectation == 2 else [],
+                "agencies": [a["agency_id"] for a in agencies],
+                "by_agency": [
+                    {
+                        "agency_id": a["agency_id"],
+                        "unexpected_count": a["count"],
+                        "examples": [
+                            {"where": w, "value": v}
+                            for w, v in zip(a["where"], a["value"], strict=True)
+                        ],
+                    }
+                    for a in agencies
+                ],
             }
         )
     return results

@@ -493,7 +493,13 @@ def template(
 
 @app.command()
 def check(
-    file: Annotated[Path, typer.Argument(help="A report in the cell schema (CSV or Parquet).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A report: cell-schema CSV or Parquet, or a published "
+            "report_cells/…/data.parquet or reports/…/report.xlsx."
+        ),
+    ],
     landing: Landing = None,
     out: Annotated[
         str | None,
@@ -529,6 +535,8 @@ def check(
         result = check_report(frame, registry_or_none(settings), previous)
     written = write_check_results(result, results or file.with_suffix(".validation"))
     print_violations(result.validation.violations)
+    for note in result.notes:  # the agency id comes from the file: escaped
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)
     verdict = "[green]passed[/green]" if result.blocking.is_empty() else "[red]refused[/red]"
     shown = escape(f"({year}, {', '.join(agency_ids)}). Results: {written}")  # hand-filled ids
     console.print(f"{escape(str(file))}: {verdict} {shown}")

@@ -198,8 +198,15 @@ def read_published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> p
     return published_cells(out, year, agency_ids)
 
 
+def _records_named(failed: dict) -> str:
+    """``N records, e.g. ag-a/fees/2024.csv:6 (200000000000)``: which landing rows to confirm."""
+    examples = "; ".join(f"{e['where']} ({e['value']})" for e in failed["examples"])
+    return f"{failed['unexpected_count']} records, e.g. {examples}"
+
+
 def record_violations(source: str, results: list[dict]) -> list[dict]:
-    """Failed record-suite expectations as violation rows, one per agency concerned."""
+    """Failed record-suite expectations as violation rows, one per agency concerned, each
+    naming the file and row of its first records that failed."""
     rows = []
     for r in results:
         if r["success"]:
@@ -208,15 +215,17 @@ def record_violations(source: str, results: list[dict]) -> list[dict]:
             r["kwargs"].get("column_list")
             or [r["kwargs"].get("column_A", ""), r["kwargs"].get("column_B", "")]
         )
-        for agency_id in r["agencies"] or [None]:
+        shown = {"unexpected_count": r["unexpected_count"],
+                 "examples": [{"where": "?", "value": v} for v in r["partial_unexpected_list"][:3]]}  # fmt: skip
+        for failed in r.get("by_agency") or [shown | {"agency_id": None}]:
             rows.append(
                 {
-                    "agency_id": agency_id,
+                    "agency_id": failed["agency_id"],
                     "rule": f"records.{source}:{r['type'].removeprefix('expect_')}({target})",
                     "severity": "error" if r["severity"] == "critical" else "warning",
                     "cells": f"{source} records",
                     "expected": "every record",
-                    "actual": f"{r['unexpected_count']} records, e.g. {r['partial_unexpected_list'][:3]}",
+                    "actual": _records_named(failed),
                 }
             )
     return rows

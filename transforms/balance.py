@@ -201,8 +201,12 @@ def b8_channel_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
 def b9_regulations_need_rulemaking_power(
     cells: pl.LazyFrame, agencies: pl.LazyFrame, **_: object
 ) -> pl.LazyFrame:
-    """B9: an agency without rule-making power reports no 规章 at all."""
-    powerless = agencies.filter(~pl.col("has_rulemaking_power")).select(
+    """B9: an agency without rule-making power reports no 规章 at all.
+
+    An agency whose power is unknown (null: no registry row) is not checked: unknown is not "no".
+    """
+    # Only a known "no" (False) counts; a null power drops out of the filter.
+    powerless = agencies.filter(pl.col("has_rulemaking_power").not_()).select(
         pl.col("agency_id").cast(pl.String)
     )
     bad = (
@@ -440,7 +444,7 @@ def find_violations_in_validation_frame(frame: pl.DataFrame, rule_id: str) -> pl
     key = ["agency_id", *CELL_KEY]
     cells = frame.select(*key, pl.col("value").cast(pl.Decimal(18, 4)))
     agencies = frame.group_by("agency_id", maintain_order=True).agg(
-        pl.col("has_rulemaking_power").first().fill_null(False),
+        pl.col("has_rulemaking_power").first(),  # null (unknown) stays null: B9 skips it
         channels=pl.col("agency_channels").first().str.split(_CHANNEL_SEPARATOR),
     )
     with_last = frame.filter(pl.col("last_year_value").is_not_null())
