@@ -15,7 +15,7 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
-from flows.landing import AGENCIES_FILE, _check_xlsx_bounds, csv_text, read_agencies_table
+from flows.landing import AGENCIES_FILE, check_xlsx_bounds, csv_text, read_agencies_table
 from flows.settings import Settings
 from flows.validate import ReportValidation, validate_reports
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
@@ -211,7 +211,7 @@ def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None
     if agency_id is None:
         raise UnusableReport("which agency's report this is cannot be told: check a report.xlsx "
                              "where it was published (reports/year=<Y>/agency_id=<id>/)")  # fmt: skip
-    _check_xlsx_bounds(data)
+    check_xlsx_bounds(data)
     grid = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string").to_polars()
     sheet = [[(c or "").strip() for c in row] for row in grid.iter_rows()]  # a few dozen rows
 

@@ -350,7 +350,7 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def _check_xlsx_bounds(data: bytes) -> None:
+def check_xlsx_bounds(data: bytes) -> None:
     """Reject a workbook that would unpack or spread beyond the bounds, before it is loaded.
 
     The reader allocates every cell from A1 to the farthest cell named in any sheet, whatever the
@@ -386,7 +386,7 @@ def _check_xlsx_bounds(data: bytes) -> None:
 
 
 def _read_xlsx(data: bytes, wanted: list[str], required: list[str]) -> pl.DataFrame:
-    _check_xlsx_bounds(data)
+    check_xlsx_bounds(data)
     sheet = fastexcel.read_excel(data).load_sheet(0, n_rows=0)
     header = [c.name for c in sheet.available_columns()]
     picked = _select_headers(header, wanted, required)
