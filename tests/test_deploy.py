@@ -1,0 +1,110 @@
+"""What a new user and a Prefect user do first: the README's commands, --help, `prefect deploy`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).parent.parent
+README = REPO / "README.md"
+NIANBAO = Path(sys.executable).parent / "nianbao"  # what `uv run nianbao` runs
+
+
+def _api_environment(**extra: str) -> dict[str, str]:
+    """The environment of a subprocess talking to the session's Prefect API."""
+    from prefect.settings import PREFECT_API_URL
+
+    return os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "200"} | extra
+
+
+def readme_first_commands() -> list[list[str]]:
+    """The shell commands of README.md up to "Compiling your own reports", in order.
+
+    Installing uv and running the test suite are left out (this is the test suite); any other
+    command shape fails here, so a README edit cannot silently drop out of this test.
+    """
+    text = README.read_text(encoding="utf-8").split("## Compiling your own reports")[0]
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL):
+        for line in block.splitlines():
+            line = line.split("#")[0].strip()
+            for command in filter(None, (c.strip() for c in line.split("&&"))):
+                words = shlex.split(command)
+                if words[:4] == ["python3", "-m", "pip", "install"] or "pytest" in words:
+                    continue
+                commands.append(words)
+    return commands
+
+
+def _as_run_here(words: list[str]) -> list[str]:
+    """`uv run [--locked] nianbao …` as this environment runs it."""
+    options = [w for w in words[2:] if w == "--locked"]
+    assert words[:2] == ["uv", "run"] and words[2 + len(options)] == "nianbao", words
+    return [str(NIANBAO), *words[3 + len(options) :]]
+
+
+def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: Path) -> None:
+    commands = readme_first_commands()
+    shown = [" ".join(c) for c in commands]
+    # The README must keep showing the demo followed by the everyday commands on its output.
+    assert shown[0] == "uv run --locked nianbao demo"
+    assert "uv run nianbao show --year 2024 --agency cq-qijiang-cgj" in shown
+    assert "uv run nianbao compile --year 2024 --agency cq-qijiang-cgj" in shown
+
+    cwd = tmp_path
+    outputs = {}
+    for words in commands:
+        if words[0] == "cd":
+            cwd = cwd / words[1]
+            continue
+        run = subprocess.run(
+            _as_run_here(words), cwd=cwd, env=_api_environment(), capture_output=True,
+            text=True, timeout=600,
+        )  # fmt: skip
+        assert run.returncode == 0, f"{' '.join(words)}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+        outputs[" ".join(words[3:5])] = run.stdout
+
+    assert "重庆市綦江区城市管理局2024年政府信息公开工作年度报告" in outputs["show --year"]
+    assert "1 report(s) published (final" in outputs["compile --year"]
+    # The compile read the demo's landing zone and published next to the demo's first version.
+    assert "rows read" in outputs["compile --year"]
+    versions = list((tmp_path / "demo/published/history/year=2024/agency_id=cq-qijiang-cgj").iterdir())
+    assert len(versions) == 2
+    # The demo wrote only under demo/: no landing zone or output of the user's own was made.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+
+
+def test_demo_refuses_to_replace_a_landing_folder_it_did_not_write(tmp_path: Path) -> None:
+    own = tmp_path / "landing" / "agencies.csv"
+    own.parent.mkdir()
+    own.write_text("agency_id,机关名称\nmy-agency,我的机关\n", encoding="utf-8")
+    run = subprocess.run(
+        [str(NIANBAO), "demo", "--dir", "."], cwd=tmp_path, capture_output=True, text=True,
+        env=os.environ | {"COLUMNS": "200"}, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2
+    assert "landing exists and was not written by the demo; choose another --dir" in run.stderr
+    assert own.read_text(encoding="utf-8") == "agency_id,机关名称\nmy-agency,我的机关\n"
+
+
+@pytest.mark.parametrize("command", ["compile", "nightly"])
+def test_help_names_the_environment_variable_of_each_location_option(command: str) -> None:
+    run = subprocess.run(
+        [str(NIANBAO), command, "--help"], capture_output=True, text=True,
+        env=os.environ | {"COLUMNS": "200"}, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0
+    for option, variable in [
+        ("--landing", "NIANBAO_LANDING"),
+        ("--out", "NIANBAO_OUT"),
+        ("--warehouse", "NIANBAO_WAREHOUSE"),
+        ("--dask-address", "NIANBAO_DASK_ADDRESS"),
+    ]:
+        assert option in run.stdout
+        assert f"[env var: {variable}]" in run.stdout
