@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shlex
@@ -74,7 +75,9 @@ def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: P
     assert "1 report(s) published (final" in outputs["compile --year"]
     # The compile read the demo's landing zone and published next to the demo's first version.
     assert "rows read" in outputs["compile --year"]
-    versions = list((tmp_path / "demo/published/history/year=2024/agency_id=cq-qijiang-cgj").iterdir())
+    versions = list(
+        (tmp_path / "demo/published/history/year=2024/agency_id=cq-qijiang-cgj").iterdir()
+    )
     assert len(versions) == 2
     # The demo wrote only under demo/: no landing zone or output of the user's own was made.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
@@ -108,3 +111,128 @@ def test_help_names_the_environment_variable_of_each_location_option(command: st
     ]:
         assert option in run.stdout
         assert f"[env var: {variable}]" in run.stdout
+
+
+# `prefect deploy` and a worker, as a Prefect user runs them against a real server.
+
+
+def _read_deployments() -> tuple:
+    from prefect.client.orchestration import get_client
+
+    async def read():
+        async with get_client() as client:
+            pool = await client.read_work_pool("nianbao")
+            nightly = await client.read_deployment_by_name("nightly-year-to-date/nightly")
+            annual = await client.read_deployment_by_name("compile-annual-reports/annual")
+            return pool, nightly, annual
+
+    return asyncio.run(read())
+
+
+def test_prefect_yaml_pulls_from_the_workers_checkout_and_has_no_empty_schedules() -> None:
+    import yaml
+
+    document = yaml.safe_load((REPO / "infra" / "prefect.yaml").read_text(encoding="utf-8"))
+    (step,) = document["pull"]
+    assert step == {
+        "prefect.deployments.steps.set_working_directory": {"directory": "{{ $NIANBAO_CHECKOUT }}"}
+    }
+    annual = next(d for d in document["deployments"] if d["name"] == "annual")
+    assert "schedules" not in annual  # on demand; `schedules: []` is the deprecated form
+
+
+@pytest.fixture(scope="module")
+def deployed(prefect_api):
+    """The deployments as `python -m infra.deploy` registers them on a server without a pool."""
+    run = subprocess.run(
+        [sys.executable, "-m", "infra.deploy"], cwd=REPO, env=_api_environment(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    return run
+
+
+def test_deploy_script_creates_the_work_pool_and_both_deployments(deployed) -> None:
+    from flows.deployments import PULL_STEPS
+
+    pool, nightly, annual = _read_deployments()
+    assert (pool.name, pool.type) == ("nianbao", "process")
+    (schedule,) = nightly.schedules
+    assert (schedule.schedule.cron, schedule.schedule.timezone) == ("0 2 * * *", "Asia/Shanghai")
+    assert annual.schedules == []
+    for deployment, entrypoint in [
+        (nightly, "flows/nightly.py:nightly_year_to_date"),
+        (annual, "flows/compile.py:compile_reports"),
+    ]:
+        assert deployment.work_pool_name == "nianbao"
+        assert deployment.entrypoint == entrypoint
+        # Resolved on the worker at run time, not frozen to the deploying machine's folder.
+        assert deployment.pull_steps == PULL_STEPS
+        assert deployment.parameters == {}
+        assert deployment.global_concurrency_limit.limit == 1
+    assert annual.parameter_openapi_schema["required"] == ["year"]
+    for location in ("landing", "out", "warehouse"):
+        assert annual.parameter_openapi_schema["properties"][location]["default"] is None
+        assert f"NIANBAO_{location.upper()}" in annual.description
+
+
+def test_deploy_script_run_again_updates_and_keeps_the_pool(deployed) -> None:
+    pool, nightly, _ = _read_deployments()
+    again = subprocess.run(
+        [sys.executable, "-m", "infra.deploy"], cwd=REPO, env=_api_environment(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+    pool_after, nightly_after, _ = _read_deployments()
+    assert (pool_after.id, nightly_after.id) == (pool.id, nightly.id)
+
+
+def test_served_and_deployed_deployments_do_not_replace_each_other(deployed) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.deployments import runner_deployments
+
+    for deployment in runner_deployments():
+        deployment.apply()
+
+    async def names():
+        async with get_client() as client:
+            return {d.name: d.work_pool_name for d in await client.read_deployments()}
+
+    found = asyncio.run(names())
+    assert found["nightly"] == found["annual"] == "nianbao"
+    assert found["nightly-served"] is None and found["annual-served"] is None
+
+
+def test_a_worker_of_the_pool_runs_the_annual_deployment_with_the_locations_of_its_environment(
+    deployed, tmp_path: Path
+) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.objects import StateType
+    from prefect.deployments import run_deployment
+
+    from tests.test_golden import GOLDEN, lay_landing
+
+    landing = lay_landing(GOLDEN / "fee_rounding_half_up", tmp_path / "landing", {})
+    scheduled = run_deployment(
+        "compile-annual-reports/annual", parameters={"year": 2024}, timeout=0
+    )
+    # A worker started from elsewhere: only its environment says where the code and data are.
+    worker = subprocess.run(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", "nianbao", "--run-once"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env=_api_environment(
+            NIANBAO_CHECKOUT=str(REPO), NIANBAO_LANDING=str(landing),
+            NIANBAO_OUT=str(tmp_path / "published"), NIANBAO_WAREHOUSE=str(tmp_path / "warehouse"),
+        ),
+    )  # fmt: skip
+    assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
+
+    async def state():
+        async with get_client() as client:
+            return (await client.read_flow_run(scheduled.id)).state
+
+    final = asyncio.run(state())
+    assert final.type == StateType.COMPLETED, (final, worker.stdout[-3000:], worker.stderr[-3000:])
+    assert list((tmp_path / "published" / "report_cells" / "year=2024").iterdir())
+    assert (tmp_path / "warehouse" / "records").is_dir()
