@@ -438,9 +438,6 @@ def runs_show(
         print_violations(pl.DataFrame(validation["violations"], schema=VIOLATION_SCHEMA))
 
 
-DEMO_MARKER = ".nianbao-demo"  # beside the demo's landing folder: the demo may replace it
-
-
 @app.command()
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes.")] = Path("demo"),
@@ -450,11 +447,10 @@ def demo(
     Its folders are nianbao's defaults seen from --dir (landing, warehouse, published): from
     there every command works on them without --landing or --out.
     """
-    from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing
+    from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing, is_demo_landing
 
     landing = folder / "landing"
-    marker = folder / DEMO_MARKER
-    if landing.exists() and not marker.is_file():
+    if landing.exists() and not is_demo_landing(landing):
         # Rebuilding replaces the landing folder: never one the demo did not write (--dir .
         # would otherwise delete a user's own landing zone).
         errors.print(
@@ -464,8 +460,6 @@ def demo(
         )
         raise typer.Exit(2)
     shutil.rmtree(landing, ignore_errors=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text("Written by `nianbao demo`: it may replace landing/ here.\n", "utf-8")
     build_demo_landing(landing)
     console.print(f"Sample landing zone written to {landing}")
     result = _run_compile(
@@ -480,8 +474,8 @@ def demo(
     others = sorted(set(result.cells["agency_id"]) - {AGENCY})
     console.print(f"Also published (no records: a report of explicit zeros): {', '.join(others)}")
     console.print(
-        f"Next, from {escape(str(folder))} (its folders are the defaults there): "
-        f"nianbao show --year {DEMO_YEAR} --agency {AGENCY}",
+        f"Next: cd {escape(str(folder))}, then nianbao show --year {DEMO_YEAR} --agency {AGENCY} "
+        "(the demo's folders are the defaults there)",
         soft_wrap=True,
     )
     if not result.ok:

@@ -28,14 +28,10 @@ PREFECT_YAML = Path(__file__).parent.parent / "infra" / "prefect.yaml"
 WORK_POOL = "nianbao"  # a process pool; infra/deploy.py creates it when the server has none
 SERVED_SUFFIX = "-served"
 # A worker runs a flow from its own checkout of this repository, in that checkout's environment
-# (`uv sync`): it names the folder in NIANBAO_CHECKOUT, resolved on the worker at run time.
-CHECKOUT_VARIABLE = "NIANBAO_CHECKOUT"
+# (`uv sync`): it names the folder in NIANBAO_CHECKOUT. Prefect keeps the placeholder in the
+# deployment and resolves it on the worker when a run starts.
 PULL_STEPS = [
-    {
-        "prefect.deployments.steps.set_working_directory": {
-            "directory": f"{{{{ ${CHECKOUT_VARIABLE} }}}}"
-        }
-    }
+    {"prefect.deployments.steps.set_working_directory": {"directory": "{{ $NIANBAO_CHECKOUT }}"}}
 ]
 # Where runs read and write when a run gives no landing/out/warehouse: the flows read these
 # settings (flows/settings.py) in the process that runs them — on a worker, its environment.

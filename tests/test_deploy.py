@@ -96,6 +96,15 @@ def test_demo_refuses_to_replace_a_landing_folder_it_did_not_write(tmp_path: Pat
     assert own.read_text(encoding="utf-8") == "agency_id,机关名称\nmy-agency,我的机关\n"
 
 
+def test_demo_recognizes_its_own_landing_zone_to_rebuild_it(tmp_path: Path) -> None:
+    from flows.demo import build_demo_landing, is_demo_landing
+
+    assert is_demo_landing(build_demo_landing(tmp_path / "demo" / "landing"))
+    (tmp_path / "demo" / "landing" / "agencies.csv").write_text("agency_id\nmine\n")
+    assert not is_demo_landing(tmp_path / "demo" / "landing")
+    assert not is_demo_landing(tmp_path / "nothing")
+
+
 @pytest.mark.parametrize("command", ["compile", "nightly"])
 def test_help_names_the_environment_variable_of_each_location_option(command: str) -> None:
     run = subprocess.run(
