@@ -69,10 +69,31 @@ Agencies = Annotated[
     list[str] | None,
     typer.Option("--agency", "-a", help="agency_id to compile (repeatable); default: all."),
 ]
-Landing = Annotated[str | None, typer.Option(help="Landing zone folder [env NIANBAO_LANDING].")]
-Out = Annotated[str | None, typer.Option(help="Published dataset folder [env NIANBAO_OUT].")]
+# Typer reads and shows each option's NIANBAO_* variable ("[env var: …]" in --help), the same
+# variable flows/settings.py reads: either way the option wins over the environment.
+Landing = Annotated[
+    str | None,
+    typer.Option(
+        help="Landing zone: a folder or s3://bucket/prefix (default: landing).",
+        envvar="NIANBAO_LANDING",
+        show_envvar=True,
+    ),
+]
+Out = Annotated[
+    str | None,
+    typer.Option(
+        help="Published dataset: a folder or s3://bucket/prefix (default: published).",
+        envvar="NIANBAO_OUT",
+        show_envvar=True,
+    ),
+]
 Warehouse = Annotated[
-    str | None, typer.Option(help="Normalized records folder [env NIANBAO_WAREHOUSE].")
+    str | None,
+    typer.Option(
+        help="Normalized records and quarantine: a folder or s3://… (default: warehouse).",
+        envvar="NIANBAO_WAREHOUSE",
+        show_envvar=True,
+    ),
 ]
 
 
@@ -105,7 +126,9 @@ def print_violations(violations: pl.DataFrame) -> None:
 DaskAddress = Annotated[
     str | None,
     typer.Option(
-        help="Run tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786 [env NIANBAO_DASK_ADDRESS]."
+        help="Run tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: threads here).",
+        envvar="NIANBAO_DASK_ADDRESS",
+        show_envvar=True,
     ),
 ]
 
@@ -419,10 +442,23 @@ def runs_show(
 def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo writes.")] = Path("demo"),
 ) -> None:
-    """Build the sample landing zone of 重庆市綦江区城市管理局, compile its 2024 report, print it."""
-    from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing
+    """Build the sample landing zone of 重庆市綦江区城市管理局, compile its 2024 report, print it.
+
+    Its folders are nianbao's defaults seen from --dir (landing, warehouse, published): from
+    there every command works on them without --landing or --out.
+    """
+    from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing, is_demo_landing
 
     landing = folder / "landing"
+    if landing.exists() and not is_demo_landing(landing):
+        # Rebuilding replaces the landing folder: never one the demo did not write (--dir .
+        # would otherwise delete a user's own landing zone).
+        errors.print(
+            f"[red]error:[/red] {escape(str(landing))} exists and was not written by the demo; "
+            "choose another --dir",
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
     shutil.rmtree(landing, ignore_errors=True)
     build_demo_landing(landing)
     console.print(f"Sample landing zone written to {landing}")
@@ -437,6 +473,11 @@ def demo(
     show(year=DEMO_YEAR, agency=AGENCY, out=str(folder / "published"))
     others = sorted(set(result.cells["agency_id"]) - {AGENCY})
     console.print(f"Also published (no records: a report of explicit zeros): {', '.join(others)}")
+    console.print(
+        f"Next: cd {escape(str(folder))}, then nianbao show --year {DEMO_YEAR} --agency {AGENCY} "
+        "(the demo's folders are the defaults there)",
+        soft_wrap=True,
+    )
     if not result.ok:
         raise typer.Exit(1)
 

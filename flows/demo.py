@@ -397,6 +397,19 @@ def _appeals(base: Path) -> None:
     deliver(base / "appeals" / "cases.csv", dt.datetime(2025, 1, 6, 10))
 
 
+def is_demo_landing(root: Path) -> bool:
+    """Whether ``root`` holds a landing zone the demo wrote: its registry is the demo's, byte for
+    byte (two sample agencies with made-up credit codes: no real landing zone has it)."""
+    import tempfile
+
+    found = root / "agencies.csv"
+    with tempfile.TemporaryDirectory() as scratch:
+        _registry(Path(scratch))
+        return (
+            found.is_file() and found.read_bytes() == (Path(scratch) / "agencies.csv").read_bytes()
+        )
+
+
 def build_demo_landing(root: str | Path, seed: int = 2024) -> Path:
     """Write the sample landing zone under ``root`` and return it."""
     root = Path(root)

@@ -28,8 +28,8 @@ def test_nightly_runs_at_two_in_the_morning_beijing_time(prefect_api) -> None:
 
     async def read():
         async with get_client() as client:
-            nightly = await client.read_deployment_by_name("nightly-year-to-date/nightly")
-            annual = await client.read_deployment_by_name("compile-annual-reports/annual")
+            nightly = await client.read_deployment_by_name("nightly-year-to-date/nightly-served")
+            annual = await client.read_deployment_by_name("compile-annual-reports/annual-served")
             return nightly, annual
 
     nightly, annual = asyncio.run(read())
