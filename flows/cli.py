@@ -344,7 +344,8 @@ def nightly(
 
 @app.command()
 def serve() -> None:
-    """Serve the deployments (nightly at 02:00 Asia/Shanghai; annual on demand) on a Prefect server."""
+    """Serve the deployments on a Prefect server: nightly-served (02:00 Asia/Shanghai) and
+    annual-served (on demand); `python -m infra.deploy` registers the work-pool ones instead."""
     from flows.deployments import serve as serve_deployments
 
     if not os.environ.get("PREFECT_API_URL"):
@@ -544,7 +545,11 @@ def check(
     landing: Landing = None,
     out: Annotated[
         str | None,
-        typer.Option(help="Published dataset holding last year's report [env NIANBAO_OUT]."),
+        typer.Option(
+            help="Published dataset holding last year's report.",
+            envvar="NIANBAO_OUT",
+            show_envvar=True,
+        ),
     ] = None,
     results: Annotated[
         Path | None,
