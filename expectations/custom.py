@@ -14,13 +14,41 @@ from great_expectations.execution_engine import PandasExecutionEngine
 from great_expectations.expectations.expectation import BatchExpectation
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.table_metric_provider import TableMetricProvider
+from great_expectations.render import (
+    LegacyDiagnosticRendererType,
+    LegacyRendererType,
+    RenderedStringTemplateContent,
+    RenderedTableContent,
+)
+from great_expectations.render.renderer.renderer import renderer
 
 from transforms.balance import (
+    RULES_BY_ID,
     VALIDATION_FRAME_SCHEMA,
     find_violations_in_validation_frame,
 )
 
 METRIC = "table.report_rule_violations"
+# The violations a validation page lists for one rule; all of them stay in the result and manifest.
+SHOWN_VIOLATIONS = 200
+VIOLATION_HEADER = ["机关 agency", "单元格 cells", "应为 expected", "实为 actual"]
+
+
+def _text(
+    template: str, classes: list[str] | None = None, **params: object
+) -> RenderedStringTemplateContent:
+    return RenderedStringTemplateContent(
+        content_block_type="string_template",
+        string_template={
+            "template": template,
+            "params": params,
+            "styling": {"classes": classes or []},
+        },
+    )
+
+
+def _is_warning(configuration) -> bool:
+    return configuration is not None and str(configuration.severity.value) == "warning"
 
 
 class TableReportRuleViolations(TableMetricProvider):
@@ -73,3 +101,101 @@ class ExpectReportRuleToHold(BatchExpectation):
                 "details": {"rule_id": self.rule_id, "violations": violations},
             },
         }
+
+    # How Data Docs show the rule: in words, with the violations of a failed rule as a table. The
+    # values are registry names and hand-filled text: they stay plain strings, which the pages'
+    # view (expectations/docs_view.py) escapes.
+
+    @classmethod
+    @renderer(renderer_type=LegacyRendererType.PRESCRIPTIVE)
+    def _prescriptive_renderer(cls, configuration=None, result=None, runtime_configuration=None):
+        configuration = configuration or (result.expectation_config if result else None)
+        rule_id = configuration.kwargs.get("rule_id") if configuration else None
+        rule = RULES_BY_ID.get(rule_id)
+        statement = rule.statement if rule else f"report rule {rule_id} holds"
+        level = (
+            "warning: published anyway"
+            if _is_warning(configuration)
+            else "error: refuses the report"
+        )
+        return [_text("$statement ($level)", statement=statement, level=level)]
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.STATUS_ICON)
+    def _diagnostic_status_icon_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None
+    ):
+        if result is not None and not result.success and _is_warning(result.expectation_config):
+            return RenderedStringTemplateContent(
+                content_block_type="string_template",
+                string_template={
+                    "template": "$icon",
+                    "params": {"icon": "", "markdown_status_icon": "⚠️"},
+                    "styling": {"params": {"icon": {
+                        "tag": "i", "classes": ["fas", "fa-exclamation-triangle", "text-warning"]
+                    }}},
+                },
+            )  # fmt: skip
+        return super()._diagnostic_status_icon_renderer(
+            configuration=configuration, result=result, runtime_configuration=runtime_configuration
+        )
+
+    @classmethod
+    def _violations(cls, result) -> list[dict]:
+        if result is None or not result.result:
+            return []
+        return (result.result.get("details") or {}).get("violations") or []
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_STATEMENT)
+    def _diagnostic_unexpected_statement_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None
+    ):
+        violations = cls._violations(result)
+        if not violations:  # passed, or the rule raised: Great Expectations shows the exception
+            return super()._diagnostic_unexpected_statement_renderer(
+                configuration=configuration,
+                result=result,
+                runtime_configuration=runtime_configuration,
+            )
+        shown = min(len(violations), SHOWN_VIOLATIONS)
+        note = (
+            ""
+            if shown == len(violations)
+            else f" (the first {shown} shown; all are in result.json)"
+        )
+        classes = ["text-warning" if _is_warning(result.expectation_config) else "text-danger"]
+        return [_text("\n\nWhere it does not hold$note:", classes, note=note)]
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.UNEXPECTED_TABLE)
+    def _diagnostic_unexpected_table_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None
+    ):
+        violations = cls._violations(result)
+        if not violations:
+            return None
+        rows = [
+            [
+                "" if v.get(k) is None else str(v[k])
+                for k in ("agency_id", "cells", "expected", "actual")
+            ]
+            for v in violations[:SHOWN_VIOLATIONS]
+        ]
+        return [
+            RenderedTableContent(
+                content_block_type="table",
+                table=rows,
+                header_row=VIOLATION_HEADER,
+                styling={"body": {"classes": ["table-bordered", "table-sm", "mt-3"]}},
+            )
+        ]
+
+    @classmethod
+    @renderer(renderer_type=LegacyDiagnosticRendererType.OBSERVED_VALUE)
+    def _diagnostic_observed_value_renderer(
+        cls, configuration=None, result=None, runtime_configuration=None
+    ):
+        if result is None or result.result is None or "observed_value" not in result.result:
+            return "--"
+        return f"{result.result['observed_value']} violations"

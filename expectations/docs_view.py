@@ -7,16 +7,25 @@ values and the violations of ``expect_report_rule_to_hold`` are such values, and
 names and hand-filled text (a WeChat account ``<img src=x onerror=…>`` ran in the browser). This
 view escapes every value that is not itself a content block, where it reaches the page; the
 validation results keep the raw values.
+
+Both views here also load nianbao's templates (``gx/plugins/custom_data_docs/views/``) before Great
+Expectations' own: they take the pages' styles and scripts from the site's ``static/vendor/``
+folder instead of public CDNs, so the pages, and the index's tables, work offline.
 """
 
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 
 from great_expectations.render import RenderedComponentContent
-from great_expectations.render.view import DefaultJinjaPageView
-from jinja2 import pass_context
+from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
+from jinja2 import ChoiceLoader, FileSystemLoader, pass_context
+
+CUSTOM_DATA_DOCS = Path(__file__).parent / "gx" / "plugins" / "custom_data_docs"
+# Copied into every site's static/vendor/ (see its README.md for what and why).
+STATIC_ASSETS = CUSTOM_DATA_DOCS / "static"
 
 
 def _is_content_block(value: Any) -> bool:
@@ -35,7 +44,23 @@ def _as_text(value: Any) -> Any:
     return html.escape(str(value))
 
 
-class EscapingPageView(DefaultJinjaPageView):
+class _OfflineAssets:
+    """Looks templates up in nianbao's views first (Great Expectations puts custom views last)."""
+
+    env: Any
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.env.loader = ChoiceLoader(
+            [FileSystemLoader(CUSTOM_DATA_DOCS / "views"), self.env.loader]
+        )
+
+
+class OfflineIndexPageView(_OfflineAssets, DefaultJinjaIndexPageView):
+    """The index page, with its styles and scripts from the site itself."""
+
+
+class EscapingPageView(_OfflineAssets, DefaultJinjaPageView):
     """``DefaultJinjaPageView`` with every plain value escaped as it is rendered."""
 
     @pass_context

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from transforms.balance import VIOLATION_SCHEMA, Severity
 GX_SEVERITY = {"critical": Severity.ERROR.value, "warning": Severity.WARNING.value, "info": "info"}
 DOCS_SITE = "nianbao"
 ESCAPING_VIEW = {"module_name": "expectations.docs_view", "class_name": "EscapingPageView"}
+OFFLINE_INDEX_VIEW = {"module_name": "expectations.docs_view", "class_name": "OfflineIndexPageView"}
 
 
 @dataclass
@@ -48,6 +50,15 @@ def _gx_context():
     return gx, context
 
 
+def _severity(result) -> str:
+    return GX_SEVERITY.get(str(result.expectation_config.severity.value), "error")
+
+
+def _blocking_checks_pass(validation) -> bool:
+    """Whether every check that refuses a report passed (warnings do not)."""
+    return all(r.success for r in validation.results if _severity(r) == Severity.ERROR.value)
+
+
 def _rule_name(result) -> str:
     config = result.expectation_config
     if config.type == "expect_report_rule_to_hold":
@@ -58,7 +69,7 @@ def _rule_name(result) -> str:
 
 def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
     """A failed expectation result as violation rows naming agency and cells."""
-    severity = GX_SEVERITY.get(str(result.expectation_config.severity.value), "error")
+    severity = _severity(result)
     rule = _rule_name(result)
     details = result.result.get("details") or {}
     if "violations" in details:
@@ -97,11 +108,18 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
     docs: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="nianbao-docs-") as docs_dir:
         if build_docs:
+            from expectations.docs_view import STATIC_ASSETS  # imports Great Expectations
+
             context.add_data_docs_site(
                 DOCS_SITE,
                 {
                     "class_name": "SiteBuilder",
-                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "site_index_builder": {
+                        "class_name": "DefaultSiteIndexBuilder",
+                        "view": OFFLINE_INDEX_VIEW,
+                    },
+                    # Its buttons and pop-up link to Great Expectations' website.
+                    "show_how_to_buttons": False,
                     # Pages show registry names and hand-filled values: print them as text.
                     "site_section_builders": {
                         section: {"view": ESCAPING_VIEW}
@@ -120,14 +138,17 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
                 gx.Checkpoint(
                     name="publish-gate",
                     validation_definitions=[definition],
-                    actions=[
-                        gx.checkpoint.UpdateDataDocsAction(name="docs", site_names=[DOCS_SITE])
-                    ],
                     result_format=result_format,
                 )
             )
             run = checkpoint.run(batch_parameters=parameters)
-            validation = next(iter(run.run_results.values()))
+            ((key, validation),) = run.run_results.items()
+            # The pages and the index show a run as failed when any expectation failed, warnings
+            # included: they show what gates publication instead, stored before the site is built.
+            validation.success = _blocking_checks_pass(validation)
+            context.validation_results_store.set(key, validation)
+            context.build_data_docs(site_names=[DOCS_SITE])
+            shutil.copytree(STATIC_ASSETS, Path(docs_dir, "static"), dirs_exist_ok=True)
             docs = {
                 p.relative_to(docs_dir).as_posix(): p.read_bytes()
                 for p in Path(docs_dir).rglob("*")
@@ -142,7 +163,7 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
             "rule": _rule_name(r),
             "type": r.expectation_config.type,
             "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
-            "severity": GX_SEVERITY.get(str(r.expectation_config.severity.value), "error"),
+            "severity": _severity(r),
             "success": r.success,
         }
         for r in validation.results

@@ -41,9 +41,20 @@ class Severity(StrEnum):
 @dataclass(frozen=True)
 class BalanceRule:
     id: str
-    description: str
+    description: str  # English, the rule function's docstring ("B1: …")
     severity: Severity
     find_violations: Callable[..., pl.LazyFrame]
+    summary_zh: str  # the rule in the report's own terms, for people reading the checks
+
+    @property
+    def statement(self) -> str:
+        """The rule in words, Chinese then English: what the validation pages show."""
+        english = self.description.strip().splitlines()[0].removeprefix(f"{self.id}: ").rstrip(".")
+        if english.startswith(self.summary_zh):  # W3's docstring says it in Chinese too: once
+            english = (
+                english.removeprefix(self.summary_zh).strip().removeprefix("(").removesuffix(")")
+            )
+        return f"{self.id} {self.summary_zh} — {english}"
 
 
 def _violations(frame: pl.LazyFrame, rule: str, severity: Severity) -> pl.LazyFrame:
@@ -332,18 +343,18 @@ def w3_fee_total_negative(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
 
 
 BALANCE_RULES = (
-    BalanceRule("C1", c1_every_cell_exactly_once.__doc__ or "", Severity.ERROR, c1_every_cell_exactly_once),
-    BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance),
-    BalanceRule("B2", b2_outcome_total.__doc__ or "", Severity.ERROR, b2_outcome_total),
-    BalanceRule("B3", b3_applicant_total.__doc__ or "", Severity.ERROR, b3_applicant_total),
-    BalanceRule("B4", b4_appeals_total.__doc__ or "", Severity.ERROR, b4_appeals_total),
-    BalanceRule("B5", b5_carry_over_matches_last_year.__doc__ or "", Severity.ERROR, b5_carry_over_matches_last_year),
-    BalanceRule("B6", b6_documents_in_force_roll_forward.__doc__ or "", Severity.WARNING, b6_documents_in_force_roll_forward),
-    BalanceRule("B7", b7_counts_are_whole.__doc__ or "", Severity.ERROR, b7_counts_are_whole),
-    BalanceRule("B8", b8_channel_total.__doc__ or "", Severity.ERROR, b8_channel_total),
-    BalanceRule("B9", b9_regulations_need_rulemaking_power.__doc__ or "", Severity.ERROR, b9_regulations_need_rulemaking_power),
-    BalanceRule("W1", w1_channel_published_nothing.__doc__ or "", Severity.WARNING, w1_channel_published_nothing),
-    BalanceRule("W3", w3_fee_total_negative.__doc__ or "", Severity.WARNING, w3_fee_total_negative),
+    BalanceRule("C1", c1_every_cell_exactly_once.__doc__ or "", Severity.ERROR, c1_every_cell_exactly_once, "报表的每个单元格恰好出现一次，没有格式以外的单元格"),
+    BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance, "本年新收 + 上年结转 = 办理结果总计 + 结转下年度（各申请人列）"),
+    BalanceRule("B2", b2_outcome_total.__doc__ or "", Severity.ERROR, b2_outcome_total, "办理结果总计 = 21 项办理结果之和（各申请人列）"),
+    BalanceRule("B3", b3_applicant_total.__doc__ or "", Severity.ERROR, b3_applicant_total, "申请情况每行的总计 = 六类申请人之和"),
+    BalanceRule("B4", b4_appeals_total.__doc__ or "", Severity.ERROR, b4_appeals_total, "复议、诉讼每行的总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结"),
+    BalanceRule("B5", b5_carry_over_matches_last_year.__doc__ or "", Severity.ERROR, b5_carry_over_matches_last_year, "上年结转 = 上年报告的结转下年度（逐列）"),
+    BalanceRule("B6", b6_documents_in_force_roll_forward.__doc__ or "", Severity.WARNING, b6_documents_in_force_roll_forward, "现行有效件数 = 上年现行有效件数 + 本年制发件数 − 本年废止件数（规章、行政规范性文件）"),
+    BalanceRule("B7", b7_counts_are_whole.__doc__ or "", Severity.ERROR, b7_counts_are_whole, "数量为非负整数，单元格不空（收费金额除外）"),
+    BalanceRule("B8", b8_channel_total.__doc__ or "", Severity.ERROR, b8_channel_total, "各渠道条数之和 = 渠道合计"),
+    BalanceRule("B9", b9_regulations_need_rulemaking_power.__doc__ or "", Severity.ERROR, b9_regulations_need_rulemaking_power, "没有规章制定权的机关不填报规章"),
+    BalanceRule("W1", w1_channel_published_nothing.__doc__ or "", Severity.WARNING, w1_channel_published_nothing, "登记的发布渠道全年未发布任何信息（请核实）"),
+    BalanceRule("W3", w3_fee_total_negative.__doc__ or "", Severity.WARNING, w3_fee_total_negative, "本年收费金额为负数：退费多于收费"),
 )  # fmt: skip
 RULES_BY_ID = {rule.id: rule for rule in BALANCE_RULES}
 
