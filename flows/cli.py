@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from flows.storage import StorageAccessError
 from transforms.balance import VIOLATION_SCHEMA
@@ -349,7 +351,13 @@ def _shown_reason(reason: str | None) -> str:
     return (reason or "").removeprefix("Flow run encountered an exception: ")
 
 
-def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], str]]]:
+def _reason_in_brief(reason: str | None) -> Text:
+    """The reason a run stopped, on one line cut short: `runs show` has it whole."""
+    brief = re.sub(r"^(RunFailed: run \S+ stopped: )?(\[Errno \d+\] )?", "", _shown_reason(reason))
+    return Text(brief, no_wrap=True, overflow="ellipsis")
+
+
+def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], str | Text]]]:
     """The columns of `nianbao runs` that fit ``width``: header, Rich options, cell of (run, outcome).
 
     The id, state and start never wrap (an id broken over lines cannot be copied); less important
@@ -373,9 +381,12 @@ def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], st
         ("quarantined", number, lambda r, o: str(o.get("rows_quarantined", "")))
         if width >= 120
         else None,
-        ("refused", {"min_width": 7}, lambda r, o: escape(o.get("refused", ""))),
-        ("failed rules / error", {"min_width": 12},
-         lambda r, o: escape(o.get("failed_rules", "") or _shown_reason(r["reason"]))),
+        # Lists of ids and rules wrap after their commas, and fold a long id rather than cut it.
+        ("refused", {"min_width": 7, "overflow": "fold"},
+         lambda r, o: escape(o.get("refused", "").replace(",", ", "))),
+        ("failed rules / error", {"min_width": 12, "overflow": "fold"},
+         lambda r, o: escape(o.get("failed_rules", "").replace(",", ", "))
+         or _reason_in_brief(r["reason"])),
     ]  # fmt: skip
     return [c for c in columns if c]
 
