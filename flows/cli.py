@@ -376,9 +376,9 @@ def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], st
         ("start", fixed, lambda r, o: shown_time(r["start"], seconds=width >= 120)),
         ("s", number, lambda r, o: f"{r['duration_s']:.0f}") if width >= 100 else None,
         ("year", fixed, lambda r, o: escape(str(o.get("year", r["parameters"].get("year", ""))))),
-        ("agencies", number, lambda r, o: str(o.get("agencies", ""))) if width >= 100 else None,
-        ("read", number, lambda r, o: str(o.get("rows_read", ""))) if width >= 120 else None,
-        ("quarantined", number, lambda r, o: str(o.get("rows_quarantined", "")))
+        ("agencies", number, lambda r, o: escape(str(o.get("agencies", "")))) if width >= 100 else None,
+        ("read", number, lambda r, o: escape(str(o.get("rows_read", "")))) if width >= 120 else None,
+        ("quarantined", number, lambda r, o: escape(str(o.get("rows_quarantined", ""))))
         if width >= 120
         else None,
         # Lists of ids and rules wrap after their commas, and fold a long id rather than cut it.
@@ -509,7 +509,7 @@ def _print_manifest(uri: str, manifest: dict) -> None:
     quarantine = manifest.get("quarantine") or {}
     if quarantine:
         console.print(
-            f"quarantine: {quarantine.get('rows')} rows in {escape(str(quarantine.get('uri')))}",
+            f"quarantine: {escape(str(quarantine.get('rows')))} rows in {escape(str(quarantine.get('uri')))}",
             soft_wrap=True,
         )
     validation = manifest.get("validation") or {}
