@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import polars as pl
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -24,6 +27,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 from flows.storage import StorageAccessError
 from transforms.balance import VIOLATION_SCHEMA
@@ -361,82 +365,186 @@ runs_app = typer.Typer(help="Recent runs, from the Prefect API.", invoke_without
 app.add_typer(runs_app, name="runs")
 
 
+Json = Annotated[
+    bool, typer.Option("--json", help="Plain JSON on stdout for scripts (ISO times, +08:00).")
+]
+
+
+def _shown_reason(reason: str | None) -> str:
+    # Prefect puts this in front of every exception it records; the exception itself is the news.
+    return (reason or "").removeprefix("Flow run encountered an exception: ")
+
+
+def _reason_in_brief(reason: str | None) -> Text:
+    """The reason a run stopped, on one line cut short: `runs show` has it whole."""
+    brief = re.sub(r"^(RunFailed: run \S+ stopped: )?(\[Errno \d+\] )?", "", _shown_reason(reason))
+    return Text(brief, no_wrap=True, overflow="ellipsis")
+
+
+def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], str | Text]]]:
+    """The columns of `nianbao runs` that fit ``width``: header, Rich options, cell of (run, outcome).
+
+    The id, state and start never wrap (an id broken over lines cannot be copied); less important
+    columns are left out or shortened when narrow, and the text columns wrap.
+    """
+    from flows.history import shown_time
+
+    fixed = {"no_wrap": True}
+    number = {"no_wrap": True, "justify": "right"}
+    columns = [
+        ("run", fixed | {"style": "bold"}, lambda r, o: r["short_id"]),
+        ("name", fixed, lambda r, o: escape(r["name"])) if width >= 160 else None,
+        # "compile" or "nightly" tells the two flows apart.
+        ("flow", fixed, lambda r, o: escape(r["flow"].split("-")[0])),
+        ("state", fixed, lambda r, o: escape(r["state"] or "")),
+        ("start", fixed, lambda r, o: shown_time(r["start"], seconds=width >= 120)),
+        ("s", number, lambda r, o: f"{r['duration_s']:.0f}") if width >= 100 else None,
+        ("year", fixed, lambda r, o: escape(str(o.get("year", r["parameters"].get("year", ""))))),
+        ("agencies", number, lambda r, o: escape(str(o.get("agencies", "")))) if width >= 100 else None,
+        ("read", number, lambda r, o: escape(str(o.get("rows_read", "")))) if width >= 120 else None,
+        ("quarantined", number, lambda r, o: escape(str(o.get("rows_quarantined", ""))))
+        if width >= 120
+        else None,
+        # Lists of ids and rules wrap after their commas, and fold a long id rather than cut it.
+        ("refused", {"min_width": 7, "overflow": "fold"},
+         lambda r, o: escape(o.get("refused", "").replace(",", ", "))),
+        ("failed rules / error", {"min_width": 12, "overflow": "fold"},
+         lambda r, o: escape(o.get("failed_rules", "").replace(",", ", "))
+         or _reason_in_brief(r["reason"])),
+    ]  # fmt: skip
+    return [c for c in columns if c]
+
+
 @runs_app.callback()
 def runs_list(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option(help="How many runs.")] = 20,
+    as_json: Json = False,
 ) -> None:
-    """List recent runs: flow, parameters, state, start, duration, agencies, failed rules."""
+    """List recent runs: id, flow, state, start (Beijing time), year, counts, failed rules or error.
+
+    Ids are shown by their first 8 characters (more if two runs share them); `runs show` takes
+    such a prefix, the whole id, or the run's name.
+    """
     if ctx.invoked_subcommand:
         return
-    from flows.history import recent_runs
+    import json
 
-    table = Table(title="Recent runs", title_justify="left")
-    columns = ("flow run", "flow", "state", "start", "s", "year", "agencies", "rows read",
-               "quarantined", "refused", "failed rules")  # fmt: skip
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for run in recent_runs(limit):
-        outcomes = run["outcomes"] or [{}]
-        for o in outcomes:
-            table.add_row(
-                run["flow_run_id"], escape(run["flow"]), escape(run["state"] or ""),
-                f"{run['start']:%Y-%m-%d %H:%M:%S}" if run["start"] else "",
-                f"{run['duration_s']:.1f}", escape(str(o.get("year", run["parameters"].get("year", "")))),
-                str(o.get("agencies", "")), str(o.get("rows_read", "")),
-                str(o.get("rows_quarantined", "")), escape(o.get("refused", "")),
-                escape(o.get("failed_rules", "")),
-            )  # fmt: skip
+    from flows.history import recent_runs, run_json
+
+    runs = recent_runs(limit)
+    if as_json:
+        typer.echo(json.dumps([run_json(r) for r in runs], ensure_ascii=False, default=str))
+        return
+    columns = _runs_columns(console.width)
+    # Two spaces between columns and none at the edges: room for the columns that matter at 80.
+    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  padding=(0, 1, 0, 0))  # fmt: skip
+    for header, options, _ in columns:
+        table.add_column(header, **options)
+    for run in runs:
+        for outcome in run["outcomes"] or [{}]:
+            table.add_row(*(cell(run, outcome) for _, _, cell in columns))
     console.print(table)
 
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="A flow run id, as `nianbao runs` lists it.")],
+    run_ref: Annotated[
+        str,
+        typer.Argument(
+            metavar="RUN",
+            help="A flow run id, the start of one as `nianbao runs` lists it, or its name.",
+        ),
+    ],
     out: Out = None,
+    as_json: Json = False,
 ) -> None:
-    """One run: its state and parameters, its manifest, and what it quarantined."""
-    import json as _json
+    """One run: its state (and why it failed), parameters, manifest counts, quarantine, failed checks.
 
-    from flows.history import recent_runs
+    The manifest is read where the run wrote it (a folder or S3); a run that left no outcome is
+    looked up under --out, else the run's own --out parameter, else NIANBAO_OUT.
+    """
+    import json
+
+    from flows.history import UnknownRun, find_run, read_manifests, run_json
     from flows.settings import load_settings
 
-    runs = {r["flow_run_id"]: r for r in recent_runs(200)}
-    run = runs.get(run_id)
-    if run is None:
-        errors.print(f"[red]error:[/red] no recent flow run {run_id}")
-        raise typer.Exit(2)
-    console.print(
-        f"[bold]{escape(run['flow'])}[/bold] {escape(run['name'])} — {run['state']}, "
-        f"started {run['start']}, {run['duration_s']:.1f} s\nparameters: {escape(str(run['parameters']))}"
-    )
-    manifests = [Path(o["manifest"]) for o in run["outcomes"] if o.get("manifest")]
-    if not manifests:  # runs of another --out, or a nightly run with nothing new
-        root = Path(load_settings(out=out).out) / "runs"
-        manifests = sorted(root.glob(f"*-{run_id}.json"))
-    for path in manifests:
-        manifest = _json.loads(path.read_text(encoding="utf-8"))
-        table = Table(title=escape(str(path)), title_justify="left")
-        for column in (
-            "source",
-            "files",
-            "rows read",
-            "quarantined rows",
-            "rejected files",
-            "kept",
-        ):
-            table.add_column(column)
-        for name, counts in manifest["sources"].items():
-            table.add_row(name, *(str(v) for v in counts.values()))
-        console.print(table)
-        validation = manifest["validation"]
-        console.print(
-            f"quarantine: {manifest['quarantine']['rows']} rows in "
-            f"{escape(manifest['quarantine']['uri'])}\n"
-            f"reports passed: {len(validation['passed'])}, "
-            f"refused: {escape(str(validation['failed'] or 'none'))}"
+    try:
+        run = find_run(run_ref)
+        settings = load_settings(out=out or run["parameters"].get("out"))
+        manifests = read_manifests(run, settings)
+    except (UnknownRun, ValueError, StorageAccessError) as error:
+        errors.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    unreadable = [m for m in manifests if "error" in m]
+    if as_json:
+        typer.echo(
+            json.dumps(run_json(run) | {"manifests": manifests}, ensure_ascii=False, default=str)
         )
-        print_violations(pl.DataFrame(validation["violations"], schema=VIOLATION_SCHEMA))
+    else:
+        _print_run(run, manifests)
+    if unreadable:
+        for m in unreadable:
+            errors.print(
+                f"[red]error:[/red] manifest {escape(m['uri'])}: {escape(m['error'])}",
+                soft_wrap=True,
+            )
+        raise typer.Exit(2)
+
+
+def _print_run(run: dict, manifests: list[dict]) -> None:
+    from flows.history import shown_time
+
+    console.print(
+        f"[bold]{escape(run['flow'])}[/bold] {escape(run['name'])} ({run['flow_run_id']}) — "
+        f"{escape(run['state'] or '')}, started {shown_time(run['start'])}, "
+        f"{run['duration_s']:.1f} s",
+        soft_wrap=True,  # ids, paths and uris stay whole, to be copied
+    )
+    if run["reason"]:
+        console.print(f"[red]reason:[/red] {escape(_shown_reason(run['reason']))}", soft_wrap=True)
+    console.print(f"parameters: {escape(str(run['parameters']))}", soft_wrap=True)
+    for found in manifests:
+        if "manifest" in found:
+            _print_manifest(found["uri"], found["manifest"])
+
+
+def _print_manifest(uri: str, manifest: dict) -> None:
+    console.print(f"\n[bold]manifest[/bold] {escape(uri)}", soft_wrap=True)
+    if manifest.get("status") == "interrupted":
+        # Written by a run that stopped part-way: no counts, but what was and was not published.
+        console.print(
+            f"[red]interrupted:[/red] {escape(str(manifest.get('error', '')))}\n"
+            f"published: {escape(', '.join(manifest.get('published') or []) or 'none')}\n"
+            f"not published: {escape(', '.join(manifest.get('not_published') or []) or 'none')}",
+            soft_wrap=True,
+        )
+        return
+    sources = manifest.get("sources") or {}
+    if sources:
+        table = Table(title_justify="left")
+        for column in ("source", "files", "rows read", "quarantined rows", "rejected files",
+                       "kept"):  # fmt: skip
+            table.add_column(column)
+        for name, counts in sources.items():
+            table.add_row(escape(name), *(escape(str(v)) for v in counts.values()))
+        console.print(table)
+    quarantine = manifest.get("quarantine") or {}
+    if quarantine:
+        console.print(
+            f"quarantine: {escape(str(quarantine.get('rows')))} rows in {escape(str(quarantine.get('uri')))}",
+            soft_wrap=True,
+        )
+    validation = manifest.get("validation") or {}
+    if validation:
+        console.print(
+            f"reports passed: {len(validation.get('passed') or [])}, "
+            f"refused: {escape(str(validation.get('failed') or 'none'))}",
+            soft_wrap=True,
+        )
+        violations = validation.get("violations") or []
+        print_violations(pl.DataFrame(violations, schema=VIOLATION_SCHEMA))
 
 
 @app.command()

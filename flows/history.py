@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import uuid
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import task
@@ -11,11 +14,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.render import escape_markdown
+from flows.storage import StorageAccessError
 
 if TYPE_CHECKING:
     from flows.compile import CompileResult
+    from flows.settings import Settings
 
 OUTCOME_ARTIFACT = "run-outcome"
+MANIFESTS = "runs/"  # under the output: one "<start>-<run_id>.json" per run
 KEY_CELLS = {
     "channels/total/items": "主动公开条数",
     "proactive/licensing/decisions": "行政许可",
@@ -106,36 +112,95 @@ def publish_run_artifacts(result: CompileResult, agencies: pl.DataFrame) -> None
     create_table_artifact(key=OUTCOME_ARTIFACT, table=[outcome_row(result)])
 
 
+# Times people read are Beijing time, with the zone named; scripts get ISO times with the offset.
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A short id is at least this many characters of the run id, like git's abbreviated hashes.
+SHORT_ID = 8
+# The latest runs searched for an id prefix (the API filters ids only whole, names exactly).
+PREFIX_SEARCH = 200
+_STOPPED = {"FAILED", "CRASHED", "CANCELLED"}
+
+
+def short_ids(run_ids: list[str]) -> dict[str, str]:
+    """Each id's shortest prefix of at least ``SHORT_ID`` characters no other listed id shares."""
+    shown = {}
+    for run_id in run_ids:
+        length = SHORT_ID
+        while any(o != run_id and o.startswith(run_id[:length]) for o in run_ids):
+            length += 1
+        shown[run_id] = run_id[:length]
+    return shown
+
+
+def beijing(moment: dt.datetime | None) -> dt.datetime | None:
+    return moment.astimezone(SHANGHAI) if moment else None
+
+
+def shown_time(moment: dt.datetime | None, seconds: bool = True) -> str:
+    """``2026-11-28 10:02:03 CST``: Beijing time, the zone named."""
+    if moment is None:
+        return ""
+    return f"{beijing(moment):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
+
+
+def _record(run, flows: dict, outcomes: dict) -> dict:
+    state_type = run.state.type.value if run.state else None
+    return {
+        "flow_run_id": str(run.id),
+        "name": run.name,
+        "flow": flows.get(run.flow_id, "?"),
+        "state": run.state_name,
+        "state_type": state_type,
+        # Why a run failed, crashed or was cancelled; a completed run's message says nothing.
+        "reason": run.state.message if run.state and state_type in _STOPPED else None,
+        "start": beijing(run.start_time),
+        "end": beijing(run.end_time),
+        "duration_s": run.total_run_time.total_seconds(),
+        "parameters": run.parameters,
+        "outcomes": outcomes.get(run.id, []),
+    }
+
+
+async def _records(client, runs: list) -> list[dict]:
+    """Runs as ``nianbao runs`` shows them: with their flow's name and their outcome rows."""
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+        FlowFilter,
+        FlowFilterId,
+    )
+
+    if not runs:
+        return []
+    flow_ids = list({r.flow_id for r in runs})
+    flows = {
+        f.id: f.name
+        for f in await client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=flow_ids)))
+    }
+    # Only the outcome rows: the other artifacts of many runs would pass the API's page size.
+    artifacts = await client.read_artifacts(
+        artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[r.id for r in runs]),
+            key=ArtifactFilterKey(any_=[OUTCOME_ARTIFACT]),
+        )
+    )
+    outcomes: dict = {}
+    for artifact in artifacts:
+        if artifact.flow_run_id:
+            data = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
+            outcomes.setdefault(artifact.flow_run_id, []).extend(data)
+    short = short_ids([str(r.id) for r in runs])
+    return [_record(r, flows, outcomes) | {"short_id": short[str(r.id)]} for r in runs]
+
+
 async def _recent_runs(limit: int) -> list[dict]:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
     from prefect.client.schemas.sorting import FlowRunSort
 
     async with get_client() as client:
         runs = await client.read_flow_runs(limit=limit, sort=FlowRunSort.START_TIME_DESC)
-        flows = {f.id: f.name for f in await client.read_flows(limit=200)}
-        ids = [r.id for r in runs]
-        artifacts = await client.read_artifacts(
-            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
-        )
-    outcome = {}
-    for artifact in artifacts:
-        if artifact.key == OUTCOME_ARTIFACT and artifact.flow_run_id:
-            data = json.loads(artifact.data) if isinstance(artifact.data, str) else artifact.data
-            outcome.setdefault(artifact.flow_run_id, []).extend(data)
-    return [
-        {
-            "flow_run_id": str(r.id),
-            "flow": flows.get(r.flow_id, "?"),
-            "name": r.name,
-            "state": r.state_name,
-            "start": r.start_time,
-            "duration_s": r.total_run_time.total_seconds(),
-            "parameters": r.parameters,
-            "outcomes": outcome.get(r.id, []),
-        }
-        for r in runs
-    ]
+        return await _records(client, runs)
 
 
 def recent_runs(limit: int = 20) -> list[dict]:
@@ -145,13 +210,95 @@ def recent_runs(limit: int = 20) -> list[dict]:
     return asyncio.run(_recent_runs(limit))
 
 
+class UnknownRun(LookupError):
+    """No run, or more than one, answers to what was asked for (the message is one line)."""
+
+
+async def _find_run(ref: str) -> dict:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    wanted = ref.strip().lower()
+    async with get_client() as client:
+        recent = await client.read_flow_runs(limit=PREFIX_SEARCH, sort=FlowRunSort.START_TIME_DESC)
+        named = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[ref.strip()]))
+        )
+        found = {r.id: r for r in named}
+        found |= {r.id: r for r in recent if wanted and str(r.id).startswith(wanted)}
+        if not found:
+            try:  # a whole id of a run older than the latest ones
+                run = await client.read_flow_run(uuid.UUID(wanted))
+                found[run.id] = run
+            except Exception:  # not an id, or no such run
+                pass
+        if len(found) == 1:
+            return (await _records(client, list(found.values())))[0]
+    if not found:
+        raise UnknownRun(
+            f"no flow run has the id, id prefix or name {ref!r} "
+            f"(prefixes are looked up among the latest {PREFIX_SEARCH} runs)"
+        )
+    runs = sorted(found.values(), key=lambda r: str(r.id))
+    short = short_ids([str(r.id) for r in runs])
+    listed = ", ".join(f"{short[str(r.id)]} ({r.name})" for r in runs[:10])
+    more = f" and {len(runs) - 10} more" if len(runs) > 10 else ""
+    raise UnknownRun(f"{ref!r} matches {len(runs)} flow runs: {listed}{more}; give more of the id")
+
+
+def find_run(ref: str) -> dict:
+    """The run a whole id, a unique id prefix or a name names; ``UnknownRun`` if none or several."""
+    import asyncio
+
+    return asyncio.run(_find_run(ref))
+
+
+def run_json(run: dict) -> dict:
+    """A run as plain JSON values: ISO times with their +08:00 offset."""
+    return run | {
+        "start": run["start"].isoformat() if run["start"] else None,
+        "end": run["end"].isoformat() if run["end"] else None,
+    }
+
+
+def read_manifests(run: dict, settings: Settings) -> list[dict]:
+    """The run's manifests, read through the store they were written to (a folder or S3).
+
+    Each is ``{"uri", "manifest"}``, or ``{"uri", "error"}`` when it cannot be read. A run that
+    left no outcome row (it failed, or a nightly run found nothing new) is looked up under
+    ``<settings.out>/runs/`` by its id.
+    """
+    recorded = [o["manifest"] for o in run["outcomes"] if o.get("manifest")]
+    if recorded:
+        # A recorded manifest is a whole uri, "s3://bucket/prefix/runs/<name>.json" or a path.
+        places = []
+        for uri in recorded:
+            parent, _, key = uri.rpartition("/")
+            places.append((uri, parent, key))
+    else:
+        out = settings.store(settings.out)
+        suffix = f"-{run['flow_run_id']}.json"
+        places = [(out.uri(k), settings.out, k) for k in out.keys(MANIFESTS) if k.endswith(suffix)]
+    manifests = []
+    for uri, parent, key in places:
+        try:
+            manifest = json.loads(settings.store(parent).read_bytes(key))
+            if not isinstance(manifest, dict):
+                raise ValueError("not a JSON object")
+            manifests.append({"uri": uri, "manifest": manifest})
+        except FileNotFoundError:
+            manifests.append({"uri": uri, "error": "not found"})
+        except (OSError, ValueError, StorageAccessError) as error:
+            manifests.append({"uri": uri, "error": f"{type(error).__name__}: {error}"})
+    return manifests
+
+
 def mark_crashed(run_ids: list[str], by: str) -> list[str]:
     """Mark runs that were killed holding the lock (they could not say so) Crashed in Prefect.
 
     Only runs the API still shows as running or pending change; returns their ids.
     """
-    import uuid
-
     from prefect.client.orchestration import get_client
     from prefect.states import Crashed
 
