@@ -444,8 +444,8 @@ def refuse_empty_year(cells: pl.DataFrame, period: Period, zone: object) -> None
         return
     raise NothingToReport(
         f"no record of {period.year} in the landing zone {zone}: every report would be all "
-        f"zeros, nothing published (if the year really had no records, compile with "
-        f"--allow-empty)"
+        f"zeros, nothing published (if the year really had no records: --allow-empty, flow "
+        f"parameter allow_empty)"
     )
 
 
