@@ -277,3 +277,26 @@ def test_a_provisional_year_without_records_is_published(compile_landing, tmp_pa
     landing = _landing_without_records(tmp_path / "landing")
     result = compile_landing(landing, 2024, run_date=dt.date(2024, 6, 1))
     assert result.status == "provisional" and result.published
+
+
+def test_compile_of_a_final_year_without_records_exits_2_in_one_line(prefect_api, tmp_path):
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    landing = _landing_without_records(tmp_path / "landing")
+    environment = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "200"}
+    run = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "compile", "--year", "2024", "--landing", str(landing),
+         "--out", str(tmp_path / "published"), "--warehouse", str(tmp_path / "warehouse")],
+        cwd=Path(__file__).parent.parent, env=environment, capture_output=True, text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert (
+        line.startswith("error: no record of 2024 in the landing zone") and "--allow-empty" in line
+    )
+    published = tmp_path / "published"
+    assert not [*published.glob("re*/**/*.*"), *published.glob("runs/*")]
