@@ -71,7 +71,7 @@ def _ordered_dates(source: Source) -> list[tuple[str, str]]:
 def record_suite(source: Source) -> dict:
     """Checks of one source's normalized records (what the run read, after de-duplication)."""
     expectations = [
-        _expectation("expect_compound_columns_to_be_unique", column_list=["agency_id", source.key.name]),
+        _expectation("expect_compound_columns_to_be_unique", column_list=["agency_id", *source.identity]),
         _expectation("expect_column_values_to_not_be_null", column="agency_id"),
     ]  # fmt: skip
     for f in source.fields:

@@ -172,17 +172,24 @@ def check_agency_options(agency_ids: list[str] | None) -> None:
         raise ValueError(f"--agency: {error}") from None
 
 
-def preflight(agencies: list[str] | None = None, **locations: str | None) -> None:
+def preflight(
+    agencies: list[str] | None = None, year: int | None = None, **locations: str | None
+) -> None:
     """Check what a run needs before Prefect starts (settings, locations, storage access, the
     landing zone and its registry, the agencies asked for): a bad input then gives one line
     within seconds, not a stack trace after the temporary Prefect server's start.
 
     Imports nothing of Prefect. The registry is read by the same code as in the flow.
     """
+    from zoneinfo import ZoneInfo
+
     from flows.landing import LocalLanding
     from flows.registry import load_registry
     from flows.settings import check_locations, load_settings
+    from transforms.period import check_report_year
 
+    if year is not None:  # the flow checks it too, for deployments
+        check_report_year(year, dt.datetime.now(ZoneInfo("Asia/Shanghai")).date())
     check_agency_options(agencies)
     settings = load_settings(**locations)
     check_locations(settings)
@@ -228,7 +235,7 @@ def run_failures():
 
 def _run_flow(load_flow, dask_address: str | None, **parameters: object):
     """Check the inputs, then run a flow here, its tasks on threads or a Dask cluster."""
-    preflight(**{k: parameters.get(k) for k in ("agencies", "landing", "out", "warehouse")})
+    preflight(**{k: parameters.get(k) for k in ("year", "agencies", "landing", "out", "warehouse")})
     # Prefect is imported (and its temporary server started) only once the inputs are known good.
     from flows.compile import with_task_runner
     from flows.settings import load_settings
@@ -311,12 +318,20 @@ def compile_command(
     out: Out = None,
     warehouse: Warehouse = None,
     dask_address: DaskAddress = None,
+    allow_empty: Annotated[
+        bool,
+        typer.Option(
+            "--allow-empty",
+            help="Publish a final year in which no agency has a single record (all zeros).",
+        ),
+    ] = False,
 ) -> None:
     """Compile, check and publish the annual reports of YEAR from the landing zone."""
     with usage_errors(), run_failures():
         result = _run_compile(
-            dask_address, year=year, agencies=agency, landing=landing, out=out, warehouse=warehouse
-        )
+            dask_address, year=year, agencies=agency, landing=landing, out=out,
+            warehouse=warehouse, allow_empty=allow_empty,
+        )  # fmt: skip
     _report_outcome(result)
     if not result.ok:
         raise typer.Exit(1)

@@ -49,7 +49,7 @@ from flows.storage import (
 from flows.validate import ReportValidation, validate_reports, validate_source_records
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
-from transforms.period import Period
+from transforms.period import Period, check_report_year
 from transforms.report import CountingRules, compile_report_cells
 from transforms.sources import SOURCES
 
@@ -441,6 +441,23 @@ def write_manifest(
     )
 
 
+class NothingToReport(ValueError):
+    """A final compile in which every cell of every report is zero: most likely the wrong year
+    or landing zone, so nothing is published unless an empty year is asked for."""
+
+
+def refuse_empty_year(cells: pl.DataFrame, period: Period, zone: object) -> None:
+    """Stop a final compile whose reports would all be zeros (a nil return for some agencies
+    is normal; for every agency at once it is a mistake until said otherwise)."""
+    if cells.is_empty() or (cells["value"] != 0).any():
+        return
+    raise NothingToReport(
+        f"no record of {period.year} in the landing zone {zone}: every report would be all "
+        f"zeros, nothing published (if the year really had no records: --allow-empty, flow "
+        f"parameter allow_empty)"
+    )
+
+
 @dataclass(frozen=True)
 class Selection:
     """What one compilation reads: the agencies, and the landing files that belong to it."""
@@ -481,18 +498,24 @@ def compile_and_publish(
     run_date: dt.date,
     parameters: dict,
     flow_name: str,
+    *,
+    allow_empty: bool = False,
 ) -> CompileResult:
     """Ingest, count, check and publish: the path every flow takes, for the selected agencies.
 
     A failure anywhere (a full disk, an unwritable output) ends the run with ``RunFailed``
-    after an "interrupted" manifest saying which reports were and were not published.
+    after an "interrupted" manifest saying which reports were and were not published. A final
+    run with nothing to report (see :class:`NothingToReport`) stops before publishing anything.
     """
     started = dt.datetime.now(dt.UTC)
     run_id = new_run_id()
     try:
         return _compile_and_publish(
-            settings, selection, period, status, run_date, parameters, flow_name, started, run_id
-        )
+            settings, selection, period, status, run_date, parameters, flow_name, started, run_id,
+            allow_empty,
+        )  # fmt: skip
+    except NothingToReport:
+        raise  # refused before anything was published: no manifest to write
     except Exception as error:
         failure = run_failed(
             settings.store(settings.out), error, run_id=run_id, year=period.year,
@@ -515,6 +538,7 @@ def _compile_and_publish(
     flow_name: str,
     started: dt.datetime,
     run_id: str,
+    allow_empty: bool,
 ) -> CompileResult:
     logger = get_run_logger()
     zone = settings.landing_zone()
@@ -541,6 +565,8 @@ def _compile_and_publish(
     cells = compile_cells(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
     )
+    if status == "final" and not allow_empty:
+        refuse_empty_year(cells, period, zone)
     previous = read_published_cells(out_store, period.year - 1, agency_ids)
     record_results, record_problems = check_records(outcomes, run_date)
     checked = check_reports(cells, selected, previous, outcomes["requests"].records, period)
@@ -606,16 +632,17 @@ def compile_reports(
     out: str | None = None,
     warehouse: str | None = None,
     run_date: dt.date | None = None,
+    allow_empty: bool = False,
 ) -> CompileResult:
     """Compile, check and publish the reports of ``year`` for the named agencies (default: all).
 
     After the year's end the reports are final; during the year, provisional up to yesterday.
+    A final compile in which every report would be all zeros stops unless ``allow_empty``.
     """
+    run_date = run_date or beijing_today()
+    check_report_year(year, run_date)
     settings = load_settings(landing=landing, out=out, warehouse=warehouse)
     check_locations(settings)
-    run_date = run_date or beijing_today()
-    if run_date <= dt.date(year, 1, 1):
-        raise ValueError(f"{year} has no day of data yet on {run_date}: nothing to compile")
     period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
     status = "final" if period.is_full_year else "provisional"
     with locked_locations(settings):
@@ -628,8 +655,9 @@ def compile_reports(
             "warehouse": str(settings.warehouse),
         }
         return compile_and_publish(
-            settings, selection, period, status, run_date, parameters, FLOW_NAME
-        )
+            settings, selection, period, status, run_date, parameters, FLOW_NAME,
+            allow_empty=allow_empty,
+        )  # fmt: skip
 
 
 __all__ = ["CompileResult", "compile_reports"]

@@ -144,10 +144,16 @@ def _unix(day: str, hour: int, minute: int = 0) -> int:
     return int(moment.timestamp())
 
 
-def _wechat_items(rng: np.random.Generator, account: str, counted: int, prefix: str) -> list[dict]:
+# The first article id of an account's export: the same in both accounts' pulls, so the demo
+# counts each account's articles only when an article is told apart by its account too.
+ARTICLE_ID_BASE = 2247483648
+
+
+def _wechat_items(rng: np.random.Generator, account: str, counted: int) -> list[dict]:
     """Published items whose non-deleted 2024 articles number ``counted``.
 
     An item's articles share its ``create_time``; deleted articles ride along and never count.
+    Article ids are numbered per account, as export tools do: two accounts share ids.
     """
     sizes: list[int] = []
     while sum(sizes) < counted:
@@ -173,7 +179,7 @@ def _wechat_items(rng: np.random.Generator, account: str, counted: int, prefix: 
             news.append({"title": "已删除的推送", "url": "", "is_deleted": True})
         items.append(
             {
-                "article_id": f"{prefix}{number:04d}",
+                "article_id": f"{ARTICLE_ID_BASE + number}",
                 "content": {"news_item": news, "create_time": stamp, "update_time": stamp},
                 "update_time": stamp,
             }
@@ -189,7 +195,7 @@ def _batchget(items: list[dict]) -> bytes:
 def _wechat(rng: np.random.Generator, base: Path) -> None:
     folder = base / "wechat" / "綦江城管"
     folder.mkdir(parents=True, exist_ok=True)
-    items = _wechat_items(rng, "綦江城管", TARGET["wechat:綦江城管"], "qjcg")
+    items = _wechat_items(rng, "綦江城管", TARGET["wechat:綦江城管"])
     half = len(items) // 2
     # An article deleted after the first pull: the first pull still shows it, the second (newer)
     # pull marks it deleted, and the newest delivery wins.
@@ -203,7 +209,7 @@ def _wechat(rng: np.random.Generator, base: Path) -> None:
 
     folder = base / "wechat" / "綦江城管执法"
     folder.mkdir(parents=True, exist_ok=True)
-    items = _wechat_items(rng, "綦江城管执法", TARGET["wechat:綦江城管执法"], "qjzf")
+    items = _wechat_items(rng, "綦江城管执法", TARGET["wechat:綦江城管执法"])
     (folder / "batchget-2024.json").write_bytes(_batchget(items))
     deliver(folder / "batchget-2024.json", dt.datetime(2025, 1, 2, 3))
     # A pull cut off mid-transfer: rejected whole, the rest goes on.

@@ -31,6 +31,7 @@ from flows.storage import (
     parquet_bytes,
     read_parquet_bytes,
 )
+from transforms.cells import CHANNEL_WEBSITE
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import (
     AGENCY_HEADERS,
@@ -583,16 +584,26 @@ class ParsedFileCache:
 
 
 def _check_place(source: Source, file: LandingFile, channels: dict[str, list[str]]) -> None:
-    """A file must belong to a registered agency (and a WeChat pull to one of its accounts).
+    """A file must belong to a registered agency and to one of its registry channels: a website
+    export to an agency with 政府网站, a WeChat pull to one of its accounts.
 
     Checked before the parse cache is consulted: the registry may change between runs.
     """
     agency_id = file.agency_id or ""
     if agency_id not in channels:
         raise UnreadableFile(f"agency folder {agency_id!r} is not in {AGENCIES_FILE}")
+    # A channel not in the registry has no row in the agency's report: its items are refused
+    # here, with the reason, rather than counted and then left out of the report unseen.
+    if source.name == "website" and CHANNEL_WEBSITE not in channels[agency_id]:
+        raise UnreadableFile(f"{CHANNEL_WEBSITE} is not among the agency's 渠道 in {AGENCIES_FILE}")
     if source.name == "wechat":
         if file.suffix != ".json":
             raise UnreadableFile("expected wechat/<account name>/<file>.json")
+        if file.parts[2] == CHANNEL_WEBSITE:
+            raise UnreadableFile(
+                f"{CHANNEL_WEBSITE} is the website channel, not a WeChat account: its exports "
+                "go to website/"
+            )
         if file.parts[2] not in channels[agency_id]:
             raise UnreadableFile(
                 f"WeChat account {file.parts[2]!r} is not among the agency's 渠道 in {AGENCIES_FILE}"

@@ -8,6 +8,7 @@ addresses) never get past this step.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -220,7 +221,7 @@ def repeated_in_one_file(source: Source, readable: pl.Expr) -> pl.Expr:
     key = source.key
     # The file's path starts with its agency's folder. Unreadable rows are quarantined for their
     # own reason and compared with nothing.
-    in_file = [pl.col("file"), pl.col(key.name), readable]
+    in_file = [pl.col("file"), *map(pl.col, source.identity), readable]
     times = pl.len().over(in_file)
     # Equal hashes of the parsed values stand for equal rows: a window of min and max costs
     # little, where comparing whole rows in a window costs seconds per million rows. Two
@@ -240,15 +241,16 @@ def repeated_in_one_file(source: Source, readable: pl.Expr) -> pl.Expr:
     )
 
 
-def newest_delivery_wins(records: pl.LazyFrame, key: str) -> pl.LazyFrame:
-    """One record per (agency, key): the one from the file delivered last.
+def newest_delivery_wins(records: pl.LazyFrame, key: Sequence[str]) -> pl.LazyFrame:
+    """One record per agency and ``key`` (a source's identity columns): the one from the file
+    delivered last.
 
     ``delivery`` is the file's place in the delivery order (modification time, ties broken by
     file name, as the landing-zone contract says). Within a file only identical repeats are left
     by now (see :func:`repeated_in_one_file`), so which of them is kept changes nothing.
     """
     # A filter on is_last_distinct keeps the order and is several times faster than unique().
-    return records.sort("delivery", "row").filter(pl.struct("agency_id", key).is_last_distinct())
+    return records.sort("delivery", "row").filter(pl.struct("agency_id", *key).is_last_distinct())
 
 
 def normalize_source(
@@ -277,7 +279,7 @@ def normalize_source(
     is_clean = pl.all_horizontal(pl.col(p).is_null() for p in problem_cols)
 
     records = (
-        newest_delivery_wins(parsed.filter(is_clean), source.key.name)
+        newest_delivery_wins(parsed.filter(is_clean), source.identity)
         .select(source.record_schema.names())
         .cast(source.record_schema)
     )

@@ -7,6 +7,37 @@ from dataclasses import dataclass
 
 import polars as pl
 
+# The statutory format nianbao compiles (国办公开办函〔2021〕30号) took effect for the 2021 reports;
+# earlier reports had other tables.
+FIRST_REPORT_YEAR = 2021
+
+
+def check_report_year(year: int, today: dt.date) -> None:
+    """Refuse a year nianbao cannot compile on ``today`` (Beijing date), in one line.
+
+    Raises
+    ------
+    ValueError
+        A two-digit year, a year before :data:`FIRST_REPORT_YEAR`, or one with no day of data yet.
+
+    Examples
+    --------
+    >>> check_report_year(2024, dt.date(2025, 1, 2))
+    >>> check_report_year(24, dt.date(2025, 1, 2))
+    Traceback (most recent call last):
+    ...
+    ValueError: year 24 is not a report year: give all four digits (2024)
+    """
+    if 0 <= year < 100:
+        raise ValueError(f"year {year} is not a report year: give all four digits ({2000 + year})")
+    if year < FIRST_REPORT_YEAR:
+        raise ValueError(
+            f"year {year} is before {FIRST_REPORT_YEAR}: the report format nianbao compiles "
+            f"(国办公开办函〔2021〕30号) took effect for the {FIRST_REPORT_YEAR} reports"
+        )
+    if year > today.year or today == dt.date(year, 1, 1):
+        raise ValueError(f"{year} has no day of data yet on {today}: nothing to compile")
+
 
 @dataclass(frozen=True)
 class Period:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.cells import CELL_KEY, OUTCOME_ROW_KEYS, report_skeleton
+from transforms.cells import CELL_KEY, CHANNEL_COLUMN, OUTCOME_ROW_KEYS, report_skeleton
 from transforms.counting import (
     DEFAULT_OUTCOME_PRECEDENCE,
     AppealsRule,
@@ -91,6 +91,54 @@ def add_totals(counts: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([counts, channels_total, outcome_total, row_totals], how="diagonal")
 
 
+def counts_outside_skeleton(counts: pl.LazyFrame, skeleton: pl.LazyFrame) -> pl.LazyFrame:
+    """Counts whose cell is not in their agency's report, other than channel rows.
+
+    A count of a channel the registry does not list (a WeChat account, 政府网站) has no row in
+    the agency's report by design; the reader rejects such files, so none reaches here from a
+    landing zone. Any other count without a cell is a counting rule and the cell dictionary
+    disagreeing on a key: a bug.
+    """
+    channel_row = (
+        (pl.col("section") == "channels")
+        & (pl.col("column") == CHANNEL_COLUMN[0])
+        & (pl.col("row") != "total")
+    )
+    return (
+        counts.filter(~channel_row)
+        .join(skeleton.select("agency_id", *CELL_KEY), on=["agency_id", *CELL_KEY], how="anti")
+        .select(*CELL_KEY, "agency_id")
+    )
+
+
+def check_counts_in_skeleton(counts: pl.LazyFrame, skeleton: pl.LazyFrame) -> None:
+    """Raise when a count has no cell to go to, naming its keys: it would otherwise be lost.
+
+    Raises
+    ------
+    ValueError
+        A programming error (a rule and the cell dictionary spell a key differently), not bad
+        input: the compile stops rather than publish the cell as 0.
+    """
+    outside = (
+        counts_outside_skeleton(counts, skeleton)
+        .group_by(*CELL_KEY)
+        .agg(agencies=pl.col("agency_id").n_unique())
+        .sort(*CELL_KEY)
+        .collect()
+    )
+    if outside.height:
+        keys = ", ".join(
+            f"{section}/{row}/{column} ({agencies} agencies)"
+            for section, row, column, agencies in outside.head(10).iter_rows()
+        )
+        more = f" and {outside.height - 10} more" if outside.height > 10 else ""
+        raise ValueError(
+            f"counts for cells that are not in the cell dictionary (a counting rule and "
+            f"transforms/cells.py disagree on a key): {keys}{more}"
+        )
+
+
 def compile_report_cells(
     records: Mapping[str, pl.LazyFrame],
     agencies: pl.DataFrame,
@@ -100,12 +148,15 @@ def compile_report_cells(
     """The full report of each agency in ``agencies``: every cell, zeros explicit, in report order.
 
     ``records`` maps each source name to its normalized records; ``agencies`` is the registry
-    (``agency_id``, ``channels``, ``fee_decimals``, ...). Counts for cells outside an agency's
-    report (a WeChat account not in its registry channels) are left out here; the reader reports
-    such files.
+    (``agency_id``, ``channels``, ``fee_decimals``, ...). Counts of a channel not in an agency's
+    registry channels are left out here; the reader rejects such files. Any other count outside
+    the report is a bug: see :func:`check_counts_in_skeleton`.
     """
     skeleton = report_skeleton(agencies).lazy()
-    known_counts = count_all(records, agencies, period, rules).join(
+    # Collected once here (a few rows per cell): checked, then filled into the skeleton.
+    counts = count_all(records, agencies, period, rules).collect().lazy()
+    check_counts_in_skeleton(counts, skeleton)
+    known_counts = counts.join(
         skeleton.select("agency_id", *CELL_KEY), on=["agency_id", *CELL_KEY], how="semi"
     )
     return (

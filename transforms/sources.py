@@ -60,10 +60,18 @@ class Source:
 
     name: str
     fields: tuple[Field, ...]
+    # Fields that, with the key, identify a record within an agency: a key that upstream systems
+    # only keep unique within one of them (a WeChat article id, per account).
+    key_scope: tuple[str, ...] = ()
 
     @property
     def key(self) -> Field:
         return next(f for f in self.fields if f.kind is Kind.KEY)
+
+    @property
+    def identity(self) -> list[str]:
+        """The columns one record of an agency is unique on: the key's scope, then the key."""
+        return [*self.key_scope, self.key.name]
 
     @property
     def required_headers(self) -> list[str]:
@@ -162,6 +170,8 @@ WEBSITE = Source(
 )
 
 # WeChat fields are named after the JSON of freepublish/batchget, not a spreadsheet header.
+# An article is its account's: export tools number article ids per account, so two accounts of
+# one agency may deliver the same article_id for different articles.
 WECHAT = Source(
     "wechat",
     (
@@ -171,6 +181,7 @@ WECHAT = Source(
         Field("create_time", "published_on", Kind.UNIX_TIME),
         Field("is_deleted", "is_deleted", Kind.FLAG, value_required=False),
     ),
+    key_scope=("account",),
 )
 
 DOCUMENTS = Source(
