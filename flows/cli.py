@@ -676,13 +676,17 @@ def check(
     ] = None,
     results: Annotated[
         Path | None,
-        typer.Option(help="Where result.json and Data Docs go (default: FILE.validation/)."),
+        typer.Option(
+            help="Where result.json and Data Docs go (default: FILE.validation/; for a published "
+            "report, <agency_id>-<year>.validation/ in the working folder)."
+        ),
     ] = None,
 ) -> None:
     """Check a report produced elsewhere (e.g. filled in by hand) with the same suites."""
     from flows.handfilled import (
         UnusableReport,
         check_report,
+        default_results_folder,
         read_report_file,
         registry_or_none,
         write_check_results,
@@ -702,7 +706,8 @@ def check(
     previous = published_cells(settings.store(settings.out), year - 1, agency_ids)
     with console.status("Checking with the report suite…"):
         result = check_report(frame, registry_or_none(settings), previous)
-    written = write_check_results(result, results or file.with_suffix(".validation"))
+    folder = results or default_results_folder(file, year, agency_ids)
+    written = write_check_results(result, folder)
     print_violations(result.validation.violations)
     for note in result.notes:  # the agency id comes from the file: escaped
         console.print(f"[yellow]note:[/yellow] {escape(note)}", soft_wrap=True)

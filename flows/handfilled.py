@@ -345,3 +345,11 @@ def write_check_results(result: CheckResult, folder: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return folder / "result.json"
+
+
+def default_results_folder(file: Path, year: int, agency_ids: list[str]) -> Path:
+    """Where ``check`` writes its results: beside a hand-filled file, but never into a published
+    dataset (a ``…/agency_id=<id>/`` folder): there, in the working folder."""
+    if any(part.startswith("agency_id=") for part in file.parts):
+        return Path(f"{'-'.join(agency_ids)}-{year}.validation")
+    return file.with_suffix(".validation")

@@ -272,3 +272,20 @@ def test_an_xlsx_of_another_layout_is_a_usage_error_naming_the_place(tmp_path: P
 
     assert result.exit_code == 2
     assert "row 4, column 1" in result.output and "not the layout" in result.output
+
+
+def test_checking_a_published_report_writes_nothing_into_the_published_dataset(
+    compile_landing, tmp_path: Path, monkeypatch
+) -> None:
+    landing = lay_landing(GOLDEN / "wechat_time_is_beijing_time", tmp_path / "landing", {})
+    out = tmp_path / "published"
+    assert compile_landing(landing, 2024, out=str(out)).ok
+    published = sorted(p for p in out.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+
+    cells = out / "report_cells/year=2024/agency_id=ag-a/data.parquet"
+    result = CliRunner().invoke(app, ["check", str(cells), "--landing", str(landing)])
+
+    assert result.exit_code == 0, result.output
+    assert sorted(p for p in out.rglob("*")) == published
+    assert (tmp_path / "ag-a-2024.validation/result.json").is_file()
