@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from transforms.balance import BALANCE_RULES, Severity
-from transforms.cells import SECTIONS
+from transforms.cells import MONEY_ROWS, SECTIONS
 from transforms.sources import SOURCES, Kind, Source
 
 # The suites live where a Great Expectations file context keeps them (expectations/gx), so
@@ -36,6 +36,9 @@ def _expectation(kind: str, severity: str = "critical", note: str = "", **kwargs
 def report_suite() -> dict:
     """Checks of one compiled (or hand-filled) report, in the cell schema."""
     key = ["agency_id", "section", "row", "column"]
+    # A row_condition holds one comparison: it can leave out one money row, and fails loudly here
+    # should the dictionary ever have two.
+    ((_, money_row),) = MONEY_ROWS
     expectations = [
         _expectation("expect_compound_columns_to_be_unique", column_list=key,
                      note="B7/C1: every cell once"),
@@ -44,7 +47,7 @@ def report_suite() -> dict:
         _expectation("expect_column_values_to_be_in_set", column="section", value_set=list(SECTIONS)),
         _expectation("expect_column_values_to_be_between", column="value", min_value=0,
                      row_condition={"type": "comparison", "column": {"name": "row"},
-                                    "operator": "!=", "parameter": "fees"},
+                                    "operator": "!=", "parameter": money_row},
                      note="B7: counts are non-negative"),
     ]  # fmt: skip
     expectations += [

@@ -20,7 +20,12 @@ from flows.settings import Settings
 from flows.validate import ReportValidation, validate_reports
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
-from transforms.cells import CHANNEL_WEBSITE, report_skeleton
+from transforms.cells import (
+    CHANNEL_WEBSITE,
+    channel_name,
+    channel_name_of_label,
+    report_skeleton,
+)
 from transforms.parse import to_half_width
 from transforms.sources import AGENCY_ID_PATTERN, AGENCY_SCHEMA
 
@@ -65,7 +70,7 @@ def agency_for(
     if registry is not None and agency_id in registry["agency_id"].to_list():
         return registry.filter(pl.col("agency_id") == agency_id)
     return pl.DataFrame(
-        [{"agency_id": agency_id, "name": agency_id, "channels": channels or ["政府网站"],
+        [{"agency_id": agency_id, "name": agency_id, "channels": channels or [CHANNEL_WEBSITE],
           "has_rulemaking_power": has_rulemaking_power, "fee_decimals": 2}],
         schema=AGENCY_SCHEMA,
     )  # fmt: skip
@@ -223,11 +228,7 @@ def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None
     channels, line = [], 5  # title, period, a blank line, the table's title and header
     while text(line, 0) not in {"", "合计"}:
         label = text(line, 0)
-        channels.append(
-            label
-            if label == CHANNEL_WEBSITE
-            else label.removeprefix("“").removesuffix("”微信公众号")
-        )
+        channels.append(channel_name_of_label(label))
         line += 1
     skeleton = report_skeleton(agency_for(agency_id, None, channels)).with_row_index("index")
     numbered = skeleton.with_columns(value=pl.col("index").cast(pl.Decimal(18, 4)))
@@ -300,7 +301,7 @@ def check_report(
     agency_ids = frame["agency_id"].unique(maintain_order=True).to_list()
     own_channels = {
         agency_id: [
-            r.removeprefix("wechat:") if r != "website" else "政府网站"
+            channel_name(r)
             for r in frame.filter(agency_id=agency_id, section="channels")["row"].unique(
                 maintain_order=True
             )

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.render import escape_markdown
 from flows.storage import StorageAccessError
+from transforms.cells import HEADLINE_CELLS
 
 if TYPE_CHECKING:
     from flows.compile import CompileResult
@@ -22,15 +23,8 @@ if TYPE_CHECKING:
 
 OUTCOME_ARTIFACT = "run-outcome"
 MANIFESTS = "runs/"  # under the output: one "<start>-<run_id>.json" per run
-KEY_CELLS = {
-    "channels/total/items": "主动公开条数",
-    "proactive/licensing/decisions": "行政许可",
-    "proactive/penalty/decisions": "行政处罚",
-    "proactive/fees/amount_10k_yuan": "收费（万元）",
-    "requests/new_received/total": "新收申请",
-    "requests/outcome_total/total": "办结",
-    "requests/carried_to_next_year/total": "结转下年",
-}
+# The key-cells table's columns: "section/row/column" → the short name it is shown under.
+KEY_CELLS = {"/".join(cell): label for cell, label in HEADLINE_CELLS}
 
 
 def key_cells_table(cells: pl.DataFrame, refused: list[str]) -> list[dict]:

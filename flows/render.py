@@ -13,9 +13,13 @@ import xlsxwriter
 from transforms.cells import (
     APPEALS_COLUMNS,
     APPEALS_ROWS,
+    CHANNEL_COLUMN,
     PROACTIVE_ROWS,
     REQUEST_COLUMNS,
     REQUEST_ROWS,
+    SECTION_TITLES,
+    Unit,
+    unit,
 )
 
 _OUTCOME_PREFIX = "三、本年度办理结果 "
@@ -40,26 +44,26 @@ def report_tables(cells: pl.DataFrame, fee_decimals: int) -> list[ReportTable]:
     channels = cells.filter(section="channels")
     tables = [
         ReportTable(
-            "一、总体情况（主动公开信息条数）",
-            ["渠道", "条数"],
+            SECTION_TITLES["channels"],
+            ["渠道", CHANNEL_COLUMN[1]],
             [[label, _format(v)] for label, v in channels.select("row_label", "value").iter_rows()],
         )
     ]
     proactive_rows = []
     for row, label, group, columns in PROACTIVE_ROWS:
-        decimals = fee_decimals if row == "fees" else 0
+        decimals = fee_decimals if unit("proactive", row) is Unit.TEN_THOUSAND_YUAN else 0
         for column, column_label in columns:
             proactive_rows.append(
                 [group, label, column_label, _format(value["proactive", row, column], decimals)]
             )
     tables.append(
         ReportTable(
-            "二、主动公开政府信息情况", ["条款", "信息内容", "项目", "数量"], proactive_rows
+            SECTION_TITLES["proactive"], ["条款", "信息内容", "项目", "数量"], proactive_rows
         )
     )
     tables.append(
         ReportTable(
-            "三、收到和处理政府信息公开申请情况",
+            SECTION_TITLES["requests"],
             ["", *(label for _, label in REQUEST_COLUMNS)],
             [
                 [
@@ -72,7 +76,7 @@ def report_tables(cells: pl.DataFrame, fee_decimals: int) -> list[ReportTable]:
     )
     tables.append(
         ReportTable(
-            "四、政府信息公开行政复议、行政诉讼情况",
+            SECTION_TITLES["appeals"],
             ["", *(label for _, label in APPEALS_COLUMNS)],
             [
                 [label, *(_format(value["appeals", row, c]) for c, _ in APPEALS_COLUMNS)]

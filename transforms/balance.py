@@ -16,7 +16,9 @@ from transforms.cells import (
     APPEALS_COLUMNS,
     APPLICANT_COLUMNS,
     CELL_KEY,
+    FEES_ROW,
     OUTCOME_ROW_KEYS,
+    is_money,
     report_skeleton,
 )
 from transforms.period import Period
@@ -186,7 +188,7 @@ def b4_appeals_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
 def b7_counts_are_whole(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B7: every count is a non-negative whole number and no cell is blank (fees excepted)."""
     value = pl.col("value")
-    is_count = ~((pl.col("section") == "proactive") & (pl.col("row") == "fees"))
+    is_count = ~is_money()
     whole = value.cast(pl.Float64).floor() == value.cast(pl.Float64)
     bad = cells.filter(value.is_null() | (is_count & ((value < 0) | ~whole))).with_columns(
         cells=pl.concat_str("section", "row", "column", separator="/"),
@@ -333,7 +335,7 @@ def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFra
 def w3_fee_total_negative(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """W3: 本年收费金额为负数：退费多于收费 (refunds exceed the fees collected in the period)."""
     negative = cells.filter(
-        (pl.col("section") == "proactive") & (pl.col("row") == "fees") & (pl.col("value") < 0)
+        (pl.col("section") == "proactive") & (pl.col("row") == FEES_ROW) & (pl.col("value") < 0)
     ).with_columns(
         cells=pl.concat_str("section", "row", "column", separator="/"),
         expected=pl.lit("0 or more (refunds net off against fees collected)"),

@@ -6,9 +6,32 @@ validation suites and renderers all read the keys and labels from here.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import polars as pl
 
 SECTIONS = ("channels", "proactive", "requests", "appeals")
+SECTION_TITLES = {
+    "channels": "一、总体情况（主动公开信息条数）",
+    "proactive": "二、主动公开政府信息情况",
+    "requests": "三、收到和处理政府信息公开申请情况",
+    "appeals": "四、政府信息公开行政复议、行政诉讼情况",
+}
+
+
+class Unit(StrEnum):
+    """What a cell's value counts: it decides rounding, rendering and which checks apply."""
+
+    COUNT = "count"  # a whole, non-negative number of items, decisions, requests or cases
+    TEN_THOUSAND_YUAN = "万元"  # money, net of refunds, at the agency's 收费小数位
+
+
+# 行政事业性收费: the one cell reported in money.
+FEES_ROW = "fees"
+FEES_COLUMN = "amount_10k_yuan"
+# (section, row) of every row whose cells are money; every other cell is a count. Per row, not
+# per cell, so a hand-filled report's stray column in a money row is judged as money too.
+MONEY_ROWS = (("proactive", FEES_ROW),)
 
 # Published value type: fees in 万元 carry up to four decimals, everything else is a whole count.
 VALUE_DTYPE = pl.Decimal(18, 4)
@@ -27,10 +50,10 @@ PROACTIVE_ROWS = (
     ("penalty", "行政处罚", "第二十条第（六）项", _DECISION_COLUMNS),
     ("enforcement", "行政强制", "第二十条第（六）项", _DECISION_COLUMNS),
     (
-        "fees",
+        FEES_ROW,
         "行政事业性收费",
         "第二十条第（八）项",
-        (("amount_10k_yuan", "本年收费金额（单位：万元）"),),
+        ((FEES_COLUMN, "本年收费金额（单位：万元）"),),
     ),
 )
 
@@ -115,6 +138,10 @@ APPEALS_COLUMNS = (
 
 CHANNEL_WEBSITE = "政府网站"
 CHANNEL_COLUMN = ("items", "条数")
+# Row keys of section 一: the website, one row per WeChat account, then the total.
+WEBSITE_ROW = "website"
+WECHAT_ROW_PREFIX = "wechat:"
+_WECHAT_LABEL = ("“", "”微信公众号")
 
 CELL_KEY = ("section", "row", "column")
 CELL_SCHEMA = pl.Schema(
@@ -126,6 +153,18 @@ CELL_SCHEMA = pl.Schema(
         "column_label": pl.String,
         "position": pl.UInt32,
     }
+)
+
+# The cells people look at first (a run's key-cells table in the Prefect UI), with the short
+# names that table gives them.
+HEADLINE_CELLS = (
+    (("channels", "total", CHANNEL_COLUMN[0]), "主动公开条数"),
+    (("proactive", "licensing", "decisions"), "行政许可"),
+    (("proactive", "penalty", "decisions"), "行政处罚"),
+    (("proactive", FEES_ROW, FEES_COLUMN), "收费（万元）"),
+    (("requests", "new_received", "total"), "新收申请"),
+    (("requests", "outcome_total", "total"), "办结"),
+    (("requests", "carried_to_next_year", "total"), "结转下年"),
 )
 
 
@@ -170,22 +209,66 @@ def static_cells() -> pl.DataFrame:
     )
 
 
+def unit(section: str, row: str) -> Unit:
+    """The unit of every cell of a row.
+
+    Examples
+    --------
+    >>> unit("proactive", "fees"), unit("proactive", "licensing")
+    (<Unit.TEN_THOUSAND_YUAN: '万元'>, <Unit.COUNT: 'count'>)
+    """
+    return Unit.TEN_THOUSAND_YUAN if (section, row) in MONEY_ROWS else Unit.COUNT
+
+
+def is_money() -> pl.Expr:
+    """True for the cells of a frame (``section``, ``row``) that are money, not counts."""
+    return pl.any_horizontal(
+        (pl.col("section") == section) & (pl.col("row") == row) for section, row in MONEY_ROWS
+    )
+
+
+def wechat_row(account: pl.Expr) -> pl.Expr:
+    """Row key of a WeChat account's articles: ``wechat:<account>``."""
+    return pl.lit(WECHAT_ROW_PREFIX) + account
+
+
 def channel_row_key(channel: pl.Expr) -> pl.Expr:
     """Row key of a registry channel name: ``website`` for 政府网站, ``wechat:<account>`` otherwise."""
     return (
-        pl.when(channel == CHANNEL_WEBSITE)
-        .then(pl.lit("website"))
-        .otherwise(pl.lit("wechat:") + channel)
+        pl.when(channel == CHANNEL_WEBSITE).then(pl.lit(WEBSITE_ROW)).otherwise(wechat_row(channel))
     )
+
+
+def channel_row(channel: str) -> str:
+    """:func:`channel_row_key` of one registry channel name.
+
+    Examples
+    --------
+    >>> channel_row("政府网站"), channel_row("綦江城管")
+    ('website', 'wechat:綦江城管')
+    """
+    return pl.select(channel_row_key(pl.lit(channel, pl.String))).item()
+
+
+def channel_name(row: str) -> str:
+    """The registry channel name of a section 一 row key: the inverse of :func:`channel_row`."""
+    return CHANNEL_WEBSITE if row == WEBSITE_ROW else row.removeprefix(WECHAT_ROW_PREFIX)
 
 
 def channel_row_label(channel: pl.Expr) -> pl.Expr:
     """Label of a registry channel as a report prints it: 政府网站 or “<account>”微信公众号."""
+    opening, closing = _WECHAT_LABEL
     return (
         pl.when(channel == CHANNEL_WEBSITE)
         .then(channel)
-        .otherwise(pl.lit("“") + channel + pl.lit("”微信公众号"))
+        .otherwise(pl.lit(opening) + channel + pl.lit(closing))
     )
+
+
+def channel_name_of_label(label: str) -> str:
+    """The registry channel name a printed row label shows: the inverse of :func:`channel_row_label`."""
+    opening, closing = _WECHAT_LABEL
+    return label if label == CHANNEL_WEBSITE else label.removeprefix(opening).removesuffix(closing)
 
 
 def channel_cells(agencies: pl.DataFrame) -> pl.DataFrame:

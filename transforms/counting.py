@@ -11,7 +11,15 @@ from enum import StrEnum
 
 import polars as pl
 
-from transforms.cells import OUTCOME_ROWS, VALUE_DTYPE
+from transforms.cells import (
+    CHANNEL_COLUMN,
+    FEES_COLUMN,
+    FEES_ROW,
+    OUTCOME_ROWS,
+    VALUE_DTYPE,
+    WEBSITE_ROW,
+    wechat_row,
+)
 from transforms.period import Period
 from transforms.sources import DISCLOSED_REASON
 
@@ -69,15 +77,11 @@ def count_channel_items(
         & period.contains(pl.col("published_on"))
     )
     articles = wechat.filter(~pl.col("is_deleted") & period.contains(pl.col("published_on")))
+    items = pl.lit(CHANNEL_COLUMN[0])
     return pl.concat(
         [
-            _count_by(site, "channels", row=pl.lit("website"), column=pl.lit("items")),
-            _count_by(
-                articles,
-                "channels",
-                row=pl.lit("wechat:") + pl.col("account"),
-                column=pl.lit("items"),
-            ),
+            _count_by(site, "channels", row=pl.lit(WEBSITE_ROW), column=items),
+            _count_by(articles, "channels", row=wechat_row(pl.col("account")), column=items),
         ]
     )
 
@@ -141,8 +145,8 @@ def sum_fees(fees: pl.LazyFrame, agencies: pl.LazyFrame, period: Period) -> pl.L
         .join(agencies.select("agency_id", "fee_decimals"), on="agency_id", how="left")
         .select(
             "agency_id",
-            row=pl.lit("fees"),
-            column=pl.lit("amount_10k_yuan"),
+            row=pl.lit(FEES_ROW),
+            column=pl.lit(FEES_COLUMN),
             value=round_fen_to_10k_yuan(pl.col("fen"), pl.col("fee_decimals").fill_null(2)),
         )
     )
