@@ -118,9 +118,8 @@ def rule(rule_id: str, level: Level, summary_zh: str, *, on: str = "cells"):
 
         find_violations.__doc__ = find.__doc__
         find_violations.__name__ = find.__name__
-        _declare(
-            REPORT_RULES, rule_id, Rule(rule_id, level, summary_zh, find.__doc__ or "", find_violations, on)
-        )  # fmt: skip
+        declared = Rule(rule_id, level, summary_zh, find.__doc__ or "", find_violations, on)
+        _declare(REPORT_RULES, rule_id, declared)
         return find_violations
 
     return declare
@@ -136,32 +135,31 @@ def record_rule(rule_id: str, source: str, column: str, level: Level = Level.ERR
     return declare
 
 
+def _headers(source: str) -> dict[str, str]:
+    return {f.name: f.header for f in SOURCES[source].fields}
+
+
 def ordered_dates(source: str, later: str, earlier: str, level: Level = Level.ERROR) -> None:
     """Declare that the date field ``later`` of a ``source`` record is not before ``earlier``."""
-    header = {f.name: f.header for f in SOURCES[source].fields}
-
+    header = _headers(source)
     message = f"{header[later]} is before {header[earlier]}"
     problem = pl.when(pl.col(later) < pl.col(earlier)).then(pl.lit(message))
     rule_id = f"{source}.{later}_not_before_{earlier}"
-    _declare(
-        RECORD_RULES,
-        rule_id,
-        RecordRule(rule_id, source, header[later], level, problem, pair=(later, earlier)),
-    )
+    declared = RecordRule(rule_id, source, header[later], level, problem, pair=(later, earlier))
+    _declare(RECORD_RULES, rule_id, declared)
 
 
 def concluded_with_result(source: str, concluded: str, result: str) -> None:
     """Declare that a ``source`` record gives its conclusion date and its result both or neither."""
-    header = {f.name: f.header for f in SOURCES[source].fields}
-    date, outcome = header[concluded], header[result]
-    given, empty = pl.col(concluded).is_not_null(), pl.col(result).is_null()
-    rules = [
-        (f"{source}.{result}_with_{concluded}", outcome, given & empty, f"{date} given but {outcome} is empty"),
-        (f"{source}.{concluded}_with_{result}", date, ~given & ~empty, f"{outcome} given but {date} is empty"),
-    ]  # fmt: skip
-    for rule_id, column, broken, message in rules:
-        problem = pl.when(broken).then(pl.lit(message))
-        _declare(RECORD_RULES, rule_id, RecordRule(rule_id, source, column, Level.ERROR, problem))
+    header = _headers(source)
+    for given, missing in ((concluded, result), (result, concluded)):
+        rule_id = f"{source}.{missing}_with_{given}"
+        message = f"{header[given]} given but {header[missing]} is empty"
+        problem = pl.when(pl.col(given).is_not_null() & pl.col(missing).is_null())
+        declared = RecordRule(
+            rule_id, source, header[missing], Level.ERROR, problem.then(pl.lit(message))
+        )
+        _declare(RECORD_RULES, rule_id, declared)
 
 
 def record_rules(source: str) -> list[RecordRule]:
