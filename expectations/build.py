@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transforms.balance import BALANCE_RULES, Severity
+from transforms.balance import BALANCE_RULES
 from transforms.cells import MONEY_ROWS, SECTIONS
+from transforms.rules import EARLIEST_PLAUSIBLE_DATE, Level, record_rules
 from transforms.sources import SOURCES, Kind, Source
 
 # The suites live where a Great Expectations file context keeps them (expectations/gx), so
@@ -19,15 +20,15 @@ from transforms.sources import SOURCES, Kind, Source
 SUITES_DIR = Path(__file__).parent / "gx" / "expectations"
 REPORT_SUITE = "report"
 # Date bounds carry a time of day: Great Expectations compares them with pandas timestamps.
-EARLIEST_DATE = "1990-01-01T00:00:00"
+EARLIEST_DATE = f"{EARLIEST_PLAUSIBLE_DATE.isoformat()}T00:00:00"
 # A single fee payment beyond these is most likely a typing error (元 typed as 分, an extra zero),
 # but could be a real one: a warning, not a refusal. Impossible amounts (10^12 元 or more) never
 # get this far: the normalizer quarantines them.
 FEE_BOUNDS_FEN = (-1_000_000_000, 10_000_000_000)  # −1,000 万元 … 10,000 万元
 
 
-def _expectation(kind: str, severity: str = "critical", note: str = "", **kwargs: object) -> dict:
-    entry: dict = {"type": kind, "kwargs": kwargs, "meta": {}, "severity": severity}
+def _expectation(kind: str, level: Level = Level.ERROR, note: str = "", **kwargs: object) -> dict:
+    entry: dict = {"type": kind, "kwargs": kwargs, "meta": {}, "severity": level.gx}
     if note:
         entry["meta"]["notes"] = note
     return entry
@@ -42,8 +43,6 @@ def report_suite() -> dict:
     expectations = [
         _expectation("expect_compound_columns_to_be_unique", column_list=key,
                      note="B7/C1: every cell once"),
-        _expectation("expect_column_values_to_not_be_null", column="value",
-                     note="B7: no blank cell; a nil report is explicit zeros"),
         _expectation("expect_column_values_to_be_in_set", column="section", value_set=list(SECTIONS)),
         _expectation("expect_column_values_to_be_between", column="value", min_value=0,
                      row_condition={"type": "comparison", "column": {"name": "row"},
@@ -53,22 +52,13 @@ def report_suite() -> dict:
     expectations += [
         _expectation(
             "expect_report_rule_to_hold",
-            severity="critical" if rule.severity is Severity.ERROR else "warning",
+            level=rule.level,
             note=" ".join(rule.description.split()),
             rule_id=rule.id,
         )
         for rule in BALANCE_RULES
     ]
     return {"name": REPORT_SUITE, "expectations": expectations, "meta": {}, "notes": None}
-
-
-def _ordered_dates(source: Source) -> list[tuple[str, str]]:
-    """(later, earlier) date pairs that must be in order within one record."""
-    return {
-        "requests": [("concluded_on", "received_on")],
-        "appeals": [("concluded_on", "filed_on")],
-        "documents": [("repealed_on", "published_on")],
-    }.get(source.name, [])
 
 
 def record_suite(source: Source) -> dict:
@@ -91,7 +81,7 @@ def record_suite(source: Source) -> dict:
                 # dated after the run or before 1990; this re-checks what reached the records.
                 _expectation(
                     "expect_column_values_to_be_between",
-                    severity="warning",
+                    level=Level.WARNING,
                     column=f.name,
                     min_value=EARLIEST_DATE,
                     max_value={"$PARAMETER": "run_date"},
@@ -101,13 +91,19 @@ def record_suite(source: Source) -> dict:
         if f.kind is Kind.YUAN:
             low, high = FEE_BOUNDS_FEN
             expectations.append(
-                _expectation("expect_column_values_to_be_between", column=f.name, severity="warning",
+                _expectation("expect_column_values_to_be_between", column=f.name, level=Level.WARNING,
                              min_value=low, max_value=high, note="fee amount within sane bounds (分)")
             )  # fmt: skip
-    for later, earlier in _ordered_dates(source):
+    # The record rules with a suite form: the normalizer quarantines rows that break them, and
+    # this re-checks what reached the records (the same declarations, transforms/rules.py).
+    for rule in record_rules(source.name):
+        if rule.pair is None:
+            continue
+        later, earlier = rule.pair
         expectations.append(
             _expectation(
                 "expect_column_pair_values_a_to_be_greater_than_b",
+                level=rule.level,
                 column_A=later,
                 column_B=earlier,
                 or_equal=True,

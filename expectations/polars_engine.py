@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 
 import polars as pl
 
+from transforms.rules import Level
+
 PARTIAL_UNEXPECTED = 10
 # Records named per agency in a failed check's result (file:row and value): enough to find
 # them, few enough that a check failing on every record stays short.
@@ -137,7 +139,7 @@ def validate_records(
             {
                 "type": expectation["type"],
                 "kwargs": expectation["kwargs"],
-                "severity": expectation.get("severity", "critical"),
+                "severity": expectation.get("severity", Level.ERROR.gx),
                 "success": unexpected == 0,
                 "element_count": int(counts[f"n{i}"].item()),
                 "unexpected_count": unexpected,

@@ -18,6 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from expectations.run import ReportValidation, validate_reports, validate_source_records
 from flows import progress
 from flows.history import mark_crashed, publish_run_artifacts
 from flows.landing import (
@@ -46,11 +47,11 @@ from flows.storage import (
     parquet_bytes,
     read_parquet_bytes,
 )
-from flows.validate import ReportValidation, validate_reports, validate_source_records
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period, check_report_year
 from transforms.report import CountingRules, compile_report_cells
+from transforms.rules import level_of
 from transforms.sources import SOURCES
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -222,7 +223,7 @@ def record_violations(source: str, results: list[dict]) -> list[dict]:
                 {
                     "agency_id": failed["agency_id"],
                     "rule": f"records.{source}:{r['type'].removeprefix('expect_')}({target})",
-                    "severity": "error" if r["severity"] == "critical" else "warning",
+                    "severity": level_of(r["severity"]),
                     "cells": f"{source} records",
                     "expected": "every record",
                     "actual": _records_named(failed),

@@ -15,9 +15,9 @@ from pathlib import Path
 import fastexcel
 import polars as pl
 
+from expectations.run import ReportValidation, validate_reports
 from flows.landing import AGENCIES_FILE, check_xlsx_bounds, csv_text, read_agencies_table
 from flows.settings import Settings
-from flows.validate import ReportValidation, validate_reports
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
 from transforms.cells import (

@@ -17,10 +17,10 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from expectations.run import validate_source_records
 from flows.cli import app
 from flows.compile import record_violations
 from flows.handfilled import read_report_file
-from flows.validate import validate_source_records
 from tests.factories import records
 from tests.test_golden import GOLDEN, lay_landing
 

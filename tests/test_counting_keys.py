@@ -12,8 +12,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from expectations.run import validate_source_records
 from flows.landing import LocalLanding, group_files, read_source
-from flows.validate import validate_source_records
 from tests.factories import agencies, no_records, records
 from tests.test_hostile_registry import assert_one_line_error, run_cli
 from transforms import report

@@ -2,13 +2,10 @@
 
 A rule takes report cells (``agency_id``, ``section``, ``row``, ``column``, ``value``) and returns
 its violations; no rows means the rule holds. The validation suites and the tests both call these.
+Each is declared with its id and level by ``@rule`` (``transforms/rules.py``, the registry).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 
 import polars as pl
 
@@ -22,6 +19,7 @@ from transforms.cells import (
     report_skeleton,
 )
 from transforms.period import Period
+from transforms.rules import REPORT_RULES, Level, rule
 
 VIOLATION_SCHEMA = pl.Schema(
     {
@@ -35,45 +33,14 @@ VIOLATION_SCHEMA = pl.Schema(
 )
 
 
-class Severity(StrEnum):
-    ERROR = "error"  # blocks publication
-    WARNING = "warning"  # reported, published anyway
-
-
-@dataclass(frozen=True)
-class BalanceRule:
-    id: str
-    description: str  # English, the rule function's docstring ("B1: …")
-    severity: Severity
-    find_violations: Callable[..., pl.LazyFrame]
-    summary_zh: str  # the rule in the report's own terms, for people reading the checks
-
-    @property
-    def statement(self) -> str:
-        """The rule in words, Chinese then English: what the validation pages show."""
-        english = self.description.strip().splitlines()[0].removeprefix(f"{self.id}: ").rstrip(".")
-        if english.startswith(self.summary_zh):  # W3's docstring says it in Chinese too: once
-            english = (
-                english.removeprefix(self.summary_zh).strip().removeprefix("(").removesuffix(")")
-            )
-        return f"{self.id} {self.summary_zh} — {english}"
-
-
-def _violations(frame: pl.LazyFrame, rule: str, severity: Severity) -> pl.LazyFrame:
-    return frame.select(
-        pl.col("agency_id").cast(pl.String),
-        rule=pl.lit(rule),
-        severity=pl.lit(severity.value),
-        cells=pl.col("cells"),
-        expected=pl.col("expected").cast(pl.String),
-        actual=pl.col("actual").cast(pl.String),
-    )
+def _found(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """A rule's violations before ``@rule`` names the rule and its level."""
+    return frame.select("agency_id", "cells", "expected", "actual")
 
 
 def _sums_disagree(
     cells: pl.LazyFrame,
     *,
-    rule: str,
     section: str,
     along: str,
     totals: pl.Expr,
@@ -89,7 +56,7 @@ def _sums_disagree(
         .filter(pl.col("expected") != pl.col("actual"))
         .with_columns(cells=pl.lit(f"{section}: {describe} @ ") + pl.col(along))
     )
-    return _violations(sums, rule, Severity.ERROR)
+    return sums
 
 
 def _rows(*keys: str) -> pl.Expr:
@@ -100,6 +67,7 @@ def _columns(*keys: str) -> pl.Expr:
     return pl.col("column").is_in(keys)
 
 
+@rule("C1", Level.ERROR, "报表的每个单元格恰好出现一次，没有格式以外的单元格")
 def c1_every_cell_exactly_once(
     cells: pl.LazyFrame, agencies: pl.LazyFrame, **_: object
 ) -> pl.LazyFrame:
@@ -130,14 +98,14 @@ def c1_every_cell_exactly_once(
             cells=described, expected=pl.lit("once"), actual=pl.format("{} times", "times")
         )
     )
-    return pl.concat([_violations(f, "C1", Severity.ERROR) for f in (missing, unknown, repeated)])
+    return pl.concat([_found(f) for f in (missing, unknown, repeated)])
 
 
+@rule("B1", Level.ERROR, "本年新收 + 上年结转 = 办理结果总计 + 结转下年度（各申请人列）")
 def b1_requests_carry_balance(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B1: new_received + carried_over_from_last_year = outcome_total + carried_to_next_year."""
     return _sums_disagree(
         cells,
-        rule="B1",
         section="requests",
         along="column",
         parts=_rows("new_received", "carried_over_from_last_year"),
@@ -146,11 +114,11 @@ def b1_requests_carry_balance(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     )
 
 
+@rule("B2", Level.ERROR, "办理结果总计 = 21 项办理结果之和（各申请人列）")
 def b2_outcome_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B2: outcome_total = the sum of the 21 outcome rows, in each column."""
     return _sums_disagree(
         cells,
-        rule="B2",
         section="requests",
         along="column",
         parts=_rows(*OUTCOME_ROW_KEYS),
@@ -159,11 +127,11 @@ def b2_outcome_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     )
 
 
+@rule("B3", Level.ERROR, "申请情况每行的总计 = 六类申请人之和")
 def b3_applicant_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B3: each requests row's total = the sum of the six applicant columns."""
     return _sums_disagree(
         cells,
-        rule="B3",
         section="requests",
         along="row",
         parts=_columns(*(c for c, _ in APPLICANT_COLUMNS)),
@@ -172,11 +140,11 @@ def b3_applicant_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     )
 
 
+@rule("B4", Level.ERROR, "复议、诉讼每行的总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结")
 def b4_appeals_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B4: each appeals row's total = upheld + corrected + other + pending."""
     return _sums_disagree(
         cells,
-        rule="B4",
         section="appeals",
         along="row",
         parts=_columns(*(c for c, _ in APPEALS_COLUMNS if c != "total")),
@@ -185,6 +153,7 @@ def b4_appeals_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     )
 
 
+@rule("B7", Level.ERROR, "数量为非负整数，单元格不空（收费金额除外）")
 def b7_counts_are_whole(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B7: every count is a non-negative whole number and no cell is blank (fees excepted)."""
     value = pl.col("value")
@@ -195,14 +164,14 @@ def b7_counts_are_whole(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
         expected=pl.lit("a non-negative whole number"),
         actual=value.cast(pl.String).fill_null("blank"),
     )
-    return _violations(bad, "B7", Severity.ERROR)
+    return bad
 
 
+@rule("B8", Level.ERROR, "各渠道条数之和 = 渠道合计")
 def b8_channel_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """B8: the channel rows sum to the channel total."""
     return _sums_disagree(
         cells,
-        rule="B8",
         section="channels",
         along="column",
         parts=pl.col("row") != "total",
@@ -211,6 +180,7 @@ def b8_channel_total(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     )
 
 
+@rule("B9", Level.ERROR, "没有规章制定权的机关不填报规章")
 def b9_regulations_need_rulemaking_power(
     cells: pl.LazyFrame, agencies: pl.LazyFrame, **_: object
 ) -> pl.LazyFrame:
@@ -232,15 +202,13 @@ def b9_regulations_need_rulemaking_power(
             actual=pl.col("value").cast(pl.String),
         )
     )
-    return _violations(bad, "B9", Severity.ERROR)
+    return bad
 
 
 def _year_over_year(
     cells: pl.LazyFrame,
     previous: pl.LazyFrame,
     *,
-    rule: str,
-    severity: Severity,
     expected: pl.Expr,
     actual: pl.Expr,
     section: str,
@@ -260,7 +228,7 @@ def _year_over_year(
         .filter(pl.col("expected") != pl.col("actual"))
         .with_columns(cells=pl.lit(f"{section}: {describe} @ ") + pl.col(along))
     )
-    return _violations(bad, rule, severity)
+    return bad
 
 
 def _value_of(row: str) -> pl.Expr:
@@ -271,6 +239,7 @@ def _value_in(column: str) -> pl.Expr:
     return pl.col("value").filter(pl.col("column") == column).sum()
 
 
+@rule("B5", Level.ERROR, "上年结转 = 上年报告的结转下年度（逐列）")
 def b5_carry_over_matches_last_year(
     cells: pl.LazyFrame, previous: pl.LazyFrame | None = None, **_: object
 ) -> pl.LazyFrame:
@@ -280,8 +249,6 @@ def b5_carry_over_matches_last_year(
     return _year_over_year(
         cells.filter(pl.col("row") == "carried_over_from_last_year"),
         previous.filter(pl.col("row") == "carried_to_next_year"),
-        rule="B5",
-        severity=Severity.ERROR,
         actual=pl.col("value").sum(),
         expected=pl.col("value").sum(),
         section="requests",
@@ -290,6 +257,11 @@ def b5_carry_over_matches_last_year(
     )
 
 
+@rule(
+    "B6",
+    Level.WARNING,
+    "现行有效件数 = 上年现行有效件数 + 本年制发件数 − 本年废止件数（规章、行政规范性文件）",
+)
 def b6_documents_in_force_roll_forward(
     cells: pl.LazyFrame, previous: pl.LazyFrame | None = None, **_: object
 ) -> pl.LazyFrame:
@@ -317,9 +289,10 @@ def b6_documents_in_force_roll_forward(
             + pl.col("row")
         )
     )
-    return _violations(rolled, "B6", Severity.WARNING)
+    return rolled
 
 
+@rule("W1", Level.WARNING, "登记的发布渠道全年未发布任何信息（请核实）")
 def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """W1: a registry channel that published nothing in the whole period (worth a look)."""
     quiet = cells.filter(
@@ -329,9 +302,10 @@ def w1_channel_published_nothing(cells: pl.LazyFrame, **_: object) -> pl.LazyFra
         expected=pl.lit("at least one item"),
         actual=pl.lit("0"),
     )
-    return _violations(quiet, "W1", Severity.WARNING)
+    return quiet
 
 
+@rule("W3", Level.WARNING, "本年收费金额为负数：退费多于收费")
 def w3_fee_total_negative(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """W3: 本年收费金额为负数：退费多于收费 (refunds exceed the fees collected in the period)."""
     negative = cells.filter(
@@ -341,23 +315,16 @@ def w3_fee_total_negative(cells: pl.LazyFrame, **_: object) -> pl.LazyFrame:
         expected=pl.lit("0 or more (refunds net off against fees collected)"),
         actual=pl.col("value").cast(pl.String),
     )
-    return _violations(negative, "W3", Severity.WARNING)
+    return negative
 
 
-BALANCE_RULES = (
-    BalanceRule("C1", c1_every_cell_exactly_once.__doc__ or "", Severity.ERROR, c1_every_cell_exactly_once, "报表的每个单元格恰好出现一次，没有格式以外的单元格"),
-    BalanceRule("B1", b1_requests_carry_balance.__doc__ or "", Severity.ERROR, b1_requests_carry_balance, "本年新收 + 上年结转 = 办理结果总计 + 结转下年度（各申请人列）"),
-    BalanceRule("B2", b2_outcome_total.__doc__ or "", Severity.ERROR, b2_outcome_total, "办理结果总计 = 21 项办理结果之和（各申请人列）"),
-    BalanceRule("B3", b3_applicant_total.__doc__ or "", Severity.ERROR, b3_applicant_total, "申请情况每行的总计 = 六类申请人之和"),
-    BalanceRule("B4", b4_appeals_total.__doc__ or "", Severity.ERROR, b4_appeals_total, "复议、诉讼每行的总计 = 结果维持 + 结果纠正 + 其他结果 + 尚未审结"),
-    BalanceRule("B5", b5_carry_over_matches_last_year.__doc__ or "", Severity.ERROR, b5_carry_over_matches_last_year, "上年结转 = 上年报告的结转下年度（逐列）"),
-    BalanceRule("B6", b6_documents_in_force_roll_forward.__doc__ or "", Severity.WARNING, b6_documents_in_force_roll_forward, "现行有效件数 = 上年现行有效件数 + 本年制发件数 − 本年废止件数（规章、行政规范性文件）"),
-    BalanceRule("B7", b7_counts_are_whole.__doc__ or "", Severity.ERROR, b7_counts_are_whole, "数量为非负整数，单元格不空（收费金额除外）"),
-    BalanceRule("B8", b8_channel_total.__doc__ or "", Severity.ERROR, b8_channel_total, "各渠道条数之和 = 渠道合计"),
-    BalanceRule("B9", b9_regulations_need_rulemaking_power.__doc__ or "", Severity.ERROR, b9_regulations_need_rulemaking_power, "没有规章制定权的机关不填报规章"),
-    BalanceRule("W1", w1_channel_published_nothing.__doc__ or "", Severity.WARNING, w1_channel_published_nothing, "登记的发布渠道全年未发布任何信息（请核实）"),
-    BalanceRule("W3", w3_fee_total_negative.__doc__ or "", Severity.WARNING, w3_fee_total_negative, "本年收费金额为负数：退费多于收费"),
-)  # fmt: skip
+# In the order the format lists them: completeness, the balances, then the warnings.
+BALANCE_RULES = tuple(
+    sorted(
+        (r for r in REPORT_RULES.values() if r.on == "cells"),
+        key=lambda r: ("CBW".index(r.id[0]), int(r.id[1:])),
+    )
+)
 RULES_BY_ID = {rule.id: rule for rule in BALANCE_RULES}
 
 
@@ -366,6 +333,7 @@ RULES_BY_ID = {rule.id: rule for rule in BALANCE_RULES}
 ANSWER_DEADLINE_WORKING_DAYS = 40
 
 
+@rule("W2", Level.WARNING, "办理期限（20+20 个工作日）已过仍未办结的申请", on="requests")
 def w2_overdue_open_requests(requests: pl.LazyFrame, period: Period) -> pl.LazyFrame:
     """W2: requests still open at the end of the period and past the 20+20 working-day limit."""
     overdue = (
@@ -392,7 +360,7 @@ def w2_overdue_open_requests(requests: pl.LazyFrame, period: Period) -> pl.LazyF
             expected=pl.lit(f"none open past {ANSWER_DEADLINE_WORKING_DAYS} working days"),
         )
     )
-    return _violations(overdue, "W2", Severity.WARNING)
+    return overdue
 
 
 def find_balance_violations(

@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from transforms.cells import OUTCOME_ROWS
 from transforms.parse import (
     beijing_date_from_unix,
     clean_text,
@@ -21,15 +20,15 @@ from transforms.parse import (
     parse_yuan_as_fen,
     yuan_out_of_range,
 )
-from transforms.sources import (
-    DISCLOSED_REASON,
-    REASON_KEYS,
-    REASON_LABELS,
-    REQUEST_RESULTS,
-    Field,
-    Kind,
-    Source,
+from transforms.rules import (
+    EARLIEST_PLAUSIBLE_DATE,
+    QUOTED_MAX_CHARS,  # noqa: F401  (re-exported: the tests cut quoted values with it)
+    capped,
+    record_rules,
 )
+from transforms.rules import quoted as _quoted
+from transforms.rules import raw as _raw
+from transforms.sources import REASON_KEYS, REASON_LABELS, Field, Kind, Source
 
 QUARANTINE_SCHEMA = pl.Schema(
     {
@@ -43,33 +42,7 @@ QUARANTINE_SCHEMA = pl.Schema(
     }
 )
 
-EARLIEST_PLAUSIBLE_DATE = dt.date(1990, 1, 1)
 _SCIENTIFIC_NOTATION = r"^[-+]?[\d.,]+[eE][-+]?\d+$"
-# The refusal group of each 具体情形 (不予公开, 无法提供, …), and the Chinese name of each group.
-_REASON_GROUP = {row: group for row, _, group in OUTCOME_ROWS if row in REASON_KEYS}
-_RESULT_LABEL = {key: label for label, key in REQUEST_RESULTS.items()}
-
-
-# Landing text quoted into the quarantine is cut to this many characters: a value that swallowed
-# the rest of its file (an unclosed quote) must not carry other columns' names and ID numbers.
-QUOTED_MAX_CHARS = 64
-
-
-def capped(text: pl.Expr) -> pl.Expr:
-    return (
-        pl.when(text.str.len_chars() > QUOTED_MAX_CHARS)
-        .then(text.str.slice(0, QUOTED_MAX_CHARS) + pl.lit("…"))
-        .otherwise(text)
-    )
-
-
-def _quoted(raw: pl.Expr) -> pl.Expr:
-    return pl.lit("'") + capped(raw) + pl.lit("'")
-
-
-def _raw(header: str) -> pl.Expr:
-    """The landing text of a column, kept apart from the parsed column of the same name."""
-    return pl.col(f"raw:{header}")
 
 
 def _field_value(f: Field) -> pl.Expr:
@@ -155,62 +128,6 @@ def _field_problem(f: Field, latest: dt.date) -> pl.Expr:
     return reason
 
 
-def _cross_field_problems(source: Source) -> list[tuple[str, pl.Expr]]:
-    """Rules that involve several fields of one record (dates in order, results with reasons)."""
-    c = pl.col
-    if source.name == "requests":
-        needs_reasons = c("result").is_in(["withheld", "unavailable", "not_processed", "other"])
-        # An unknown label is reported on its own; here only "no refusal item at all" counts.
-        refusal_items = (
-            c("reasons")
-            .list.eval(pl.element().is_null() | (pl.element().cast(pl.String) != DISCLOSED_REASON))
-            .list.sum()
-        )
-        item_groups = (
-            c("reasons")
-            .list.eval(pl.element().cast(pl.String).replace_strict(_REASON_GROUP, default=None))
-            .list.drop_nulls()
-        )
-        result = c("result").cast(pl.String)
-        # A refusal must give at least one reason of its own group; items of other groups may go
-        # with it (a request of several items, counted by precedence), but none of its own means
-        # 办理结果 and 具体情形 say different things and the row cannot be counted either way.
-        result_contradicts_reasons = (
-            needs_reasons
-            & (item_groups.list.len() > 0)
-            & ~item_groups.list.contains(result).fill_null(False)
-        )
-        # 予以公开 with refusal items is a request of several items only if one item is disclosed.
-        disclosed_contradicts_reasons = (
-            (c("result") == "disclosed")
-            & (item_groups.list.len() > 0)
-            & ~c("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
-        )
-        found_groups = item_groups.list.eval(
-            pl.element().replace_strict(_RESULT_LABEL, default=None)
-        ).list.unique(maintain_order=True)
-        return [
-            ("办结日期", pl.when(c("concluded_on") < c("received_on")).then(pl.lit("办结日期 is before 收到日期"))),
-            ("办理结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("办结日期 given but 办理结果 is empty"))),
-            ("办结日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("办理结果 given but 办结日期 is empty"))),
-            ("具体情形", pl.when(needs_reasons & (refusal_items.fill_null(0) == 0)).then(pl.lit("办理结果 ") + _raw("办理结果") + pl.lit(" needs 具体情形"))),
-            ("具体情形", pl.when(result_contradicts_reasons).then(pl.format("办理结果 {} contradicts 具体情形 {}: no item is a {} reason (found {})", clean_text(_raw("办理结果")), _quoted(clean_text(_raw("具体情形"))), result.replace_strict(_RESULT_LABEL, default=None), found_groups.list.join("/")))),
-            ("具体情形", pl.when(disclosed_contradicts_reasons).then(pl.format("办理结果 予以公开 contradicts 具体情形 {}: refusal reasons ({}) but no item 予以公开 (a request disclosed in part is 部分公开)", _quoted(clean_text(_raw("具体情形"))), found_groups.list.join("/")))),
-        ]  # fmt: skip
-    if source.name == "appeals":
-        return [
-            ("起诉方式", pl.when((c("case_type") == "litigation") & c("route").is_null()).then(pl.lit("行政诉讼 needs 起诉方式"))),
-            ("结案日期", pl.when(c("concluded_on") < c("filed_on")).then(pl.lit("结案日期 is before 立案日期"))),
-            ("结果", pl.when(c("concluded_on").is_not_null() & c("result").is_null()).then(pl.lit("结案日期 given but 结果 is empty"))),
-            ("结案日期", pl.when(c("concluded_on").is_null() & c("result").is_not_null()).then(pl.lit("结果 given but 结案日期 is empty"))),
-        ]  # fmt: skip
-    if source.name == "documents":
-        return [
-            ("废止日期", pl.when(c("repealed_on") < c("published_on")).then(pl.lit("废止日期 is before 公布日期"))),
-        ]  # fmt: skip
-    return []
-
-
 def repeated_in_one_file(source: Source, readable: pl.Expr) -> pl.Expr:
     """Why a readable row is not used: its key is in the same file again with other values.
 
@@ -264,7 +181,9 @@ def normalize_source(
     """
     fields = source.fields
     problems = [(f.header, _field_problem(f, run_date)) for f in fields]
-    problems += _cross_field_problems(source)
+    # Rules over several fields of a record (dates in order, results with reasons), declared
+    # in transforms/rules.py with the record suites' form of them.
+    problems += [(r.column, r.problem) for r in record_rules(source.name)]
     parsed = (
         raw.rename({f.header: f"raw:{f.header}" for f in fields})
         .with_columns(_field_value(f).alias(f.name) for f in fields)

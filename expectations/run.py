@@ -1,6 +1,7 @@
 """Run the Great Expectations report suite on compiled cells, and the record suites on records.
 
-Great Expectations is imported here only, when a validation runs: it costs seconds to import.
+Great Expectations is imported here only, when a validation runs: it costs seconds to import. The
+flows call these; the suites they run are next door (``gx/expectations/``, written by ``build.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import polars as pl
 
 from expectations.build import REPORT_SUITE, load_suite
 from expectations.polars_engine import validate_records
-from transforms.balance import VIOLATION_SCHEMA, Severity
+from transforms.balance import VIOLATION_SCHEMA
+from transforms.rules import Level, level_of
 
-GX_SEVERITY = {"critical": Severity.ERROR.value, "warning": Severity.WARNING.value, "info": "info"}
 DOCS_SITE = "nianbao"
 ESCAPING_VIEW = {"module_name": "expectations.docs_view", "class_name": "EscapingPageView"}
 OFFLINE_INDEX_VIEW = {"module_name": "expectations.docs_view", "class_name": "OfflineIndexPageView"}
@@ -51,12 +52,12 @@ def _gx_context():
 
 
 def _severity(result) -> str:
-    return GX_SEVERITY.get(str(result.expectation_config.severity.value), "error")
+    return level_of(str(result.expectation_config.severity.value))
 
 
 def _blocking_checks_pass(validation) -> bool:
     """Whether every check that refuses a report passed (warnings do not)."""
-    return all(r.success for r in validation.results if _severity(r) == Severity.ERROR.value)
+    return all(r.success for r in validation.results if _severity(r) == Level.ERROR)
 
 
 def _rule_name(result) -> str:
