@@ -6,16 +6,14 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from flows.cli import use_prefect_defaults
+from tests.helpers import RUN_DATE
 
 use_prefect_defaults()
 # Tests never touch a developer's own Prefect server or ~/.prefect.
 os.environ.pop("PREFECT_API_URL", None)
-
-RUN_DATE = dt.date(2026, 11, 27)
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +36,6 @@ def compile_landing(prefect_api, tmp_path: Path):
         return compile_reports(year=year, landing=str(landing), run_date=run_date, **kwargs)
 
     return run
-
-
-def nonzero_cells(cells: pl.DataFrame) -> pl.DataFrame:
-    """The cells with a value other than zero, as plain text for easy comparison."""
-    return (
-        cells.filter(pl.col("value") != 0)
-        .select(
-            "agency_id",
-            "section",
-            "row",
-            "column",
-            pl.col("value").cast(pl.String).str.replace(r"(\.\d*?)0+$", "$1").str.strip_suffix("."),
-        )
-        .sort(pl.all())
-    )
 
 
 @pytest.fixture(scope="session")

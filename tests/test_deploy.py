@@ -220,7 +220,7 @@ def test_a_worker_of_the_pool_runs_the_annual_deployment_with_the_locations_of_i
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
 
-    from tests.test_golden import GOLDEN, lay_landing
+    from tests.helpers import GOLDEN, lay_landing
 
     landing = lay_landing(GOLDEN / "fee_rounding_half_up", tmp_path / "landing", {})
     scheduled = run_deployment(

@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.publish import cells_key
+from tests.helpers import REGISTRY_HEADER as HEADER
 
 GOOD = "cq-qijiang-cgj"
-HEADER = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
 WEBSITE = (
     "索引号,标题,栏目,发布日期,公开方式,状态,链接\nW1,通知一,通知公告,2024-03-01,主动公开,已发布,\n"
 )
