@@ -16,6 +16,18 @@ use_prefect_defaults()
 os.environ.pop("PREFECT_API_URL", None)
 
 
+# A test that needs one of these starts a Prefect API or flow, an S3 server, a PostgreSQL cluster
+# or a Dask cluster: seconds to minutes each. It is in the slow layer (`-m "not slow"` skips it);
+# tests that start Chromium or the command line in a process say so with @pytest.mark.slow.
+SLOW_FIXTURES = {"prefect_api", "s3_server", "postgres_prefect_server", "dask_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def prefect_api():
     """A real Prefect API (a temporary server on loopback with its own SQLite database)."""

@@ -203,6 +203,7 @@ def test_years_from_2021_to_this_year_are_compiled(year: int) -> None:
     check_report_year(year, RUN_DATE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("year", "message"),
     [

@@ -170,6 +170,7 @@ def test_hostile_registry_runs_no_script_in_validation_pages_or_reports(
     assert {f"“{channel}”微信公众号" for channel in LINK_CHANNELS} <= labels
 
 
+@pytest.mark.slow
 def test_hostile_hand_filled_report_runs_no_script_in_check_pages(tmp_path: Path) -> None:
     agency = agency_for("ag-x", None, ["政府网站", IMG_ACCOUNT])
     filled = report_template(agency, 2024).with_columns(value=pl.lit(0, pl.Decimal(18, 4)))

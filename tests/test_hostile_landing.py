@@ -203,6 +203,7 @@ def _xlsx(cells: dict[tuple[int, int], str]) -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.slow
 def test_an_xlsx_with_a_cell_at_xfd1048576_is_rejected_before_it_is_loaded(tmp_path) -> None:
     hostile = _xlsx({(0, 0): "票据号", (1048575, 16383): "x"})
     assert len(hostile) < 8000

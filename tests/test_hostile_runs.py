@@ -192,6 +192,7 @@ def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_
         pass
 
 
+@pytest.mark.slow  # runs the lock-and-repair start of a run, Prefect included
 def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial_files(
     tmp_path: Path, monkeypatch
 ) -> None:
