@@ -7,11 +7,23 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from flows.cli import use_prefect_defaults
 from tests.helpers import RUN_DATE
 
 use_prefect_defaults()
+# Property tests: HYPOTHESIS_PROFILE=ci (as .ci/run sets) tries more registers, in the same
+# order on every run; dev (the default) fewer, for a quick local loop. Counting a register
+# takes longer than Hypothesis's default deadline on a loaded machine: no deadline.
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # Tests never touch a developer's own Prefect server or ~/.prefect.
 os.environ.pop("PREFECT_API_URL", None)
 
