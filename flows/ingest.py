@@ -77,10 +77,8 @@ def ingest_and_compile(
     agency_ids = selected["agency_id"].to_list()
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
     files_by_source, misplaced = files_in_run(zone, agency_ids, bool(agencies))
-    records, quarantines = (
-        {},
-        [registry_quarantine, pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA)],
-    )
+    records: dict[str, pl.DataFrame] = {}
+    quarantines = [registry_quarantine, pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA)]
     for name, files in files_by_source.items():
         _, records[name], quarantine = read_and_normalize(zone, name, files, channels, run_date)
         quarantines.append(quarantine)
