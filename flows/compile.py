@@ -21,13 +21,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from expectations.run import ReportValidation, validate_reports, validate_source_records
 from flows import progress
 from flows.history import mark_crashed, publish_run_artifacts
+from flows.ingest import files_in_run, read_and_normalize
 from flows.landing import (
     LandingFile,
     LocalLanding,
     ParsedFileCache,
-    SourceRead,
-    group_files,
-    read_source,
 )
 from flows.publish import (
     Release,
@@ -48,11 +46,10 @@ from flows.storage import (
     read_parquet_bytes,
 )
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
-from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
+from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period, check_report_year
 from transforms.report import CountingRules, compile_report_cells
 from transforms.rules import level_of
-from transforms.sources import SOURCES
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 FLOW_NAME = "compile-annual-reports"
@@ -154,18 +151,9 @@ def ingest_source(
     cache: ParsedFileCache | None = None,
 ) -> SourceOutcome:
     """Normalized, de-duplicated records of one source and its quarantined rows and files."""
-    source = SOURCES[name]
-    read: SourceRead = read_source(landing, source, files, channels, cache)
+    read, records, quarantine = read_and_normalize(landing, name, files, channels, run_date, cache)
     progress.advance("rows read", read.rows_read)
-    records, quarantine = normalize_source(read.raw.lazy(), source, run_date)
-    records, quarantine = pl.collect_all([records, quarantine])
-    return SourceOutcome(
-        name,
-        records,
-        pl.concat([read.rejected, quarantine]),
-        read.rows_read,
-        read.inputs,
-    )
+    return SourceOutcome(name, records, quarantine, read.rows_read, read.inputs)
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
@@ -477,18 +465,8 @@ class Selection:
 def select_inputs(zone: LocalLanding, agencies: list[str] | None) -> Selection:
     """The registry rows to compile and their landing files, grouped by source."""
     selected, registry_quarantine, registry_input = read_registry(zone, agencies)
-    channels = set(selected["agency_id"])
-    by_source, misplaced = group_files(zone.files())
-    # A run for named agencies leaves the others' files alone; a run for all reports every
-    # file, including folders of agencies the registry does not know.
-    in_run = (lambda agency_id: agency_id in channels) if agencies else (lambda _: True)
-    return Selection(
-        selected,
-        {name: [f for f in files if in_run(f.agency_id)] for name, files in by_source.items()},
-        [m for m in misplaced if m["agency_id"] is None or in_run(m["agency_id"])],
-        registry_quarantine,
-        registry_input,
-    )
+    files_by_source, misplaced = files_in_run(zone, selected["agency_id"].to_list(), bool(agencies))
+    return Selection(selected, files_by_source, misplaced, registry_quarantine, registry_input)
 
 
 def compile_and_publish(

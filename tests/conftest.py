@@ -6,16 +6,41 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import polars as pl
 import pytest
+from hypothesis import HealthCheck, settings
 
 from flows.cli import use_prefect_defaults
+from tests.helpers import RUN_DATE
 
 use_prefect_defaults()
+# Property tests: the ci profile (HYPOTHESIS_PROFILE=ci, and the default where CI=true, as CI
+# runs) tries more registers, in the same order on every run; dev (the default elsewhere) fewer,
+# for a quick local loop. Counting a register
+# takes longer than Hypothesis's default deadline on a loaded machine: no deadline.
+settings.register_profile(
+    "ci", max_examples=150, derandomize=True, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)  # fmt: skip
+settings.register_profile(
+    "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") == "true" else "dev")
+)
 # Tests never touch a developer's own Prefect server or ~/.prefect.
 os.environ.pop("PREFECT_API_URL", None)
 
-RUN_DATE = dt.date(2026, 11, 27)
+
+# A test that needs one of these starts a Prefect API or flow, an S3 server, a PostgreSQL cluster
+# or a Dask cluster: seconds to minutes each. It is in the slow layer (`-m "not slow"` skips it);
+# tests that start Chromium or the command line in a process say so with @pytest.mark.slow.
+SLOW_FIXTURES = {"prefect_api", "s3_server", "postgres_prefect_server", "dask_cluster"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -38,21 +63,6 @@ def compile_landing(prefect_api, tmp_path: Path):
         return compile_reports(year=year, landing=str(landing), run_date=run_date, **kwargs)
 
     return run
-
-
-def nonzero_cells(cells: pl.DataFrame) -> pl.DataFrame:
-    """The cells with a value other than zero, as plain text for easy comparison."""
-    return (
-        cells.filter(pl.col("value") != 0)
-        .select(
-            "agency_id",
-            "section",
-            "row",
-            "column",
-            pl.col("value").cast(pl.String).str.replace(r"(\.\d*?)0+$", "$1").str.strip_suffix("."),
-        )
-        .sort(pl.all())
-    )
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.test_golden import GOLDEN
+from tests.helpers import GOLDEN
 
 LANDING = GOLDEN / "carried_over_request_concluded_this_year" / "landing"
 

@@ -22,10 +22,8 @@ from flows.cli import app
 from flows.compile import record_violations
 from flows.handfilled import read_report_file
 from tests.factories import records
-from tests.test_golden import GOLDEN, lay_landing
+from tests.helpers import GOLDEN, REGISTRY_HEADER, RUN_DATE, lay_landing
 
-RUN_DATE = dt.date(2026, 11, 27)
-REGISTRY_HEADER = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
 DELIVERED = dt.datetime(2025, 1, 10, tzinfo=dt.UTC).timestamp()
 
 

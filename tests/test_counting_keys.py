@@ -15,6 +15,7 @@ import pytest
 from expectations.run import validate_source_records
 from flows.landing import LocalLanding, group_files, read_source
 from tests.factories import agencies, no_records, records
+from tests.helpers import REGISTRY_HEADER
 from tests.test_hostile_registry import assert_one_line_error, run_cli
 from transforms import report
 from transforms.cells import report_skeleton
@@ -24,7 +25,6 @@ from transforms.report import compile_report_cells, counts_outside_skeleton
 from transforms.sources import SOURCES
 
 RUN_DATE = dt.date(2025, 3, 1)
-REGISTRY = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
 WEBSITE = "索引号,标题,发布日期,公开方式,状态\nW1,通知,2024-03-01,主动公开,已发布\n"
 MARCH_2024 = "1709280000"  # 2024-03-01 16:00 Beijing time
 
@@ -144,7 +144,9 @@ def test_a_channel_the_registry_does_not_list_is_left_out_not_an_error() -> None
 
 def _registry_landing(root: Path, channels: str) -> LocalLanding:
     root.mkdir(parents=True)
-    (root / "agencies.csv").write_text(REGISTRY + f"ag-a,测试局,,,{channels},否,2\n", "utf-8")
+    (root / "agencies.csv").write_text(
+        REGISTRY_HEADER + f"ag-a,测试局,,,{channels},否,2\n", "utf-8"
+    )
     return LocalLanding(root)
 
 
@@ -201,6 +203,7 @@ def test_years_from_2021_to_this_year_are_compiled(year: int) -> None:
     check_report_year(year, RUN_DATE)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("year", "message"),
     [

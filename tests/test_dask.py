@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 import pytest
 
-from tests.conftest import nonzero_cells
-from tests.test_golden import GOLDEN, lay_landing
+from tests.helpers import GOLDEN, RUN_DATE, lay_landing, nonzero_cells
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,7 @@ def test_compile_on_a_dask_cluster_matches_the_local_run(
     from flows.compile import compile_reports, with_task_runner
 
     landing = lay_landing(GOLDEN / "gb18030_bom_and_xlsx_exports", tmp_path / "landing", {})
-    common = {"year": 2024, "landing": str(landing), "run_date": dt.date(2026, 11, 27)}
+    common = {"year": 2024, "landing": str(landing), "run_date": RUN_DATE}
     local = compile_reports(out=str(tmp_path / "o1"), warehouse=str(tmp_path / "w1"), **common)
     on_dask = with_task_runner(compile_reports, dask_cluster)(
         out=str(tmp_path / "o2"), warehouse=str(tmp_path / "w2"), **common

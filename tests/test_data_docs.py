@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from flows.handfilled import agency_for, check_report, report_template, write_check_results
 from tests.test_escaping import _rendered_dom
@@ -78,6 +79,7 @@ def _validation_page(site: Path) -> Path:
     return page
 
 
+@pytest.mark.slow
 def test_report_rule_is_stated_in_words_and_its_violations_listed_as_a_table(
     tmp_path: Path,
 ) -> None:
@@ -105,6 +107,7 @@ def test_report_rule_is_stated_in_words_and_its_violations_listed_as_a_table(
     assert "expect_report_rule_to_hold" not in suite.visible_text
 
 
+@pytest.mark.slow
 def test_index_lists_the_run_with_no_internet_and_no_page_names_a_remote_file(
     tmp_path: Path,
 ) -> None:

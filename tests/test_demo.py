@@ -17,7 +17,7 @@ from transforms.cells import APPEALS_COLUMNS, APPEALS_ROWS, REQUEST_COLUMNS, REQ
 @pytest.fixture(scope="module")
 def demo_run(prefect_api, tmp_path_factory):
     from flows.compile import compile_reports
-    from tests.conftest import RUN_DATE
+    from tests.helpers import RUN_DATE
 
     root = tmp_path_factory.mktemp("demo")
     landing = build_demo_landing(root / "landing")

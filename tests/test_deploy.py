@@ -83,6 +83,7 @@ def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: P
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 
 
+@pytest.mark.slow
 def test_demo_refuses_to_replace_a_landing_folder_it_did_not_write(tmp_path: Path) -> None:
     own = tmp_path / "landing" / "agencies.csv"
     own.parent.mkdir()
@@ -105,6 +106,7 @@ def test_demo_recognizes_its_own_landing_zone_to_rebuild_it(tmp_path: Path) -> N
     assert not is_demo_landing(tmp_path / "nothing")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["compile", "nightly"])
 def test_help_names_the_environment_variable_of_each_location_option(command: str) -> None:
     run = subprocess.run(
@@ -220,7 +222,7 @@ def test_a_worker_of_the_pool_runs_the_annual_deployment_with_the_locations_of_i
     from prefect.client.schemas.objects import StateType
     from prefect.deployments import run_deployment
 
-    from tests.test_golden import GOLDEN, lay_landing
+    from tests.helpers import GOLDEN, lay_landing
 
     landing = lay_landing(GOLDEN / "fee_rounding_half_up", tmp_path / "landing", {})
     scheduled = run_deployment(

@@ -27,7 +27,7 @@ from flows.cli import app, print_violations
 from flows.handfilled import agency_for, check_report, report_template, write_check_results
 from flows.history import key_cells_table, summary_markdown
 from flows.render import ReportTable, to_markdown, to_xlsx
-from tests.test_golden import DEFAULT_DELIVERY
+from tests.helpers import DEFAULT_DELIVERY, REGISTRY_HEADER
 from transforms.balance import VIOLATION_SCHEMA
 
 PWNED = "PWNED"
@@ -39,15 +39,7 @@ SVG_ACCOUNT = "<svg onload=document.title='PWNED'>"
 FORMULA_NAME = '=HYPERLINK("http://x","y")'
 # Account names are folder names (no / or \): what xlsxwriter would turn into links all the same.
 LINK_CHANNELS = ("mailto:evil@example.com", "external:win.ini")
-REGISTRY_HEADER = [
-    "agency_id",
-    "机关名称",
-    "统一社会信用代码",
-    "上级机关",
-    "渠道",
-    "规章制定权",
-    "收费小数位",
-]
+REGISTRY_COLUMNS = REGISTRY_HEADER.rstrip("\n").split(",")
 
 
 class _Dom(HTMLParser):
@@ -118,7 +110,7 @@ def _hostile_landing(root: Path) -> Path:
     root.mkdir(parents=True)
     with (root / "agencies.csv").open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(REGISTRY_HEADER)
+        writer.writerow(REGISTRY_COLUMNS)
         writer.writerow(
             ["ag-x", SCRIPT_NAME, "", "", f"政府网站|{IMG_ACCOUNT}|{SVG_ACCOUNT}", "否", "2"]
         )
@@ -178,6 +170,7 @@ def test_hostile_registry_runs_no_script_in_validation_pages_or_reports(
     assert {f"“{channel}”微信公众号" for channel in LINK_CHANNELS} <= labels
 
 
+@pytest.mark.slow
 def test_hostile_hand_filled_report_runs_no_script_in_check_pages(tmp_path: Path) -> None:
     agency = agency_for("ag-x", None, ["政府网站", IMG_ACCOUNT])
     filled = report_template(agency, 2024).with_columns(value=pl.lit(0, pl.Decimal(18, 4)))

@@ -12,8 +12,7 @@ import pytest
 from expectations.build import SUITES_DIR, all_suites, load_suite, suite_json, suite_path
 from expectations.polars_engine import validate_records
 from tests.factories import records
-
-RUN_DATE = dt.date(2026, 11, 27)
+from tests.helpers import RUN_DATE
 
 
 def test_committed_suites_are_what_the_builder_writes() -> None:

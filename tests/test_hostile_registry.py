@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.publish import cells_key
+from tests.helpers import REGISTRY_HEADER as HEADER
 
 GOOD = "cq-qijiang-cgj"
-HEADER = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
 WEBSITE = (
     "索引号,标题,栏目,发布日期,公开方式,状态,链接\nW1,通知一,通知公告,2024-03-01,主动公开,已发布,\n"
 )
@@ -180,6 +180,7 @@ def test_wechat_account_that_would_move_a_path_rejects_the_registry_row() -> Non
     assert (quarantine["column"] == "渠道").all()
 
 
+@pytest.mark.slow
 def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
     tmp_path: Path,
 ) -> None:
@@ -197,6 +198,7 @@ def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
     assert not out.exists() and not warehouse.exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "agency",
     [
@@ -249,6 +251,7 @@ def test_published_keys_refuse_an_id_that_is_not_safe() -> None:
 # --- item 5: output and warehouse never inside the landing zone -----------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("out", "warehouse", "message"),
     [
@@ -277,6 +280,7 @@ def test_output_overlapping_the_landing_zone_is_refused(
     assert files_under(landing) == before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("landing", "out"),
     [
@@ -333,6 +337,7 @@ def test_check_reports_a_year_or_agency_that_cannot_be_used_as_a_bad_file(
 # --- item 17: S3 edge cases are one line ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_s3_uri_without_a_bucket_is_one_line_error(tmp_path: Path) -> None:
     outcome = run_cli(
         "compile", "--year", "2024", "--landing", str(tmp_path), "--out", "s3://",
@@ -361,6 +366,7 @@ def test_s3_prefix_with_parent_folder_is_refused_and_nothing_is_written(
     assert s3_env.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
 
 
+@pytest.mark.slow
 def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row()])
 
@@ -378,6 +384,7 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
 # --- item 18: inputs checked before Prefect starts --------------------------------------------
 
 
+@pytest.mark.slow
 def test_missing_landing_folder_is_one_line_before_prefect(tmp_path: Path) -> None:
     outcome = run_cli(
         "compile", "--year", "2024", "--landing", str(tmp_path / "nowhere"),
@@ -388,6 +395,7 @@ def test_missing_landing_folder_is_one_line_before_prefect(tmp_path: Path) -> No
     assert not (tmp_path / "out").exists() and not (tmp_path / "warehouse").exists()
 
 
+@pytest.mark.slow
 def test_unknown_agency_is_one_line_before_prefect(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row(), "ag-power,权限局,,,政府网站,Y,2"])
 
@@ -407,6 +415,7 @@ def test_unknown_agency_is_one_line_before_prefect(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists() and not (tmp_path / "warehouse").exists()
 
 
+@pytest.mark.slow
 def test_bad_location_and_bad_setting_are_one_line_before_prefect(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row()])
 

@@ -22,6 +22,7 @@ import pytest
 from flows import storage
 from flows.publish import RENDERED, RunFailed
 from flows.storage import LocalStore, RunLocked, S3Store, open_store
+from tests.helpers import REGISTRY_HEADER
 
 GOLDEN = Path(__file__).parent / "golden"
 FEES = GOLDEN / "fee_rounding_half_up" / "landing"  # ag-a, ag-b, ag-c, one fee file each
@@ -59,8 +60,7 @@ def test_nightly_counts_a_deleted_file_as_a_change(prefect_api, tmp_path: Path) 
     landing = tmp_path / "landing"
     (landing / "ag-a/licensing").mkdir(parents=True)
     (landing / "agencies.csv").write_text(
-        "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
-        "ag-a,甲局,,,政府网站,否,2\n",
+        REGISTRY_HEADER + "ag-a,甲局,,,政府网站,否,2\n",
         encoding="utf-8",
     )
     header = "行政许可决定文书号,许可决定日期\n"
@@ -192,6 +192,7 @@ def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_
         pass
 
 
+@pytest.mark.slow  # runs the lock-and-repair start of a run, Prefect included
 def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial_files(
     tmp_path: Path, monkeypatch
 ) -> None:

@@ -11,12 +11,11 @@ import polars as pl
 import pytest
 
 from tests.factories import agencies
+from tests.helpers import REGISTRY_HEADER, RUN_DATE
 from tests.test_balance import _set, _valid_cells
 from transforms.balance import find_balance_violations
 from transforms.normalize import QUOTED_MAX_CHARS, normalize_source
 from transforms.sources import SOURCES
-
-RUN_DATE = dt.date(2026, 11, 27)
 
 
 def _normalized(raw: dict, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -262,11 +261,7 @@ def test_negative_fee_total_is_a_warning_not_a_refusal() -> None:
 
 # --- end to end: hostile fees do not stop the run -------------------------------------------
 
-REGISTRY = (
-    "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
-    "ag-a,测试局,,,政府网站,否,2\n"
-    "ag-b,测试委,,,政府网站,否,2\n"
-)
+REGISTRY = REGISTRY_HEADER + "ag-a,测试局,,,政府网站,否,2\nag-b,测试委,,,政府网站,否,2\n"
 FEES_HEADER = "票据号,收费项目,缴款日期,金额（元）\n"
 BIG_FEE_RULE = "records.fees:column_values_to_be_between(amount_fen)"
 

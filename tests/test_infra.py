@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 TEMPLATES = sorted((Path(__file__).parent.parent / "infra" / "cloudformation").glob("*.yaml"))
@@ -19,6 +20,7 @@ _CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: loader.constr
                                  if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))  # fmt: skip
 
 
+@pytest.mark.slow
 def test_templates_pass_cfn_lint() -> None:
     assert TEMPLATES
     done = subprocess.run(

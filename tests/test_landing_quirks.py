@@ -18,10 +18,10 @@ from flows.landing import (
     read_table,
     read_wechat,
 )
+from tests.helpers import RUN_DATE
 from transforms.normalize import normalize_source
 from transforms.sources import SOURCES
 
-RUN_DATE = dt.date(2026, 11, 27)
 BEIJING_NOON_2024 = 1717214400  # 2024-06-01 12:00 Asia/Shanghai
 
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-REGISTRY = (
-    "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
-    "ag-a,甲局,,,政府网站,否,2\nag-b,乙局,,,政府网站,否,2\n"
-)
+from tests.helpers import REGISTRY_HEADER
+
+REGISTRY = REGISTRY_HEADER + "ag-a,甲局,,,政府网站,否,2\nag-b,乙局,,,政府网站,否,2\n"
 HEADER = "索引号,标题,栏目,发布日期,公开方式,状态,链接\n"
 RUN_DATE = dt.date(2025, 7, 2)  # year to date: 1 January to 1 July 2025
 
@@ -105,7 +104,7 @@ def test_a_correction_recompiles_only_its_agency(prefect_api, zone) -> None:
 
 
 def test_january_keeps_last_years_provisional_report_until_it_is_final(prefect_api, zone) -> None:
-    from tests.conftest import RUN_DATE as LATER
+    from tests.helpers import RUN_DATE as LATER
 
     _deliver(
         zone["landing"] / "ag-a/website/late.csv",

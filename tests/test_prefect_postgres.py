@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from infra import postgres
-from tests.test_golden import GOLDEN, lay_landing
+from tests.helpers import GOLDEN, lay_landing
 
 ROOT = Path(__file__).parent.parent
 

@@ -9,7 +9,7 @@ import pandas as pd
 import polars as pl
 import pyarrow.dataset as ds
 
-from tests.test_golden import GOLDEN, lay_landing
+from tests.helpers import GOLDEN, lay_landing
 
 
 def test_report_cells_read_whole_in_polars_pandas_duckdb_and_pyarrow(

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.conftest import nonzero_cells
-from tests.test_golden import GOLDEN, lay_landing
+from tests.helpers import GOLDEN, ONE_AGENCY_REGISTRY, RUN_DATE, lay_landing, nonzero_cells
 
 
 def _buckets(server) -> tuple[str, str]:
@@ -40,7 +39,6 @@ def test_compile_from_an_s3_landing_zone_to_an_s3_output(prefect_api, s3_env, tm
     )
 
     from flows.compile import compile_reports
-    from tests.conftest import RUN_DATE
 
     result = compile_reports(
         year=2024, landing=f"s3://{landing_bucket}/exports", out=f"s3://{out_bucket}/nianbao",
@@ -89,7 +87,7 @@ def test_wrong_credentials_give_one_clear_error_and_no_secret(
 
 
 HEADER = "索引号,标题,栏目,发布日期,公开方式,状态,链接\n"
-REGISTRY = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\nag-a,测试局,,,政府网站,否,2\n"
+REGISTRY = ONE_AGENCY_REGISTRY
 
 
 def _put(server, bucket: str, key: str, text: str) -> None:
@@ -99,7 +97,6 @@ def _put(server, bucket: str, key: str, text: str) -> None:
 
 def _compile(landing_bucket: str, out_bucket: str, tmp_path):
     from flows.compile import compile_reports
-    from tests.conftest import RUN_DATE
 
     return compile_reports(
         year=2024, landing=f"s3://{landing_bucket}", out=f"s3://{out_bucket}/pub",
@@ -213,7 +210,6 @@ def test_the_demo_landing_zone_uploaded_to_a_bucket_compiles_to_the_reference_re
 ) -> None:
     from flows.compile import compile_reports
     from flows.demo import build_demo_landing
-    from tests.conftest import RUN_DATE
     from tests.reference_reports import QIJIANG_CGJ_2024 as REFERENCE
 
     landing_bucket, out_bucket = _buckets(s3_env)

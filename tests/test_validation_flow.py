@@ -11,9 +11,9 @@ import polars as pl
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.test_golden import DEFAULT_DELIVERY
+from tests.helpers import DEFAULT_DELIVERY, ONE_AGENCY_REGISTRY
 
-REGISTRY = "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\nag-a,测试局,,,政府网站,否,2\n"
+REGISTRY = ONE_AGENCY_REGISTRY
 REGISTER = (
     "申请编号,收到日期,申请人类型,办结日期,办理结果,具体情形\n"
     "Q1,2023-12-20,自然人,2024-01-10,予以公开,\n"
