@@ -73,30 +73,35 @@ Agencies = Annotated[
     list[str] | None,
     typer.Option("--agency", "-a", help="agency_id to compile (repeatable); default: all."),
 ]
-# Typer reads and shows each option's NIANBAO_* variable ("[env var: …]" in --help), the same
-# variable flows/settings.py reads: either way the option wins over the environment.
+
+
+def setting_option(setting: str, help: str) -> typer.models.OptionInfo:
+    """An option for one of nianbao's settings: Typer reads and shows its ``NIANBAO_*`` variable
+    ("[env var: …]" in --help), the same variable flows/settings.py reads; the option wins."""
+    return typer.Option(help=help, envvar=f"NIANBAO_{setting.upper()}", show_envvar=True)
+
+
 Landing = Annotated[
     str | None,
-    typer.Option(
-        help="Landing zone: a folder or s3://bucket/prefix (default: landing).",
-        envvar="NIANBAO_LANDING",
-        show_envvar=True,
-    ),
+    setting_option("landing", "Landing zone: a folder or s3://bucket/prefix (default: landing)."),
 ]
 Out = Annotated[
     str | None,
-    typer.Option(
-        help="Published dataset: a folder or s3://bucket/prefix (default: published).",
-        envvar="NIANBAO_OUT",
-        show_envvar=True,
+    setting_option(
+        "out", "Published dataset: a folder or s3://bucket/prefix (default: published)."
     ),
 ]
 Warehouse = Annotated[
     str | None,
-    typer.Option(
-        help="Normalized records and quarantine: a folder or s3://… (default: warehouse).",
-        envvar="NIANBAO_WAREHOUSE",
-        show_envvar=True,
+    setting_option(
+        "warehouse", "Normalized records and quarantine: a folder or s3://… (default: warehouse)."
+    ),
+]
+DaskAddress = Annotated[
+    str | None,
+    setting_option(
+        "dask_address",
+        "Run tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: threads here).",
     ),
 ]
 
@@ -125,16 +130,6 @@ def print_violations(violations: pl.DataFrame) -> None:
     errors.print(table)
     if violations.height > SHOWN_VIOLATIONS:
         errors.print(f"… and {violations.height - SHOWN_VIOLATIONS} more in the validation results")
-
-
-DaskAddress = Annotated[
-    str | None,
-    typer.Option(
-        help="Run tasks on this Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: threads here).",
-        envvar="NIANBAO_DASK_ADDRESS",
-        show_envvar=True,
-    ),
-]
 
 
 @contextmanager
@@ -668,11 +663,7 @@ def check(
     landing: Landing = None,
     out: Annotated[
         str | None,
-        typer.Option(
-            help="Published dataset holding last year's report.",
-            envvar="NIANBAO_OUT",
-            show_envvar=True,
-        ),
+        setting_option("out", "Published dataset holding last year's report."),
     ] = None,
     results: Annotated[
         Path | None,
