@@ -109,13 +109,14 @@ def test_a_run_on_locations_another_run_holds_fails_clearly_and_publishes_nothin
     assert not (tmp_path / "warehouse/records").exists()
 
 
-def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
-    compile_landing, tmp_path: Path, monkeypatch
-) -> None:
-    # Each run pauses before writing a records file until the other one reaches the same point
-    # (or 10 s pass): without a lock both read the old file first and the last writer wins.
+def _compile_two_agencies_at_once(compile_landing, monkeypatch, store, **locations) -> list:
+    """Compile ag-a and ag-b side by side on shared locations; the errors they raised.
+
+    Each run pauses before writing a records file until the other one reaches the same point
+    (or 10 s pass): without a lock both read the old file first and the last writer wins.
+    """
     together = threading.Barrier(2, timeout=10)
-    real_write = LocalStore.write_bytes
+    real_write = store.write_bytes
 
     def write_after_the_other_read(self, key, data, durable=True):
         if key.startswith("records/"):
@@ -124,13 +125,13 @@ def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
                 together.wait()
         return real_write(self, key, data, durable)
 
-    monkeypatch.setattr(LocalStore, "write_bytes", write_after_the_other_read)
+    monkeypatch.setattr(store, "write_bytes", write_after_the_other_read)
     failures = []
 
     def compile_one(agency: str) -> None:
         try:
-            compile_landing(FEES, 2024, agencies=[agency])
-        except Exception as error:  # surfaced below
+            compile_landing(FEES, 2024, agencies=[agency], **locations)
+        except Exception as error:  # surfaced by the caller
             failures.append(error)
 
     runs = [threading.Thread(target=compile_one, args=(a,)) for a in ("ag-a", "ag-b")]
@@ -138,8 +139,14 @@ def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
         run.start()
     for run in runs:
         run.join()
+    return failures
 
-    assert failures == []
+
+def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
+    compile_landing, tmp_path: Path, monkeypatch
+) -> None:
+    assert _compile_two_agencies_at_once(compile_landing, monkeypatch, LocalStore) == []
+
     fees = pl.read_parquet(tmp_path / "warehouse/records/fees.parquet")
     assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
     assert {"ag-a", "ag-b"} <= {p.name.removeprefix("agency_id=")
@@ -291,32 +298,10 @@ def test_two_compiles_sharing_an_s3_warehouse_keep_both_agencies_records(
     compile_landing, s3_env, monkeypatch
 ) -> None:
     bucket = _s3_bucket(s3_env)
-    together = threading.Barrier(2, timeout=10)
-    real_write = S3Store.write_bytes
+    locations = {"out": f"s3://{bucket}/published", "warehouse": f"s3://{bucket}/warehouse"}
 
-    def write_after_the_other_read(self, key, data, durable=True):
-        if key.startswith("records/"):
-            with contextlib.suppress(threading.BrokenBarrierError):
-                together.wait()
-        return real_write(self, key, data, durable)
+    assert _compile_two_agencies_at_once(compile_landing, monkeypatch, S3Store, **locations) == []
 
-    monkeypatch.setattr(S3Store, "write_bytes", write_after_the_other_read)
-    failures = []
-
-    def compile_one(agency: str) -> None:
-        try:
-            compile_landing(FEES, 2024, agencies=[agency], out=f"s3://{bucket}/published",
-                            warehouse=f"s3://{bucket}/warehouse")  # fmt: skip
-        except Exception as error:  # surfaced below
-            failures.append(error)
-
-    runs = [threading.Thread(target=compile_one, args=(a,)) for a in ("ag-a", "ag-b")]
-    for run in runs:
-        run.start()
-    for run in runs:
-        run.join()
-
-    assert failures == []
     records = s3_env.client().get_object(Bucket=bucket, Key="warehouse/records/fees.parquet")
     fees = pl.read_parquet(io.BytesIO(records["Body"].read()))
     assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
