@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import re
 import shutil
@@ -176,15 +175,14 @@ def preflight(
 
     Imports nothing of Prefect. The registry is read by the same code as in the flow.
     """
-    from zoneinfo import ZoneInfo
-
+    from flows.clock import beijing_today
     from flows.landing import LocalLanding
     from flows.registry import load_registry
     from flows.settings import check_locations, load_settings
     from transforms.period import check_report_year
 
     if year is not None:  # the flow checks it too, for deployments
-        check_report_year(year, dt.datetime.now(ZoneInfo("Asia/Shanghai")).date())
+        check_report_year(year, beijing_today())
     check_agency_options(agencies)
     settings = load_settings(**locations)
     check_locations(settings)
@@ -566,6 +564,7 @@ def demo(
     Its folders are nianbao's defaults seen from --dir (landing, warehouse, published): from
     there every command works on them without --landing or --out.
     """
+    from flows.clock import beijing_today
     from flows.demo import AGENCY, DEMO_YEAR, build_demo_landing, is_demo_landing
 
     landing = folder / "landing"
@@ -586,7 +585,7 @@ def demo(
         landing=str(landing),
         out=str(folder / "published"),
         warehouse=str(folder / "warehouse"),
-        run_date=dt.date.today(),
+        run_date=beijing_today(),
     )
     _report_outcome(result)
     show(year=DEMO_YEAR, agency=AGENCY, out=str(folder / "published"))
@@ -737,10 +736,6 @@ def revisions(
         table.add_row(v["run_id"], v["published_at"], v["status"], v["as_of"],
                       "✓" if v["current"] else "", escape(changed or "—"))  # fmt: skip
     console.print(table)
-
-
-def run() -> None:  # pragma: no cover - console entry point
-    app()
 
 
 if __name__ == "__main__":  # pragma: no cover

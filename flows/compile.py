@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -20,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from expectations.run import ReportValidation, validate_reports, validate_source_records
 from flows import progress
+from flows.clock import beijing_today
 from flows.history import mark_crashed, publish_run_artifacts
 from flows.ingest import files_in_run, read_and_normalize
 from flows.landing import (
@@ -51,7 +51,6 @@ from transforms.period import Period, check_report_year
 from transforms.report import CountingRules, compile_report_cells
 from transforms.rules import level_of
 
-BEIJING = ZoneInfo("Asia/Shanghai")
 FLOW_NAME = "compile-annual-reports"
 PUBLISH_BATCH = 100  # agencies per publishing task
 
@@ -75,10 +74,6 @@ TRANSIENT_IO_RETRIES = {
     "retry_delay_seconds": [2, 10],
     "retry_condition_fn": is_transient_io_error,
 }
-
-
-def beijing_today() -> dt.date:
-    return dt.datetime.now(BEIJING).date()
 
 
 def new_run_id() -> str:

@@ -13,12 +13,12 @@ import datetime as dt
 import json
 import os
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 
-BEIJING = ZoneInfo("Asia/Shanghai")
+from flows.clock import BEIJING
+
 AGENCY = "cq-qijiang-cgj"
 NIL_AGENCY = "cq-qijiang-sfj"
 DEMO_YEAR = 2024

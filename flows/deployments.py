@@ -18,8 +18,9 @@ from prefect.utilities.callables import parameter_schema
 
 from flows.compile import FLOW_NAME, compile_reports
 from flows.nightly import NIGHTLY_FLOW, nightly_year_to_date
+from transforms.parse import BEIJING as BEIJING_ZONE_NAME
 
-TIMEZONE = "Asia/Shanghai"
+TIMEZONE = BEIJING_ZONE_NAME
 NIGHTLY_CRON = "0 2 * * *"  # 02:00 Beijing time: after the upstream systems' midnight exports
 # One run of each deployment at a time: on S3 there is no lock on the warehouse and the output
 # (local folders are locked by the flows themselves), so the scheduler must not overlap runs.

@@ -22,6 +22,7 @@ from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
 from transforms.cells import (
     CHANNEL_WEBSITE,
+    VALUE_DTYPE,
     channel_name,
     channel_name_of_label,
     report_skeleton,
@@ -29,16 +30,6 @@ from transforms.cells import (
 from transforms.parse import to_half_width
 from transforms.sources import AGENCY_ID_PATTERN, AGENCY_SCHEMA
 
-TEMPLATE_COLUMNS = (
-    "agency_id",
-    "year",
-    "section",
-    "row",
-    "column",
-    "row_label",
-    "column_label",
-    "value",
-)
 REQUIRED_COLUMNS = ("agency_id", "year", "section", "row", "column", "value")
 
 
@@ -178,7 +169,7 @@ def read_report_file(path: Path) -> pl.DataFrame:
         value=pl.col("value")
         .str.strip_chars()
         .str.replace_all(",", "")
-        .cast(pl.Decimal(18, 4), strict=False),
+        .cast(VALUE_DTYPE, strict=False),
         has_rulemaking_power=_rulemaking_power(path, frame, power),
     )
 
@@ -231,7 +222,7 @@ def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None
         channels.append(channel_name_of_label(label))
         line += 1
     skeleton = report_skeleton(agency_for(agency_id, None, channels)).with_row_index("index")
-    numbered = skeleton.with_columns(value=pl.col("index").cast(pl.Decimal(18, 4)))
+    numbered = skeleton.with_columns(value=pl.col("index").cast(VALUE_DTYPE))
     values: dict[int, str | None] = {}
     line = 3
     for table in report_tables(numbered, fee_decimals=0):

@@ -6,13 +6,13 @@ import datetime as dt
 import json
 import uuid
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import polars as pl
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.clock import BEIJING
 from flows.render import escape_markdown
 from flows.storage import StorageAccessError
 from transforms.cells import HEADLINE_CELLS
@@ -107,7 +107,6 @@ def publish_run_artifacts(result: CompileResult, agencies: pl.DataFrame) -> None
 
 
 # Times people read are Beijing time, with the zone named; scripts get ISO times with the offset.
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A short id is at least this many characters of the run id, like git's abbreviated hashes.
 SHORT_ID = 8
 # The latest runs searched for an id prefix (the API filters ids only whole, names exactly).
@@ -127,7 +126,7 @@ def short_ids(run_ids: list[str]) -> dict[str, str]:
 
 
 def beijing(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(SHANGHAI) if moment else None
+    return moment.astimezone(BEIJING) if moment else None
 
 
 def shown_time(moment: dt.datetime | None, seconds: bool = True) -> str:

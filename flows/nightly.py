@@ -11,9 +11,9 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.clock import beijing_today
 from flows.compile import (
     CompileResult,
-    beijing_today,
     check_locations,
     compile_and_publish,
     default_task_runner,

@@ -15,6 +15,7 @@ from transforms.cells import (
     CELL_KEY,
     FEES_ROW,
     OUTCOME_ROW_KEYS,
+    VALUE_DTYPE,
     is_money,
     report_skeleton,
 )
@@ -231,10 +232,6 @@ def _year_over_year(
     return bad
 
 
-def _value_of(row: str) -> pl.Expr:
-    return pl.col("value").filter(pl.col("row") == row).sum()
-
-
 def _value_in(column: str) -> pl.Expr:
     return pl.col("value").filter(pl.col("column") == column).sum()
 
@@ -423,7 +420,7 @@ def validation_frame(
 def find_violations_in_validation_frame(frame: pl.DataFrame, rule_id: str) -> pl.DataFrame:
     """Run one rule on a validation frame: what a validation engine's custom check calls."""
     key = ["agency_id", *CELL_KEY]
-    cells = frame.select(*key, pl.col("value").cast(pl.Decimal(18, 4)))
+    cells = frame.select(*key, pl.col("value").cast(VALUE_DTYPE))
     agencies = frame.group_by("agency_id", maintain_order=True).agg(
         pl.col("has_rulemaking_power").first(),  # null (unknown) stays null: B9 skips it
         channels=pl.col("agency_channels").first().str.split(_CHANNEL_SEPARATOR),
@@ -432,7 +429,7 @@ def find_violations_in_validation_frame(frame: pl.DataFrame, rule_id: str) -> pl
     previous = (
         None
         if with_last.is_empty()
-        else with_last.select(*key, value=pl.col("last_year_value").cast(pl.Decimal(18, 4)))
+        else with_last.select(*key, value=pl.col("last_year_value").cast(VALUE_DTYPE))
     )
     rule = RULES_BY_ID[rule_id]
     found = rule.find_violations(

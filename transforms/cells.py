@@ -113,7 +113,6 @@ OUTCOME_ROWS = (
     ("other_other", "（六）其他处理 3.其他", "other"),
 )
 OUTCOME_ROW_KEYS = tuple(row for row, _, _ in OUTCOME_ROWS)
-OutcomeRow = pl.Enum(OUTCOME_ROW_KEYS)
 
 REQUEST_ROWS = (
     ("new_received", "一、本年新收政府信息公开申请数量"),

@@ -23,16 +23,6 @@ from transforms.cells import (
 from transforms.period import Period
 from transforms.sources import DISCLOSED_REASON
 
-COUNT_SCHEMA = pl.Schema(
-    {
-        "agency_id": pl.String(),
-        "section": pl.String(),
-        "row": pl.String(),
-        "column": pl.String(),
-        "value": VALUE_DTYPE,
-    }
-)
-
 REFUSAL_GROUPS = ("withheld", "unavailable", "not_processed", "other")
 DEFAULT_OUTCOME_PRECEDENCE = REFUSAL_GROUPS
 

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms.cells import CELL_KEY, CHANNEL_COLUMN, OUTCOME_ROW_KEYS, report_skeleton
+from transforms.cells import (
+    CELL_KEY,
+    CHANNEL_COLUMN,
+    OUTCOME_ROW_KEYS,
+    VALUE_DTYPE,
+    report_skeleton,
+)
 from transforms.counting import (
     DEFAULT_OUTCOME_PRECEDENCE,
     AppealsRule,
@@ -26,7 +32,7 @@ REPORT_CELLS_SCHEMA = pl.Schema(
         "section": pl.String(),
         "row": pl.String(),
         "column": pl.String(),
-        "value": pl.Decimal(18, 4),
+        "value": VALUE_DTYPE,
         "row_label": pl.String(),
         "column_label": pl.String(),
     }
