@@ -23,9 +23,11 @@ from flows.clock import beijing_today
 from flows.history import mark_crashed, publish_run_artifacts
 from flows.ingest import files_in_run, read_and_normalize
 from flows.landing import (
+    Landing,
     LandingFile,
-    LocalLanding,
+    ManifestInput,
     ParsedFileCache,
+    RegistryInput,
 )
 from flows.publish import (
     Release,
@@ -42,6 +44,7 @@ from flows.settings import Settings, check_locations, load_settings
 from flows.storage import (
     LocalStore,
     StorageAccessError,
+    Store,
     parquet_bytes,
     read_parquet_bytes,
 )
@@ -89,7 +92,7 @@ class SourceOutcome:
     records: pl.DataFrame
     quarantine: pl.DataFrame
     rows_read: int
-    inputs: list[dict]
+    inputs: list[ManifestInput]
 
     @property
     def counts(self) -> dict[str, int]:
@@ -130,15 +133,15 @@ class CompileResult:
 
 @task(cache_policy=NO_CACHE)
 def read_registry(
-    landing: LocalLanding, agency_ids: list[str] | None
-) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    landing: Landing, agency_ids: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, RegistryInput]:
     """The agencies to compile, the registry rows quarantined, and the registry file's checksum."""
     return load_registry(landing, agency_ids)
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def ingest_source(
-    landing: LocalLanding,
+    landing: Landing,
     name: str,
     files: list[LandingFile],
     channels: dict[str, list[str]],
@@ -152,7 +155,7 @@ def ingest_source(
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
-def store_records(warehouse: LocalStore, outcome: SourceOutcome, agency_ids: list[str]) -> str:
+def store_records(warehouse: Store, outcome: SourceOutcome, agency_ids: list[str]) -> str:
     """Replace the compiled agencies' normalized records of one source in the warehouse."""
     key = f"records/{outcome.name}.parquet"
     records = outcome.records.with_columns(pl.col("agency_id").cast(pl.String))
@@ -177,7 +180,7 @@ def compile_cells(
 
 
 @task(cache_policy=NO_CACHE)
-def read_published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
+def read_published_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
     """The current published cells of ``year`` for these agencies (last year's, for B5 and B6)."""
     return published_cells(out, year, agency_ids)
 
@@ -243,7 +246,7 @@ def check_reports(
 
 
 @task(cache_policy=NO_CACHE)
-def publish_data_docs(out: LocalStore, checked: ReportValidation) -> str | None:
+def publish_data_docs(out: Store, checked: ReportValidation) -> str | None:
     """The Great Expectations Data Docs of this run's report checks, under validation/data_docs."""
     for path, data in checked.docs_files.items():
         out.write_bytes(f"validation/data_docs/{path}", data)
@@ -252,7 +255,7 @@ def publish_data_docs(out: LocalStore, checked: ReportValidation) -> str | None:
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def publish_reports(
-    out: LocalStore,
+    out: Store,
     agencies: pl.DataFrame,
     cells: pl.DataFrame,
     violations: pl.DataFrame,
@@ -307,7 +310,7 @@ def _for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFra
     ).select(violations.columns)
 
 
-def _lock_order(store: LocalStore) -> str:
+def _lock_order(store: Store) -> str:
     return str(store.root.resolve()) if isinstance(store, LocalStore) else str(store)
 
 
@@ -342,7 +345,7 @@ def _listed(agency_ids: list[str], most: int = 5) -> str:
 
 
 def run_failed(
-    out: LocalStore,
+    out: Store,
     error: Exception,
     *,
     run_id: str,
@@ -390,10 +393,10 @@ def run_failed(
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def write_manifest(
-    out: LocalStore,
+    out: Store,
     result: CompileResult,
     parameters: dict,
-    inputs: list[dict],
+    inputs: list[RegistryInput | ManifestInput],
     started: dt.datetime,
     flow_name: str,
 ) -> str:
@@ -407,7 +410,7 @@ def write_manifest(
         "as_of": result.period.end.isoformat(),
         "started_at": started.isoformat(),
         "ended_at": dt.datetime.now(dt.UTC).isoformat(),
-        "inputs": inputs,
+        "inputs": [i.to_json() for i in inputs],
         "sources": result.source_counts,
         "quarantine": {"rows": result.quarantine.height, "uri": result.quarantine_uri},
         "validation": {
@@ -450,14 +453,14 @@ class Selection:
     files_by_source: dict[str, list[LandingFile]]
     misplaced: list[dict]
     registry_quarantine: pl.DataFrame
-    registry_input: dict
+    registry_input: RegistryInput
 
     @property
     def agency_ids(self) -> list[str]:
         return self.agencies["agency_id"].to_list()
 
 
-def select_inputs(zone: LocalLanding, agencies: list[str] | None) -> Selection:
+def select_inputs(zone: Landing, agencies: list[str] | None) -> Selection:
     """The registry rows to compile and their landing files, grouped by source."""
     selected, registry_quarantine, registry_input = read_registry(zone, agencies)
     files_by_source, misplaced = files_in_run(zone, selected["agency_id"].to_list(), bool(agencies))
@@ -585,7 +588,7 @@ def _compile_and_publish(
         data_docs_uri=docs_uri,
         record_checks=record_results,
     )
-    inputs = [selection.registry_input] + [i for o in outcomes.values() for i in o.inputs]
+    inputs = [selection.registry_input, *(i for o in outcomes.values() for i in o.inputs)]
     result.manifest_uri = write_manifest(
         out_store,
         result,

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from flows.landing import (
+    Landing,
     LandingFile,
     LocalLanding,
     ParsedFileCache,
@@ -28,7 +29,7 @@ from transforms.sources import SOURCES
 
 
 def files_in_run(
-    zone: LocalLanding, agency_ids: list[str], named: bool
+    zone: Landing, agency_ids: list[str], named: bool
 ) -> tuple[dict[str, list[LandingFile]], list[dict]]:
     """The landing files a run reads, by source, and the misplaced files it reports.
 
@@ -45,7 +46,7 @@ def files_in_run(
 
 
 def read_and_normalize(
-    zone: LocalLanding,
+    zone: Landing,
     name: str,
     files: list[LandingFile],
     channels: dict[str, list[str]],
@@ -62,7 +63,7 @@ def read_and_normalize(
 
 
 def ingest_and_compile(
-    landing: str | Path | LocalLanding,
+    landing: str | Path | Landing,
     year: int,
     run_date: dt.date,
     rules: CountingRules | None = None,
@@ -71,7 +72,7 @@ def ingest_and_compile(
     """Every cell of the year's reports compiled from a local landing folder, and everything
     quarantined on the way (registry rows, misplaced files, bad files and rows), as the compile
     flow would count them on ``run_date``; nothing is stored, checked or published."""
-    zone = landing if isinstance(landing, LocalLanding) else LocalLanding(landing)
+    zone = landing if isinstance(landing, Landing) else LocalLanding(landing)
     period = Period.of_year(year, as_of=run_date - dt.timedelta(days=1))
     selected, registry_quarantine, _ = load_registry(zone, agencies)
     agency_ids = selected["agency_id"].to_list()

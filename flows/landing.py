@@ -17,15 +17,16 @@ import stat
 import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
+from typing import Protocol, runtime_checkable
 
 import fastexcel
 import polars as pl
 
 from flows.storage import (
-    LocalStore,
     S3Store,
+    Store,
     _explained,
     open_store,
     parquet_bytes,
@@ -97,6 +98,50 @@ class LandingFile:
     @property
     def suffix(self) -> str:
         return PurePosixPath(self.path).suffix.lower()
+
+
+@runtime_checkable
+class Landing(Protocol):
+    """A landing zone, only ever read: a local folder (``LocalLanding``) or an S3 prefix
+    (``S3Landing``). Code that reads one takes this, so it works for both."""
+
+    def __str__(self) -> str: ...
+
+    def files(self) -> list[LandingFile]:
+        """Every entry of the zone by path; those that will not be read carry ``skipped``."""
+        ...
+
+    def read_bytes(self, path: str) -> bytes:
+        """One file's bytes; FileNotFoundError if gone, another OSError if refused."""
+        ...
+
+
+@dataclass(frozen=True)
+class ManifestInput:
+    """One landing file a run read, as the manifest's ``inputs`` lists it (keys in this order)."""
+
+    path: str
+    sha256: str
+    size: int
+    modified: str  # ISO 8601, UTC
+    source: str
+    # The path of the first delivery of the same content (this one was not read again), or None.
+    duplicate_of: str | None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class RegistryInput:
+    """The agency registry a run read, as the manifest's first ``inputs`` entry lists it."""
+
+    path: str
+    sha256: str
+    source: str
+
+    def to_json(self) -> dict:
+        return asdict(self)
 
 
 _NOT_REGULAR = {
@@ -222,7 +267,7 @@ class S3Landing:
 
 def open_landing(
     uri: str, endpoint_url: str | None = None, region: str = "us-east-1", max_attempts: int = 6
-):
+) -> LocalLanding | S3Landing:
     """The landing zone at a folder or ``s3://bucket/prefix``."""
     store = open_store(uri, endpoint_url, region, max_attempts)
     return S3Landing(store) if isinstance(store, S3Store) else LocalLanding(uri)
@@ -540,7 +585,7 @@ class SourceRead:
     source: Source
     raw: pl.DataFrame
     rejected: pl.DataFrame
-    inputs: list[dict]
+    inputs: list[ManifestInput]
     # Rows read, including those the reader could not split (quarantined, not in ``raw``).
     rows_read: int
 
@@ -553,7 +598,7 @@ class ParsedFileCache:
     when the columns read change, which retires old entries.
     """
 
-    def __init__(self, store: LocalStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
 
     @staticmethod
@@ -617,7 +662,7 @@ def _parse(data: bytes, source: Source, file: LandingFile) -> pl.DataFrame:
 
 
 def _load(
-    landing: LocalLanding,
+    landing: Landing,
     source: Source,
     file: LandingFile,
     channels: dict[str, list[str]],
@@ -654,7 +699,7 @@ def _delivery_scope(file: LandingFile, checksum: str) -> str:
 
 
 def read_source(
-    landing: LocalLanding,
+    landing: Landing,
     source: Source,
     files: list[LandingFile],
     channels: dict[str, list[str]],
@@ -675,10 +720,15 @@ def read_source(
             continue
         duplicate_of = first_delivery.setdefault(_delivery_scope(file, checksum), file.path)
         inputs.append(
-            {"path": file.path, "sha256": checksum, "size": file.size,
-             "modified": file.modified.isoformat(), "source": source.name,
-             "duplicate_of": None if duplicate_of == file.path else duplicate_of}
-        )  # fmt: skip
+            ManifestInput(
+                path=file.path,
+                sha256=checksum,
+                size=file.size,
+                modified=file.modified.isoformat(),
+                source=source.name,
+                duplicate_of=None if duplicate_of == file.path else duplicate_of,
+            )
+        )
         if duplicate_of != file.path:
             continue
         if isinstance(frame, UnreadableFile):
@@ -730,7 +780,7 @@ def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]],
     return by_source, unknown
 
 
-def read_agencies_table(landing: LocalLanding) -> tuple[pl.DataFrame, str]:
+def read_agencies_table(landing: Landing) -> tuple[pl.DataFrame, str]:
     """The registry's rows as text, with the file checksum; a missing registry stops the run."""
     try:
         data = landing.read_bytes(AGENCIES_FILE)

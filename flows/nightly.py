@@ -21,10 +21,10 @@ from flows.compile import (
     read_registry,
     select_inputs,
 )
-from flows.landing import AGENCIES_FILE, LandingFile, LocalLanding, sha256
+from flows.landing import AGENCIES_FILE, Landing, LandingFile, sha256
 from flows.publish import cells_key
 from flows.settings import Settings, load_settings
-from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.storage import Store, parquet_bytes, read_parquet_bytes
 from transforms.period import Period
 
 NIGHTLY_FLOW = "nightly-year-to-date"
@@ -51,7 +51,7 @@ class NightlyResult:
         return all(r.ok for r in self.results)
 
 
-def read_ledger(warehouse: LocalStore) -> pl.DataFrame:
+def read_ledger(warehouse: Store) -> pl.DataFrame:
     """What the landing zone held when the last nightly run finished."""
     if not warehouse.exists(LEDGER_KEY):
         return pl.DataFrame(schema=LEDGER_SCHEMA)
@@ -60,7 +60,7 @@ def read_ledger(warehouse: LocalStore) -> pl.DataFrame:
 
 @task(cache_policy=NO_CACHE)
 def find_changed_files(
-    zone: LocalLanding, ledger: pl.DataFrame
+    zone: Landing, ledger: pl.DataFrame
 ) -> tuple[list[LandingFile], list[str], pl.DataFrame]:
     """Files new or changed since the ledger, paths deleted since, and the ledger as it is now.
 
@@ -99,7 +99,7 @@ def years_to_refresh(run_date: dt.date) -> list[int]:
     return years
 
 
-def final_already(out: LocalStore, year: int, agency_ids: list[str]) -> set[str]:
+def final_already(out: Store, year: int, agency_ids: list[str]) -> set[str]:
     """Agencies whose report of ``year`` the annual compilation has published as final."""
     return {
         agency_id

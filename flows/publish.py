@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
-from flows.storage import LocalStore, parquet_bytes, read_parquet_bytes
+from flows.storage import Store, parquet_bytes, read_parquet_bytes
 from transforms.agencies import safe_agency_id
 from transforms.period import Period
 from transforms.report import changed_cells
@@ -29,7 +29,7 @@ def cells_key(year: int, agency_id: str) -> str:
     return f"report_cells/year={year}/agency_id={safe_agency_id(agency_id)}/data.parquet"
 
 
-def current_run_id(out: LocalStore, year: int, agency_id: str) -> str | None:
+def current_run_id(out: Store, year: int, agency_id: str) -> str | None:
     """The run whose version of this report is current (its cells), or None if none is."""
     key = cells_key(year, agency_id)
     return read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
@@ -48,16 +48,16 @@ class RunFailed(Exception):
         return self.args[0]
 
 
-def begin_publishing(out: LocalStore, year: int, agency_ids: list[str], run_id: str) -> None:
+def begin_publishing(out: Store, year: int, agency_ids: list[str], run_id: str) -> None:
     journal = {"run_id": run_id, "year": year, "agency_ids": agency_ids, "state": "publishing"}
     out.write_bytes(JOURNAL_KEY, json.dumps(journal).encode())
 
 
-def end_publishing(out: LocalStore, run_id: str, state: str = "done") -> None:
+def end_publishing(out: Store, run_id: str, state: str = "done") -> None:
     out.write_bytes(JOURNAL_KEY, json.dumps({"run_id": run_id, "state": state}).encode())
 
 
-def restore_interrupted(out: LocalStore) -> list[str]:
+def restore_interrupted(out: Store) -> list[str]:
     """Put back the current version of every report a cut-off publish left half-written.
 
     A report's cells are written last, so an agency whose cells do not carry the cut-off run
@@ -91,7 +91,7 @@ def restore_interrupted(out: LocalStore) -> list[str]:
     return restored
 
 
-def published_cells(out: LocalStore, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
+def published_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
     """The current published cells of ``year`` for these agencies, or None if there are none."""
     frames = [
         read_parquet_bytes(out.read_bytes(cells_key(year, agency_id))).select(
@@ -114,7 +114,7 @@ class Release:
 
 
 def publish_report(
-    out: LocalStore, agency: dict, cells: pl.DataFrame, violations: pl.DataFrame, release: Release
+    out: Store, agency: dict, cells: pl.DataFrame, violations: pl.DataFrame, release: Release
 ) -> list[str]:
     """Write one agency's report: history version first, then the current files, cells last.
 
@@ -167,7 +167,7 @@ def publish_report(
     return written
 
 
-def revisions(out: LocalStore, year: int, agency_id: str) -> list[dict]:
+def revisions(out: Store, year: int, agency_id: str) -> list[dict]:
     """Every published version of one report, oldest first, with the cells each one changed."""
     prefix = f"history/year={year}/agency_id={safe_agency_id(agency_id)}/"
     versions = sorted(

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from flows.landing import AGENCIES_FILE, LocalLanding, read_agencies_table
+from flows.landing import AGENCIES_FILE, Landing, RegistryInput, read_agencies_table
 from transforms.agencies import normalize_agencies, select_agencies
 
 
 def load_registry(
-    landing: LocalLanding, agency_ids: list[str] | None
-) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+    landing: Landing, agency_ids: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, RegistryInput]:
     """The agencies to compile, the registry rows quarantined, and the registry file's checksum.
 
     Raises FileNotFoundError (no registry) or ValueError (unreadable, no usable row, an
@@ -19,4 +19,8 @@ def load_registry(
     raw, checksum = read_agencies_table(landing)
     agencies, quarantine = normalize_agencies(raw, AGENCIES_FILE)
     selected = select_agencies(agencies, agency_ids, quarantine)
-    return selected, quarantine, {"path": AGENCIES_FILE, "sha256": checksum, "source": "agencies"}
+    return (
+        selected,
+        quarantine,
+        RegistryInput(path=AGENCIES_FILE, sha256=checksum, source="agencies"),
+    )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transforms.counting import DEFAULT_OUTCOME_PRECEDENCE, AppealsRule
 from transforms.report import CountingRules
+
+if TYPE_CHECKING:  # imported when used: the settings load without polars or boto3
+    from flows.landing import LocalLanding, S3Landing
+    from flows.storage import LocalStore, S3Store
 
 
 class S3Settings(BaseModel):
@@ -47,13 +52,13 @@ class Settings(BaseSettings):
     )
     s3: S3Settings = Field(default_factory=S3Settings)
 
-    def store(self, uri: str):
+    def store(self, uri: str) -> LocalStore | S3Store:
         """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""
         from flows.storage import open_store
 
         return open_store(uri, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)
 
-    def landing_zone(self):
+    def landing_zone(self) -> LocalLanding | S3Landing:
         from flows.landing import open_landing
 
         return open_landing(self.landing, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)

@@ -13,8 +13,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import polars as pl
 
@@ -43,6 +44,46 @@ def _read_umask() -> int:
 
 _IMPORT_UMASK = os.umask(0o022)
 os.umask(_IMPORT_UMASK)
+
+
+@runtime_checkable
+class Store(Protocol):
+    """Where published objects and warehouse files go: what every flow may ask of a location.
+
+    Keys are relative posix paths. A local folder (``LocalStore``) and an S3 prefix (``S3Store``)
+    both satisfy it; code that takes a store takes this, so it works for both.
+    """
+
+    def __str__(self) -> str: ...
+
+    def uri(self, key: str) -> str:
+        """Where ``key`` is, for people and manifests (a path or ``s3://bucket/key``)."""
+        ...
+
+    def write_bytes(self, key: str, data: bytes, durable: bool = True) -> str:
+        """Write the whole object at once (never half-visible); returns its uri."""
+        ...
+
+    def read_bytes(self, key: str) -> bytes:
+        """The object's bytes; FileNotFoundError if there is none."""
+        ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def keys(self, prefix: str) -> list[str]:
+        """Every key under ``prefix``, sorted (hidden files and the lock excluded locally)."""
+        ...
+
+    # Not ``remove``: only LocalStore has it today, and restore_interrupted asks with hasattr
+    # (an S3 prefix keeps a never-published report's files after a cut-off run).
+
+    def lock(self, run_id: str) -> AbstractContextManager[dict | None]:
+        """Hold the location for one run; yields the holder of a cut-off run, else None."""
+        ...
+
+    def remove_partial_writes(self) -> list[str]:
+        """Delete what unfinished writes left (only under the lock); the keys removed."""
+        ...
 
 
 class LocalStore:
@@ -446,7 +487,7 @@ class S3Store:
 
 def open_store(
     uri: str, endpoint_url: str | None = None, region: str = "us-east-1", max_attempts: int = 6
-):
+) -> LocalStore | S3Store:
     """A local folder, or an S3 prefix for ``s3://bucket/prefix``."""
     if uri.startswith(S3_SCHEME):
         return S3Store(uri, s3_client(endpoint_url, region, max_attempts))

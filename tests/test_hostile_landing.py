@@ -282,7 +282,7 @@ def test_an_unreadable_landing_file_is_rejected_by_name_and_the_others_are_read(
         {"file": "ag-a/fees/bad.csv", "row": None,
          "reason": "cannot be read from the landing zone: Input/output error"}
     ]  # fmt: skip
-    assert [i["path"] for i in read.inputs] == ["ag-a/fees/good.csv"]
+    assert [i.path for i in read.inputs] == ["ag-a/fees/good.csv"]
 
 
 class _RefusingClient:
