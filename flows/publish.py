@@ -83,7 +83,7 @@ def restore_interrupted(out: Store) -> list[str]:
             version = f"history/{partition}/run_id={current}/{name}"
             if current is not None and out.exists(version):
                 out.write_bytes(key, out.read_bytes(version))
-            elif current is None and hasattr(out, "remove"):
+            elif current is None:
                 out.remove(key)  # never published: nothing of the cut-off run may stay
             # else: a version from before history kept result.json; S3 here may not delete
         restored.append(agency_id)

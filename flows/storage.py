@@ -74,8 +74,9 @@ class Store(Protocol):
         """Every key under ``prefix``, sorted (hidden files and the lock excluded locally)."""
         ...
 
-    # Not ``remove``: only LocalStore has it today, and restore_interrupted asks with hasattr
-    # (an S3 prefix keeps a never-published report's files after a cut-off run).
+    def remove(self, key: str) -> None:
+        """Delete one object; nothing happens when it is not there."""
+        ...
 
     def lock(self, run_id: str) -> AbstractContextManager[dict | None]:
         """Hold the location for one run; yields the holder of a cut-off run, else None."""
@@ -467,6 +468,12 @@ class S3Store:
         served = found["ResponseMetadata"]["HTTPHeaders"].get("date")
         now = email.utils.parsedate_to_datetime(served) if served else dt.datetime.now(dt.UTC)
         return holder, found["ETag"], (now - found["LastModified"]).total_seconds()
+
+    def remove(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        except Exception as error:
+            raise _explained(error, self.uri(key)) from None
 
     def remove_partial_writes(self) -> list[str]:
         return []  # a PUT is whole or absent; unfinished multipart uploads expire by lifecycle

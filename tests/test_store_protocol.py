@@ -109,3 +109,19 @@ def test_the_manifest_lists_its_inputs_with_the_same_keys_in_the_same_order(tmp_
     ]
     assert inputs[0]["path"] == "agencies.csv" and inputs[0]["source"] == "agencies"
     assert len(fee_sha) == 64 and len(inputs[0]["sha256"]) == 64
+
+
+def test_an_s3_store_removes_an_object_and_a_missing_one_quietly(s3_env) -> None:
+    import uuid
+
+    from flows.storage import open_store
+
+    bucket = f"remove-{uuid.uuid4().hex[:8]}"
+    s3_env.client().create_bucket(Bucket=bucket)
+    store = open_store(f"s3://{bucket}/published", s3_env.endpoint)
+    store.write_bytes("reports/year=2024/agency_id=ag-a/report.md", b"# x")
+
+    store.remove("reports/year=2024/agency_id=ag-a/report.md")
+    store.remove("reports/year=2024/agency_id=ag-a/never-there.md")
+
+    assert store.keys("reports/") == []
