@@ -41,14 +41,25 @@ def report_suite() -> dict:
     # should the dictionary ever have two.
     ((_, money_row),) = MONEY_ROWS
     expectations = [
-        _expectation("expect_compound_columns_to_be_unique", column_list=key,
-                     note="B7/C1: every cell once"),
-        _expectation("expect_column_values_to_be_in_set", column="section", value_set=list(SECTIONS)),
-        _expectation("expect_column_values_to_be_between", column="value", min_value=0,
-                     row_condition={"type": "comparison", "column": {"name": "row"},
-                                    "operator": "!=", "parameter": money_row},
-                     note="B7: counts are non-negative"),
-    ]  # fmt: skip
+        _expectation(
+            "expect_compound_columns_to_be_unique", column_list=key, note="B7/C1: every cell once"
+        ),
+        _expectation(
+            "expect_column_values_to_be_in_set", column="section", value_set=list(SECTIONS)
+        ),
+        _expectation(
+            "expect_column_values_to_be_between",
+            column="value",
+            min_value=0,
+            row_condition={
+                "type": "comparison",
+                "column": {"name": "row"},
+                "operator": "!=",
+                "parameter": money_row,
+            },
+            note="B7: counts are non-negative",
+        ),
+    ]
     expectations += [
         _expectation(
             "expect_report_rule_to_hold",
@@ -64,9 +75,11 @@ def report_suite() -> dict:
 def record_suite(source: Source) -> dict:
     """Checks of one source's normalized records (what the run read, after de-duplication)."""
     expectations = [
-        _expectation("expect_compound_columns_to_be_unique", column_list=["agency_id", *source.identity]),
+        _expectation(
+            "expect_compound_columns_to_be_unique", column_list=["agency_id", *source.identity]
+        ),
         _expectation("expect_column_values_to_not_be_null", column="agency_id"),
-    ]  # fmt: skip
+    ]
     for f in source.fields:
         if f.value_required or f.kind in {Kind.KEY, Kind.FLAG}:
             expectations.append(_expectation("expect_column_values_to_not_be_null", column=f.name))
@@ -91,9 +104,15 @@ def record_suite(source: Source) -> dict:
         if f.kind is Kind.YUAN:
             low, high = FEE_BOUNDS_FEN
             expectations.append(
-                _expectation("expect_column_values_to_be_between", column=f.name, level=Level.WARNING,
-                             min_value=low, max_value=high, note="fee amount within sane bounds (分)")
-            )  # fmt: skip
+                _expectation(
+                    "expect_column_values_to_be_between",
+                    column=f.name,
+                    level=Level.WARNING,
+                    min_value=low,
+                    max_value=high,
+                    note="fee amount within sane bounds (分)",
+                )
+            )
     # The record rules with a suite form: the normalizer quarantines rows that break them, and
     # this re-checks what reached the records (the same declarations, transforms/rules.py).
     for rule in record_rules(source.name):

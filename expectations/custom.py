@@ -131,11 +131,16 @@ class ExpectReportRuleToHold(BatchExpectation):
                 string_template={
                     "template": "$icon",
                     "params": {"icon": "", "markdown_status_icon": "⚠️"},
-                    "styling": {"params": {"icon": {
-                        "tag": "i", "classes": ["fas", "fa-exclamation-triangle", "text-warning"]
-                    }}},
+                    "styling": {
+                        "params": {
+                            "icon": {
+                                "tag": "i",
+                                "classes": ["fas", "fa-exclamation-triangle", "text-warning"],
+                            }
+                        }
+                    },
                 },
-            )  # fmt: skip
+            )
         return super()._diagnostic_status_icon_renderer(
             configuration=configuration, result=result, runtime_configuration=runtime_configuration
         )

@@ -78,8 +78,16 @@ def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
     rows = result.result.get("unexpected_index_list") or []
     if not rows:  # an expectation that failed with an error rather than on data
         message = str(result.exception_info)[:300]
-        return [{"agency_id": None, "rule": rule, "severity": severity, "cells": "*",
-                 "expected": "the expectation to run", "actual": message}]  # fmt: skip
+        return [
+            {
+                "agency_id": None,
+                "rule": rule,
+                "severity": severity,
+                "cells": "*",
+                "expected": "the expectation to run",
+                "actual": message,
+            }
+        ]
     hit = frame[rows]
     return [
         {
@@ -87,12 +95,14 @@ def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
             "rule": rule,
             "severity": severity,
             "cells": f"{r['section']}/{r['row']}/{r['column']}",
-            "expected": str(result.expectation_config.kwargs.get("value_set")
-                            or result.expectation_config.kwargs.get("min_value", "valid")),
+            "expected": str(
+                result.expectation_config.kwargs.get("value_set")
+                or result.expectation_config.kwargs.get("min_value", "valid")
+            ),
             "actual": "blank" if r["value"] is None else str(r["value"]),
         }
         for r in hit.iter_rows(named=True)
-    ]  # fmt: skip
+    ]
 
 
 def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportValidation:

@@ -123,9 +123,13 @@ def print_violations(violations: pl.DataFrame) -> None:
         style = "red" if v["severity"] == "error" else "yellow"
         # Cells and values carry registry names: "[red]" in a WeChat account is text, not markup.
         table.add_row(
-            escape(v["agency_id"] or "—"), escape(v["rule"]), f"[{style}]{v['severity']}[/{style}]",
-            escape(v["cells"]), escape(v["expected"]), escape(v["actual"]),
-        )  # fmt: skip
+            escape(v["agency_id"] or "—"),
+            escape(v["rule"]),
+            f"[{style}]{v['severity']}[/{style}]",
+            escape(v["cells"]),
+            escape(v["expected"]),
+            escape(v["actual"]),
+        )
     errors.print(table)
     if violations.height > SHOWN_VIOLATIONS:
         errors.print(f"… and {violations.height - SHOWN_VIOLATIONS} more in the validation results")
@@ -137,9 +141,14 @@ def progress_bars():
     from flows import progress
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TimeElapsedColumn(), console=console, transient=True,
-    ) as bars:  # fmt: skip
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bars:
         stages: dict[str, TaskID] = {}
 
         def update(stage: str, by: int, total: int | None) -> None:
@@ -322,9 +331,14 @@ def compile_command(
     """Compile, check and publish the annual reports of YEAR from the landing zone."""
     with usage_errors(), run_failures():
         result = _run_compile(
-            dask_address, year=year, agencies=agency, landing=landing, out=out,
-            warehouse=warehouse, allow_empty=allow_empty,
-        )  # fmt: skip
+            dask_address,
+            year=year,
+            agencies=agency,
+            landing=landing,
+            out=out,
+            warehouse=warehouse,
+            allow_empty=allow_empty,
+        )
     _report_outcome(result)
     if not result.ok:
         raise typer.Exit(1)
@@ -408,18 +422,30 @@ def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], st
         ("start", fixed, lambda r, o: shown_time(r["start"], seconds=width >= 120)),
         ("s", number, lambda r, o: f"{r['duration_s']:.0f}") if width >= 100 else None,
         ("year", fixed, lambda r, o: escape(str(o.get("year", r["parameters"].get("year", ""))))),
-        ("agencies", number, lambda r, o: escape(str(o.get("agencies", "")))) if width >= 100 else None,
-        ("read", number, lambda r, o: escape(str(o.get("rows_read", "")))) if width >= 120 else None,
+        ("agencies", number, lambda r, o: escape(str(o.get("agencies", ""))))
+        if width >= 100
+        else None,
+        ("read", number, lambda r, o: escape(str(o.get("rows_read", ""))))
+        if width >= 120
+        else None,
         ("quarantined", number, lambda r, o: escape(str(o.get("rows_quarantined", ""))))
         if width >= 120
         else None,
         # Lists of ids and rules wrap after their commas, and fold a long id rather than cut it.
-        ("refused", {"min_width": 7, "overflow": "fold"},
-         lambda r, o: escape(o.get("refused", "").replace(",", ", "))),
-        ("failed rules / error", {"min_width": 12, "overflow": "fold"},
-         lambda r, o: escape(o.get("failed_rules", "").replace(",", ", "))
-         or _reason_in_brief(r["reason"])),
-    ]  # fmt: skip
+        (
+            "refused",
+            {"min_width": 7, "overflow": "fold"},
+            lambda r, o: escape(o.get("refused", "").replace(",", ", ")),
+        ),
+        (
+            "failed rules / error",
+            {"min_width": 12, "overflow": "fold"},
+            lambda r, o: (
+                escape(o.get("failed_rules", "").replace(",", ", "))
+                or _reason_in_brief(r["reason"])
+            ),
+        ),
+    ]
     return [c for c in columns if c]
 
 
@@ -446,8 +472,13 @@ def runs_list(
         return
     columns = _runs_columns(console.width)
     # Two spaces between columns and none at the edges: room for the columns that matter at 80.
-    table = Table(title="Recent runs", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
-                  padding=(0, 1, 0, 0))  # fmt: skip
+    table = Table(
+        title="Recent runs",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+    )
     for header, options, _ in columns:
         table.add_column(header, **options)
     for run in runs:
@@ -532,8 +563,14 @@ def _print_manifest(uri: str, manifest: dict) -> None:
     sources = manifest.get("sources") or {}
     if sources:
         table = Table(title_justify="left")
-        for column in ("source", "files", "rows read", "quarantined rows", "rejected files",
-                       "kept"):  # fmt: skip
+        for column in (
+            "source",
+            "files",
+            "rows read",
+            "quarantined rows",
+            "rejected files",
+            "kept",
+        ):
             table.add_column(column)
         for name, counts in sources.items():
             table.add_row(escape(name), *(escape(str(v)) for v in counts.values()))
@@ -733,8 +770,14 @@ def revisions(
             f"{c['section']}/{c['row']}/{c['column']}: {c['old']} → {c['new']}"
             for c in v["changed"][:8]
         ) + (f" (+{len(v['changed']) - 8} more)" if len(v["changed"]) > 8 else "")
-        table.add_row(v["run_id"], v["published_at"], v["status"], v["as_of"],
-                      "✓" if v["current"] else "", escape(changed or "—"))  # fmt: skip
+        table.add_row(
+            v["run_id"],
+            v["published_at"],
+            v["status"],
+            v["as_of"],
+            "✓" if v["current"] else "",
+            escape(changed or "—"),
+        )
     console.print(table)
 
 

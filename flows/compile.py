@@ -202,8 +202,10 @@ def record_violations(source: str, results: list[dict]) -> list[dict]:
             r["kwargs"].get("column_list")
             or [r["kwargs"].get("column_A", ""), r["kwargs"].get("column_B", "")]
         )
-        shown = {"unexpected_count": r["unexpected_count"],
-                 "examples": [{"where": "?", "value": v} for v in r["partial_unexpected_list"][:3]]}  # fmt: skip
+        shown = {
+            "unexpected_count": r["unexpected_count"],
+            "examples": [{"where": "?", "value": v} for v in r["partial_unexpected_list"][:3]],
+        }
         for failed in r.get("by_agency") or [shown | {"agency_id": None}]:
             rows.append(
                 {
@@ -334,8 +336,11 @@ def locked_locations(settings: Settings) -> Iterator[None]:
         mark_crashed(sorted(r for r in cut_off_runs if r), by=run_id)
         restored = restore_interrupted(out_store)
         if logger and restored:
-            logger.warning("restored the current version of %d report(s) a cut-off run left "
-                           "half-written: %s", len(restored), ", ".join(restored[:10]))  # fmt: skip
+            logger.warning(
+                "restored the current version of %d report(s) a cut-off run left half-written: %s",
+                len(restored),
+                ", ".join(restored[:10]),
+            )
         yield
 
 
@@ -387,8 +392,9 @@ def run_failed(
         where = f"manifest: {uri}"
     except Exception as manifest_error:
         uri, where = None, f"the manifest could not be written either ({manifest_error})"
-    return RunFailed(f"run {run_id} stopped: {error}; {counts}; {where}",
-                     published, not_published, uri)  # fmt: skip
+    return RunFailed(
+        f"run {run_id} stopped: {error}; {counts}; {where}", published, not_published, uri
+    )
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
@@ -488,17 +494,30 @@ def compile_and_publish(
     run_id = new_run_id()
     try:
         return _compile_and_publish(
-            settings, selection, period, status, run_date, parameters, flow_name, started, run_id,
+            settings,
+            selection,
+            period,
+            status,
+            run_date,
+            parameters,
+            flow_name,
+            started,
+            run_id,
             allow_empty,
-        )  # fmt: skip
+        )
     except NothingToReport:
         raise  # refused before anything was published: no manifest to write
     except Exception as error:
         failure = run_failed(
-            settings.store(settings.out), error, run_id=run_id, year=period.year,
-            agency_ids=selection.agency_ids, started=started, flow_name=flow_name,
+            settings.store(settings.out),
+            error,
+            run_id=run_id,
+            year=period.year,
+            agency_ids=selection.agency_ids,
+            started=started,
+            flow_name=flow_name,
             parameters=parameters | {"run_date": run_date.isoformat()},
-        )  # fmt: skip
+        )
         if isinstance(error, (OSError, StorageAccessError)):
             raise failure from error  # the machine or the store, not nianbao: one line will do
         get_run_logger().error("%s", failure)
@@ -632,9 +651,15 @@ def compile_reports(
             "warehouse": str(settings.warehouse),
         }
         return compile_and_publish(
-            settings, selection, period, status, run_date, parameters, FLOW_NAME,
+            settings,
+            selection,
+            period,
+            status,
+            run_date,
+            parameters,
+            FLOW_NAME,
             allow_empty=allow_empty,
-        )  # fmt: skip
+        )
 
 
 __all__ = ["CompileResult", "compile_reports"]

@@ -171,10 +171,16 @@ def _wechat_items(rng: np.random.Generator, account: str, counted: int) -> list[
     items = []
     for number, (stamp, size) in enumerate(zip(stamps, sizes, strict=True)):
         news = [
-            {"title": f"{account}推送{number}-{k}", "author": account, "digest": "",
-             "content": "<p>正文</p>", "url": "https://mp.weixin.qq.com/s/x", "is_deleted": False}
+            {
+                "title": f"{account}推送{number}-{k}",
+                "author": account,
+                "digest": "",
+                "content": "<p>正文</p>",
+                "url": "https://mp.weixin.qq.com/s/x",
+                "is_deleted": False,
+            }
             for k in range(size)
-        ]  # fmt: skip
+        ]
         if rng.random() < 0.3:
             news.append({"title": "已删除的推送", "url": "", "is_deleted": True})
         items.append(

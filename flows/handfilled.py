@@ -61,10 +61,17 @@ def agency_for(
     if registry is not None and agency_id in registry["agency_id"].to_list():
         return registry.filter(pl.col("agency_id") == agency_id)
     return pl.DataFrame(
-        [{"agency_id": agency_id, "name": agency_id, "channels": channels or [CHANNEL_WEBSITE],
-          "has_rulemaking_power": has_rulemaking_power, "fee_decimals": 2}],
+        [
+            {
+                "agency_id": agency_id,
+                "name": agency_id,
+                "channels": channels or [CHANNEL_WEBSITE],
+                "has_rulemaking_power": has_rulemaking_power,
+                "fee_decimals": 2,
+            }
+        ],
         schema=AGENCY_SCHEMA,
-    )  # fmt: skip
+    )
 
 
 def report_template(agency: pl.DataFrame, year: int) -> pl.DataFrame:
@@ -132,9 +139,10 @@ def read_report_file(path: Path) -> pl.DataFrame:
     frame = frame.rename({c: c.strip() for c in frame.columns})
     # Published cells leave year and agency_id to the path (hive partitioning).
     frame = frame.with_columns(
-        pl.lit(value).alias(name) for name, value in hive_keys(path).items()
+        pl.lit(value).alias(name)
+        for name, value in hive_keys(path).items()
         if name not in frame.columns
-    )  # fmt: skip
+    )
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise UnusableReport(f"{path}: required column {'、'.join(missing)} is missing")
@@ -180,11 +188,14 @@ def _rulemaking_power(path: Path, frame: pl.DataFrame, column: str | None) -> pl
         return pl.Series([None] * frame.height, dtype=pl.Boolean)
     unknown = frame.filter(pl.col("_power").is_not_null() & ~pl.col("_power").is_in(_POWER_VALUES))
     if not unknown.is_empty():
-        raise UnusableReport(f"{path}: row {unknown['_row'][0]}: {column} is "
-                             f"{unknown['_power'][0]!r}: expected 是 or 否")  # fmt: skip
+        raise UnusableReport(
+            f"{path}: row {unknown['_row'][0]}: {column} is "
+            f"{unknown['_power'][0]!r}: expected 是 or 否"
+        )
     said = frame.select(
-        "agency_id", pl.col("_power").replace_strict(_POWER_VALUES, default=None, return_dtype=pl.Boolean)
-    )  # fmt: skip
+        "agency_id",
+        pl.col("_power").replace_strict(_POWER_VALUES, default=None, return_dtype=pl.Boolean),
+    )
     both = said.drop_nulls().unique().filter(pl.len().over("agency_id") > 1)
     if not both.is_empty():
         raise UnusableReport(f"{path}: {column} says both 是 and 否 for {both['agency_id'][0]}")
@@ -205,8 +216,10 @@ def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None
     from flows.render import report_tables
 
     if agency_id is None:
-        raise UnusableReport("which agency's report this is cannot be told: check a report.xlsx "
-                             "where it was published (reports/year=<Y>/agency_id=<id>/)")  # fmt: skip
+        raise UnusableReport(
+            "which agency's report this is cannot be told: check a report.xlsx "
+            "where it was published (reports/year=<Y>/agency_id=<id>/)"
+        )
     check_xlsx_bounds(data)
     grid = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string").to_polars()
     sheet = [[(c or "").strip() for c in row] for row in grid.iter_rows()]  # a few dozen rows

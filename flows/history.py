@@ -60,8 +60,11 @@ def summary_markdown(result: CompileResult) -> str:
         for name, c in result.source_counts.items()
     ]
     failed = result.violations.filter(pl.col("severity") == "error")
-    lines += ["", f"**Validation**: {len(result.failed_agencies)} report(s) refused, "
-              f"{result.violations.height - failed.height} warning(s)."]  # fmt: skip
+    lines += [
+        "",
+        f"**Validation**: {len(result.failed_agencies)} report(s) refused, "
+        f"{result.violations.height - failed.height} warning(s).",
+    ]
     for v in failed.head(20).iter_rows(named=True):
         lines.append(
             f"- {md(v['agency_id'] or '—')} {md(v['rule'])}: {md(v['cells'])} "

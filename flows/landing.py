@@ -735,8 +735,11 @@ def read_source(
             problems.append(file_problem(source.name, file, str(frame), frame.column))
         else:
             frames.append(frame.with_columns(delivery=pl.lit(len(frames), pl.UInt32)))
-    schema = {**RAW_LINEAGE_SCHEMA, **dict.fromkeys(source.headers, pl.String()),
-              ROW_PROBLEM: pl.String()}  # fmt: skip
+    schema = {
+        **RAW_LINEAGE_SCHEMA,
+        **dict.fromkeys(source.headers, pl.String()),
+        ROW_PROBLEM: pl.String(),
+    }
     raw = pl.concat(
         [f.select(list(schema)).cast(schema) for f in frames] or [pl.DataFrame(schema=schema)]
     )

@@ -151,8 +151,11 @@ def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
         affected = [a for a in known if a in touched]
     result = NightlyResult([f.path for f in changed] + deleted, affected, deleted)
     as_of = run_date - dt.timedelta(days=1)
-    parameters = {"landing": str(settings.landing), "out": str(settings.out),
-                  "warehouse": str(settings.warehouse)}  # fmt: skip
+    parameters = {
+        "landing": str(settings.landing),
+        "out": str(settings.out),
+        "warehouse": str(settings.warehouse),
+    }
     for year in years_to_refresh(run_date):
         final = final_already(out_store, year, affected)
         agencies = [a for a in affected if a not in final]

@@ -15,8 +15,16 @@ from transforms.period import Period
 from transforms.report import changed_cells
 
 PUBLISHED_COLUMNS = (
-    "section", "row", "column", "value", "row_label", "column_label", "status", "as_of", "run_id",
-)  # fmt: skip
+    "section",
+    "row",
+    "column",
+    "value",
+    "row_label",
+    "column_label",
+    "status",
+    "as_of",
+    "run_id",
+)
 
 
 RENDERED = ("report.md", "report.html", "report.xlsx")
@@ -154,8 +162,12 @@ def publish_report(
     }
     cells_bytes = parquet_bytes(published)
     version = f"history/{partition}/run_id={run_id}"
-    about = {"run_id": run_id, "status": status, "as_of": period.end.isoformat(),
-             "published_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+    about = {
+        "run_id": run_id,
+        "status": status,
+        "as_of": period.end.isoformat(),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
     out.write_bytes(f"{version}/version.json", json.dumps(about).encode())
     out.write_bytes(f"{version}/data.parquet", cells_bytes)
     out.write_bytes(f"{version}/result.json", validation_bytes)  # to restore a cut-off publish
@@ -171,10 +183,13 @@ def revisions(out: Store, year: int, agency_id: str) -> list[dict]:
     """Every published version of one report, oldest first, with the cells each one changed."""
     prefix = f"history/year={year}/agency_id={safe_agency_id(agency_id)}/"
     versions = sorted(
-        (json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
-         for key in out.keys(prefix) if key.endswith("/version.json")),
+        (
+            json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
+            for key in out.keys(prefix)
+            if key.endswith("/version.json")
+        ),
         key=lambda v: v["published_at"],
-    )  # fmt: skip
+    )
     current = (
         read_parquet_bytes(out.read_bytes(cells_key(year, agency_id)))["run_id"][0]
         if out.exists(cells_key(year, agency_id))

@@ -150,8 +150,12 @@ def to_html(title: str, period: str, tables: list[ReportTable]) -> str:
 def to_xlsx(title: str, period: str, tables: list[ReportTable]) -> bytes:
     buffer = io.BytesIO()
     # Registry names are text: never a formula (=HYPERLINK…), a link (http:, external:) or a number.
-    options = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False,
-               "strings_to_numbers": False}  # fmt: skip
+    options = {
+        "in_memory": True,
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    }
     with xlsxwriter.Workbook(buffer, options) as book:
         sheet = book.add_worksheet("年度报告")
         bold = book.add_format({"bold": True})

@@ -213,9 +213,10 @@ class RunLocked(StorageAccessError):
     @classmethod
     def held_by(cls, root: Path, holder: dict) -> RunLocked:
         who = ", ".join(
-            f"{label} {holder[key]}" for key, label in (("pid", "pid"), ("run_id", "run"),
-                                                         ("since", "since")) if key in holder
-        )  # fmt: skip
+            f"{label} {holder[key]}"
+            for key, label in (("pid", "pid"), ("run_id", "run"), ("since", "since"))
+            if key in holder
+        )
         return cls(
             f"another nianbao run holds the lock on {root} ({who or 'unknown holder'}); "
             "try again when it has finished"
@@ -230,8 +231,12 @@ def _lock_holder(fd: int) -> dict:
 
 
 def _lock_holder_json(run_id: str, state: str) -> bytes:
-    holder = {"pid": os.getpid(), "run_id": run_id, "state": state,
-              "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}  # fmt: skip
+    holder = {
+        "pid": os.getpid(),
+        "run_id": run_id,
+        "state": state,
+        "since": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
     return json.dumps(holder).encode()
 
 
@@ -303,8 +308,15 @@ def _explained(error: Exception, where: str) -> Exception:
         )
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
-        if code in {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403",
-                    "NoSuchBucket", "InvalidToken", "ExpiredToken"}:  # fmt: skip
+        if code in {
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "AccessDenied",
+            "403",
+            "NoSuchBucket",
+            "InvalidToken",
+            "ExpiredToken",
+        }:
             return StorageAccessError(
                 f"{where}: refused by the object store ({code}); check credentials and bucket"
             )
@@ -322,10 +334,14 @@ class S3Store:
         return self.uri("")
 
     def __getstate__(self) -> dict:  # boto3 clients do not pickle (Dask workers rebuild theirs)
-        return {"bucket": self.bucket, "prefix": self.prefix, "endpoint": self.client.meta.endpoint_url,
-                "region": self.client.meta.region_name,
-                # botocore keeps max_attempts (retries) as total_max_attempts (retries + 1)
-                "attempts": self.client.meta.config.retries["total_max_attempts"] - 1}  # fmt: skip
+        return {
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "endpoint": self.client.meta.endpoint_url,
+            "region": self.client.meta.region_name,
+            # botocore keeps max_attempts (retries) as total_max_attempts (retries + 1)
+            "attempts": self.client.meta.config.retries["total_max_attempts"] - 1,
+        }
 
     def __setstate__(self, state: dict) -> None:
         self.bucket, self.prefix = state["bucket"], state["prefix"]
@@ -342,9 +358,11 @@ class S3Store:
 
         try:
             self.client.upload_fileobj(
-                io.BytesIO(data), self.bucket, self._key(key),
+                io.BytesIO(data),
+                self.bucket,
+                self._key(key),
                 Config=TransferConfig(multipart_threshold=MULTIPART_THRESHOLD),
-            )  # fmt: skip
+            )
         except Exception as error:
             raise _explained(error, self.uri(key)) from None
         return self.uri(key)

@@ -37,8 +37,11 @@ def main() -> int:
         return 2
     pool = subprocess.run(
         [sys.executable, "-m", "prefect", "work-pool", "inspect", WORK_POOL],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if pool.returncode != 0:
         created = prefect("work-pool", "create", WORK_POOL, "--type", "process")
         if created.returncode != 0:

@@ -43,32 +43,70 @@ def start(folder: Path, port: int) -> str:
         shutil.chown(folder, "postgres", "postgres")
     if not (data / "PG_VERSION").exists():
         subprocess.run(
-            _as_owner([_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-            check=True, capture_output=True,
-        )  # fmt: skip
+            _as_owner(
+                [_binary("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]
+            ),
+            check=True,
+            capture_output=True,
+        )
     subprocess.run(
-        _as_owner([_binary("pg_ctl"), "-D", str(data), "-l", str(folder / "postgres.log"), "-w", "-o",
-                   f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}", "start"]),
-        check=True, capture_output=True,
-    )  # fmt: skip
+        _as_owner(
+            [
+                _binary("pg_ctl"),
+                "-D",
+                str(data),
+                "-l",
+                str(folder / "postgres.log"),
+                "-w",
+                "-o",
+                f"-c listen_addresses=127.0.0.1 -p {port} -k {folder}",
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
     exists = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-tAc",
-         f"select 1 from pg_database where datname = '{DATABASE}'"],
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-U",
+            "postgres",
+            "-tAc",
+            f"select 1 from pg_database where datname = '{DATABASE}'",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     if not exists:
         subprocess.run(
-            ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-c", f"create database {DATABASE}"],
-            check=True, capture_output=True,
-        )  # fmt: skip
+            [
+                "psql",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "-c",
+                f"create database {DATABASE}",
+            ],
+            check=True,
+            capture_output=True,
+        )
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{DATABASE}"
 
 
 def stop(folder: Path) -> None:
     subprocess.run(
         _as_owner([_binary("pg_ctl"), "-D", str(folder.resolve() / "data"), "-m", "fast", "stop"]),
-        check=False, capture_output=True,
-    )  # fmt: skip
+        check=False,
+        capture_output=True,
+    )
 
 
 def main() -> None:

@@ -18,9 +18,12 @@ use_prefect_defaults()
 # for a quick local loop. Counting a register
 # takes longer than Hypothesis's default deadline on a loaded machine: no deadline.
 settings.register_profile(
-    "ci", max_examples=150, derandomize=True, deadline=None,
+    "ci",
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
-)  # fmt: skip
+)
 settings.register_profile(
     "dev", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -38,22 +38,41 @@ class S3Server:
 
     def client(self):
         return boto3.client(
-            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
-            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
-        )  # fmt: skip
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+            region_name="us-east-1",
+        )
 
     def start(self) -> S3Server:
         self.port = self.port or free_port()
         weed = shutil.which("weed") or str(Path(os.sys.executable).parent / "weed")
         env = os.environ | {
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY, "GOMEMLIMIT": "256MiB",
-        }  # fmt: skip
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "GOMEMLIMIT": "256MiB",
+        }
         self.process = subprocess.Popen(
-            [weed, "mini", f"-dir={self.folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-             "-admin.ui=false", "-webdav=false", "-master.telemetry=false", f"-s3.port={self.port}",
-             f"-master.port={free_port()}", f"-volume.port={free_port()}", f"-filer.port={free_port()}"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            [
+                weed,
+                "mini",
+                f"-dir={self.folder}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-admin.ui=false",
+                "-webdav=false",
+                "-master.telemetry=false",
+                f"-s3.port={self.port}",
+                f"-master.port={free_port()}",
+                f"-volume.port={free_port()}",
+                f"-filer.port={free_port()}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -65,7 +65,7 @@ def request_record(draw, number: int) -> dict:
         "concluded_on": concluded,
         "result": result,
         "reasons": reasons,
-    }  # fmt: skip
+    }
 
 
 @st.composite
@@ -192,8 +192,10 @@ def register_near_the_edges(draw, period: Period) -> list[dict]:
         result, reasons = None, None
         if concluded is not None:
             result = draw(st.sampled_from(["disclosed", "partially_disclosed", *REFUSAL_GROUPS]))
-            items = st.lists(st.sampled_from([r for g in FEW_REASONS.values() for r in g]
-                                             + [DISCLOSED_REASON]), max_size=5)  # fmt: skip
+            items = st.lists(
+                st.sampled_from([r for g in FEW_REASONS.values() for r in g] + [DISCLOSED_REASON]),
+                max_size=5,
+            )
             if result in REFUSAL_GROUPS:  # a refusal names a reason of its own group
                 reasons = [draw(st.sampled_from(FEW_REASONS[result])), *draw(items)]
             elif result == "disclosed":  # refused items only beside a disclosed one
@@ -201,10 +203,15 @@ def register_near_the_edges(draw, period: Period) -> list[dict]:
             else:
                 reasons = draw(st.none() | items)
         register.append(
-            {"request_id": f"R{i}", "received_on": received, "concluded_on": concluded,
-             "applicant_type": draw(st.sampled_from([c for c, _ in APPLICANT_COLUMNS])),
-             "result": result, "reasons": reasons}
-        )  # fmt: skip
+            {
+                "request_id": f"R{i}",
+                "received_on": received,
+                "concluded_on": concluded,
+                "applicant_type": draw(st.sampled_from([c for c, _ in APPLICANT_COLUMNS])),
+                "result": result,
+                "reasons": reasons,
+            }
+        )
     return register
 
 
@@ -241,11 +248,23 @@ def test_every_requests_and_appeals_cell_matches_a_record_by_record_oracle(
 
 def _valid_cells(rulemaking: bool = False) -> pl.DataFrame:
     register = [
-        {"request_id": "R1", "received_on": dt.date(2024, 3, 1), "applicant_type": "natural_person",
-         "concluded_on": dt.date(2024, 3, 9), "result": "disclosed", "reasons": None},
-        {"request_id": "R2", "received_on": dt.date(2023, 12, 30), "applicant_type": "other_org",
-         "concluded_on": None, "result": None, "reasons": None},
-    ]  # fmt: skip
+        {
+            "request_id": "R1",
+            "received_on": dt.date(2024, 3, 1),
+            "applicant_type": "natural_person",
+            "concluded_on": dt.date(2024, 3, 9),
+            "result": "disclosed",
+            "reasons": None,
+        },
+        {
+            "request_id": "R2",
+            "received_on": dt.date(2023, 12, 30),
+            "applicant_type": "other_org",
+            "concluded_on": None,
+            "result": None,
+            "reasons": None,
+        },
+    ]
     site = [
         {
             "item_id": "W1",
@@ -337,11 +356,23 @@ def test_w2_warns_about_requests_open_past_the_deadline() -> None:
     from transforms.balance import w2_overdue_open_requests
 
     register = [
-        {"request_id": "OLD", "received_on": dt.date(2024, 9, 2), "applicant_type": "natural_person",
-         "concluded_on": None, "result": None, "reasons": None},
-        {"request_id": "NEW", "received_on": dt.date(2024, 12, 20), "applicant_type": "natural_person",
-         "concluded_on": None, "result": None, "reasons": None},
-    ]  # fmt: skip
+        {
+            "request_id": "OLD",
+            "received_on": dt.date(2024, 9, 2),
+            "applicant_type": "natural_person",
+            "concluded_on": None,
+            "result": None,
+            "reasons": None,
+        },
+        {
+            "request_id": "NEW",
+            "received_on": dt.date(2024, 12, 20),
+            "applicant_type": "natural_person",
+            "concluded_on": None,
+            "result": None,
+            "reasons": None,
+        },
+    ]
     found = w2_overdue_open_requests(records("requests", register), Period.of_year(YEAR)).collect()
     assert found["severity"].to_list() == ["warning"]
     assert "OLD" in found["actual"].item() and "NEW" not in found["actual"].item()

@@ -27,9 +27,12 @@ def _filled(template: Path, values: dict[tuple[str, str, str], int]) -> pl.DataF
 BALANCED = {
     ("channels", "website", "items"): 12,
     ("channels", "total", "items"): 12,
-    **{("requests", row, col): 3 for row in ("new_received", "disclosed", "outcome_total")
-       for col in ("natural_person", "total")},
-}  # fmt: skip
+    **{
+        ("requests", row, col): 3
+        for row in ("new_received", "disclosed", "outcome_total")
+        for col in ("natural_person", "total")
+    },
+}
 
 
 def _template(tmp_path: Path) -> Path:
@@ -109,8 +112,11 @@ def test_a_file_without_the_cell_columns_is_a_usage_error(tmp_path) -> None:
 def test_a_hand_filled_report_with_lone_cr_line_ends_is_read_whole(tmp_path) -> None:
     from flows.handfilled import read_report_file
 
-    lines = ["agency_id,year,section,row,column,value", "ag-a,2024,channels,website,items,12",
-             "ag-a,2024,channels,total,items,12"]  # fmt: skip
+    lines = [
+        "agency_id,year,section,row,column,value",
+        "ag-a,2024,channels,website,items,12",
+        "ag-a,2024,channels,total,items,12",
+    ]
     target = tmp_path / "old-mac.csv"
     target.write_bytes("\r".join(lines).encode("utf-8"))
     frame = read_report_file(target)

@@ -81,9 +81,18 @@ def test_a_very_large_fee_payment_is_published_with_a_warning_naming_file_and_ro
     out = tmp_path / "published"
     result = CliRunner().invoke(
         app,
-        ["compile", "--year", "2024", "--landing", str(landing), "--out", str(out),
-         "--warehouse", str(tmp_path / "warehouse")],
-    )  # fmt: skip
+        [
+            "compile",
+            "--year",
+            "2024",
+            "--landing",
+            str(landing),
+            "--out",
+            str(out),
+            "--warehouse",
+            str(tmp_path / "warehouse"),
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     cells = pl.read_parquet(out / "report_cells/year=2024/agency_id=ag-a/data.parquet")
@@ -103,9 +112,12 @@ CITY = {
     ("channels", "total", "items"): 12,
     ("proactive", "regulations", "issued"): 2,
     ("proactive", "regulations", "in_force"): 40,
-    **{("requests", row, col): 3 for row in ("new_received", "disclosed", "outcome_total")
-       for col in ("natural_person", "total")},
-}  # fmt: skip
+    **{
+        ("requests", row, col): 3
+        for row in ("new_received", "disclosed", "outcome_total")
+        for col in ("natural_person", "total")
+    },
+}
 
 
 @pytest.fixture
@@ -246,8 +258,10 @@ def test_check_passes_a_published_report_given_as_its_cells_or_its_xlsx(
     out = tmp_path / "published"
     assert compile_landing(landing, 2024, out=str(out)).ok
 
-    for path in ("report_cells/year=2024/agency_id=ag-a/data.parquet",
-                 "reports/year=2024/agency_id=ag-a/report.xlsx"):  # fmt: skip
+    for path in (
+        "report_cells/year=2024/agency_id=ag-a/data.parquet",
+        "reports/year=2024/agency_id=ag-a/report.xlsx",
+    ):
         results = tmp_path / f"check-{Path(path).suffix}"
         result = CliRunner().invoke(
             app, ["check", str(out / path), "--landing", str(landing), "--results", str(results)]

@@ -126,9 +126,15 @@ def test_a_count_outside_the_cell_dictionary_stops_the_compile_naming_its_key(
 def test_a_channel_the_registry_does_not_list_is_left_out_not_an_error() -> None:
     articles = records(
         "wechat",
-        [{"article_key": "A1:0", "account": "未登记的号", "published_on": dt.date(2024, 5, 1),
-          "is_deleted": False}],
-    )  # fmt: skip
+        [
+            {
+                "article_key": "A1:0",
+                "account": "未登记的号",
+                "published_on": dt.date(2024, 5, 1),
+                "is_deleted": False,
+            }
+        ],
+    )
     registry = agencies("ag-a")
     counts = report.count_all(
         no_records() | {"wechat": articles}, registry, Period.of_year(2024), report.CountingRules()
@@ -217,10 +223,17 @@ def test_compile_refuses_a_bad_year_before_prefect_starts(
 ) -> None:
     landing = _registry_landing(tmp_path / "landing", "政府网站")
     outcome = run_cli(
-        "compile", "--year", year, "--landing", str(landing.root),
-        "--out", str(tmp_path / "published"), "--warehouse", str(tmp_path / "warehouse"),
+        "compile",
+        "--year",
+        year,
+        "--landing",
+        str(landing.root),
+        "--out",
+        str(tmp_path / "published"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
         cwd=Path(__file__).parent.parent,
-    )  # fmt: skip
+    )
     assert_one_line_error(outcome, message)
     assert sorted(os.listdir(tmp_path)) == ["landing"]
 
@@ -291,11 +304,26 @@ def test_compile_of_a_final_year_without_records_exits_2_in_one_line(prefect_api
     landing = _landing_without_records(tmp_path / "landing")
     environment = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "200"}
     run = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "compile", "--year", "2024", "--landing", str(landing),
-         "--out", str(tmp_path / "published"), "--warehouse", str(tmp_path / "warehouse")],
-        cwd=Path(__file__).parent.parent, env=environment, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "compile",
+            "--year",
+            "2024",
+            "--landing",
+            str(landing),
+            "--out",
+            str(tmp_path / "published"),
+            "--warehouse",
+            str(tmp_path / "warehouse"),
+        ],
+        cwd=Path(__file__).parent.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
         timeout=300,
-    )  # fmt: skip
+    )
     assert run.returncode == 2, run.stderr
     (line,) = run.stderr.strip().splitlines()
     assert (

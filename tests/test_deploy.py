@@ -65,9 +65,13 @@ def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: P
             cwd = cwd / words[1]
             continue
         run = subprocess.run(
-            _as_run_here(words), cwd=cwd, env=_api_environment(), capture_output=True,
-            text=True, timeout=600,
-        )  # fmt: skip
+            _as_run_here(words),
+            cwd=cwd,
+            env=_api_environment(),
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert run.returncode == 0, f"{' '.join(words)}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
         outputs[" ".join(words[3:5])] = run.stdout
 
@@ -89,9 +93,13 @@ def test_demo_refuses_to_replace_a_landing_folder_it_did_not_write(tmp_path: Pat
     own.parent.mkdir()
     own.write_text("agency_id,机关名称\nmy-agency,我的机关\n", encoding="utf-8")
     run = subprocess.run(
-        [str(NIANBAO), "demo", "--dir", "."], cwd=tmp_path, capture_output=True, text=True,
-        env=os.environ | {"COLUMNS": "200"}, timeout=120,
-    )  # fmt: skip
+        [str(NIANBAO), "demo", "--dir", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+        timeout=120,
+    )
     assert run.returncode == 2
     assert "landing exists and was not written by the demo; choose another --dir" in run.stderr
     assert own.read_text(encoding="utf-8") == "agency_id,机关名称\nmy-agency,我的机关\n"
@@ -110,9 +118,12 @@ def test_demo_recognizes_its_own_landing_zone_to_rebuild_it(tmp_path: Path) -> N
 @pytest.mark.parametrize("command", ["compile", "nightly"])
 def test_help_names_the_environment_variable_of_each_location_option(command: str) -> None:
     run = subprocess.run(
-        [str(NIANBAO), command, "--help"], capture_output=True, text=True,
-        env=os.environ | {"COLUMNS": "200"}, timeout=60,
-    )  # fmt: skip
+        [str(NIANBAO), command, "--help"],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"COLUMNS": "200"},
+        timeout=60,
+    )
     assert run.returncode == 0
     for option, variable in [
         ("--landing", "NIANBAO_LANDING"),
@@ -156,9 +167,13 @@ def test_prefect_yaml_pulls_from_the_workers_checkout_and_has_no_empty_schedules
 def deployed(prefect_api):
     """The deployments as `python -m infra.deploy` registers them on a server without a pool."""
     run = subprocess.run(
-        [sys.executable, "-m", "infra.deploy"], cwd=REPO, env=_api_environment(),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "infra.deploy"],
+        cwd=REPO,
+        env=_api_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return run
 
@@ -190,9 +205,13 @@ def test_deploy_script_creates_the_work_pool_and_both_deployments(deployed) -> N
 def test_deploy_script_run_again_updates_and_keeps_the_pool(deployed) -> None:
     pool, nightly, _ = _read_deployments()
     again = subprocess.run(
-        [sys.executable, "-m", "infra.deploy"], cwd=REPO, env=_api_environment(),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "infra.deploy"],
+        cwd=REPO,
+        env=_api_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     pool_after, nightly_after, _ = _read_deployments()
     assert (pool_after.id, nightly_after.id) == (pool.id, nightly.id)
@@ -231,12 +250,17 @@ def test_a_worker_of_the_pool_runs_the_annual_deployment_with_the_locations_of_i
     # A worker started from elsewhere: only its environment says where the code and data are.
     worker = subprocess.run(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", "nianbao", "--run-once"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=_api_environment(
-            NIANBAO_CHECKOUT=str(REPO), NIANBAO_LANDING=str(landing),
-            NIANBAO_OUT=str(tmp_path / "published"), NIANBAO_WAREHOUSE=str(tmp_path / "warehouse"),
+            NIANBAO_CHECKOUT=str(REPO),
+            NIANBAO_LANDING=str(landing),
+            NIANBAO_OUT=str(tmp_path / "published"),
+            NIANBAO_WAREHOUSE=str(tmp_path / "warehouse"),
         ),
-    )  # fmt: skip
+    )
     assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-3000:]
 
     async def state():

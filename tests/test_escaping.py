@@ -81,15 +81,27 @@ def _rendered_dom(page: Path, profile: Path) -> _Dom:
         pytest.fail("Debian's chromium is not installed (.ci/run installs it when missing)")
     run = subprocess.run(
         [
-            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-            "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", f"--user-data-dir={profile}",
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={profile}",
             # Offline: the CDN styles and scripts of Data Docs fail fast instead of being fetched.
-            "--host-resolver-rules=MAP * ~NOTFOUND", "--virtual-time-budget=2000",
-            "--dump-dom", page.as_uri(),
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+            page.as_uri(),
         ],
-        capture_output=True, text=True, timeout=120, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert "<html" in run.stdout, run.stderr[-2000:]
     return _Dom(run.stdout)
 
@@ -117,11 +129,21 @@ def _hostile_landing(root: Path) -> Path:
         writer.writerow(
             ["ag-f", FORMULA_NAME, "", "", "|".join(["政府网站", *LINK_CHANNELS]), "否", "2"]
         )
-    pull = {"total_count": 1, "item_count": 1, "item": [{
-        "article_id": "A1", "update_time": 1717214400,
-        "content": {"create_time": 1717214400, "update_time": 1717214400, "news_item": [
-            {"title": "头条", "author": "", "url": "", "is_deleted": False}]},
-    }]}  # fmt: skip
+    pull = {
+        "total_count": 1,
+        "item_count": 1,
+        "item": [
+            {
+                "article_id": "A1",
+                "update_time": 1717214400,
+                "content": {
+                    "create_time": 1717214400,
+                    "update_time": 1717214400,
+                    "news_item": [{"title": "头条", "author": "", "url": "", "is_deleted": False}],
+                },
+            }
+        ],
+    }
     account = root / "ag-x" / "wechat" / IMG_ACCOUNT
     account.mkdir(parents=True)
     (account / "pull-2024.json").write_text(json.dumps(pull), encoding="utf-8")
@@ -246,8 +268,14 @@ def test_report_markdown_escapes_markup_and_show_prints_it_as_typed(tmp_path: Pa
 
 
 def _violations(**values: str) -> pl.DataFrame:
-    row = {"agency_id": "ag-x", "rule": "W1", "severity": "warning", "cells": "c",
-           "expected": "e", "actual": "a"} | values  # fmt: skip
+    row = {
+        "agency_id": "ag-x",
+        "rule": "W1",
+        "severity": "warning",
+        "cells": "c",
+        "expected": "e",
+        "actual": "a",
+    } | values
     return pl.DataFrame([row], schema=VIOLATION_SCHEMA)
 
 
@@ -256,11 +284,17 @@ def test_run_summary_artifact_shows_registry_text_not_markup() -> None:
         severity="error", cells=f"channels/wechat:{IMG_ACCOUNT}/items", actual="[x](javascript:1)"
     )
     result = SimpleNamespace(
-        year=2024, status="final", period=SimpleNamespace(end=dt.date(2024, 12, 31)),
-        source_counts={}, violations=violations, failed_agencies=["ag-x"],
-        manifest_uri="/o/runs/m.json", quarantine_uri="/w/quarantine", data_docs_uri=None,
+        year=2024,
+        status="final",
+        period=SimpleNamespace(end=dt.date(2024, 12, 31)),
+        source_counts={},
+        violations=violations,
+        failed_agencies=["ag-x"],
+        manifest_uri="/o/runs/m.json",
+        quarantine_uri="/w/quarantine",
+        data_docs_uri=None,
         published=[],
-    )  # fmt: skip
+    )
     markdown = summary_markdown(result)
     assert "<img" not in markdown and "[x](javascript" not in markdown
     assert "channels/wechat:&lt;img src=x onerror=document.title='PWNED'&gt;/items" in markdown
@@ -268,9 +302,14 @@ def test_run_summary_artifact_shows_registry_text_not_markup() -> None:
 
 def test_key_cells_artifact_shows_agency_id_as_text() -> None:
     cells = pl.DataFrame(
-        {"agency_id": [IMG_ACCOUNT], "section": ["channels"], "row": ["total"],
-         "column": ["items"], "value": [3]}
-    )  # fmt: skip
+        {
+            "agency_id": [IMG_ACCOUNT],
+            "section": ["channels"],
+            "row": ["total"],
+            "column": ["items"],
+            "value": [3],
+        }
+    )
     (row,) = key_cells_table(cells, refused=[])
     assert row["agency_id"] == "&lt;img src=x onerror=document.title='PWNED'&gt;"
     assert row["主动公开条数"] == "3" and row["published"] is True

@@ -41,9 +41,13 @@ def test_the_file_context_loads_every_suite_with_every_expectation(tmp_path) -> 
 
 def _requests(**changes) -> pl.LazyFrame:
     base = {
-        "request_id": "R1", "received_on": dt.date(2024, 3, 1), "applicant_type": "natural_person",
-        "concluded_on": dt.date(2024, 3, 9), "result": "disclosed", "reasons": None,
-    }  # fmt: skip
+        "request_id": "R1",
+        "received_on": dt.date(2024, 3, 1),
+        "applicant_type": "natural_person",
+        "concluded_on": dt.date(2024, 3, 9),
+        "result": "disclosed",
+        "reasons": None,
+    }
     other = base | {"request_id": "R2"}
     return records("requests", [base | changes, other])
 
@@ -66,15 +70,31 @@ def test_clean_records_pass_their_suite() -> None:
 @pytest.mark.parametrize(
     ("changes", "expectation"),
     [
-        pytest.param({"request_id": "R2"}, "expect_compound_columns_to_be_unique:", id="duplicate-key"),
-        pytest.param({"received_on": None}, "expect_column_values_to_not_be_null:received_on", id="missing-date"),
-        pytest.param({"received_on": dt.date(2027, 1, 1), "concluded_on": None, "result": None},
-                     "expect_column_values_to_be_between:received_on", id="after-run-date"),
-        pytest.param({"received_on": dt.date(1989, 1, 1)}, "expect_column_values_to_be_between:received_on", id="before-1990"),
-        pytest.param({"concluded_on": dt.date(2024, 2, 1)}, "expect_column_pair_values_a_to_be_greater_than_b:concluded_on",
-                     id="concluded-before-received"),
+        pytest.param(
+            {"request_id": "R2"}, "expect_compound_columns_to_be_unique:", id="duplicate-key"
+        ),
+        pytest.param(
+            {"received_on": None},
+            "expect_column_values_to_not_be_null:received_on",
+            id="missing-date",
+        ),
+        pytest.param(
+            {"received_on": dt.date(2027, 1, 1), "concluded_on": None, "result": None},
+            "expect_column_values_to_be_between:received_on",
+            id="after-run-date",
+        ),
+        pytest.param(
+            {"received_on": dt.date(1989, 1, 1)},
+            "expect_column_values_to_be_between:received_on",
+            id="before-1990",
+        ),
+        pytest.param(
+            {"concluded_on": dt.date(2024, 2, 1)},
+            "expect_column_pair_values_a_to_be_greater_than_b:concluded_on",
+            id="concluded-before-received",
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_record_expectation_catches_its_error(changes: dict, expectation: str) -> None:
     assert expectation in _failed(_requests(**changes))
 
@@ -88,8 +108,14 @@ def test_fee_amounts_out_of_bounds_fail() -> None:
 
 def test_unknown_category_fails() -> None:
     bad = pl.DataFrame({"agency_id": ["a"], "request_id": ["R"], "result": ["lost"]}).lazy()
-    suite = {"expectations": [{"type": "expect_column_values_to_be_in_set",
-                               "kwargs": {"column": "result", "value_set": ["disclosed"]}}]}  # fmt: skip
+    suite = {
+        "expectations": [
+            {
+                "type": "expect_column_values_to_be_in_set",
+                "kwargs": {"column": "result", "value_set": ["disclosed"]},
+            }
+        ]
+    }
     assert validate_records(bad, suite)[0]["unexpected_count"] == 1
 
 
@@ -113,9 +139,15 @@ def test_polars_engine_agrees_with_great_expectations() -> None:
     context = gx.get_context(mode="ephemeral")
     gx_suite = gx.ExpectationSuite(**suite)
     batch = (
-        context.data_sources.add_pandas("p").add_dataframe_asset("a").add_batch_definition_whole_dataframe("b")
-        .get_batch(batch_parameters={"dataframe": frame.with_columns(pl.col(pl.Enum).cast(pl.String)).to_pandas()})
-    )  # fmt: skip
+        context.data_sources.add_pandas("p")
+        .add_dataframe_asset("a")
+        .add_batch_definition_whole_dataframe("b")
+        .get_batch(
+            batch_parameters={
+                "dataframe": frame.with_columns(pl.col(pl.Enum).cast(pl.String)).to_pandas()
+            }
+        )
+    )
     theirs = batch.validate(gx_suite, expectation_parameters={"run_date": f"{RUN_DATE}T00:00:00"})
 
     def key(kind: str, kwargs: dict) -> str:

@@ -219,8 +219,11 @@ def test_an_xlsx_with_a_cell_at_xfd1048576_is_rejected_before_it_is_loaded(tmp_p
     )
     done = subprocess.run(
         [sys.executable, "-c", script, str(path)],
-        capture_output=True, text=True, cwd=Path(__file__).parents[1], check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        check=False,
+    )
 
     assert done.returncode == 0, done.stderr[-500:]
     assert done.stdout.strip() == (
@@ -279,9 +282,12 @@ def test_an_unreadable_landing_file_is_rejected_by_name_and_the_others_are_read(
 
     assert read.raw["票据号"].to_list() == ["F2"]
     assert read.rejected.select("file", "row", "reason").to_dicts() == [
-        {"file": "ag-a/fees/bad.csv", "row": None,
-         "reason": "cannot be read from the landing zone: Input/output error"}
-    ]  # fmt: skip
+        {
+            "file": "ag-a/fees/bad.csv",
+            "row": None,
+            "reason": "cannot be read from the landing zone: Input/output error",
+        }
+    ]
     assert [i.path for i in read.inputs] == ["ag-a/fees/good.csv"]
 
 
@@ -391,9 +397,12 @@ def test_a_quote_closed_rows_later_quarantines_that_row_without_its_text(tmp_pat
 
     assert records.collect()["request_id"].to_list() == ["R1"]
     assert quarantine.select("row", "value", "reason").to_dicts() == [
-        {"row": 3, "value": None,
-         "reason": "a quoted value runs across rows (a quote not closed where it should be): not read"}
-    ]  # fmt: skip
+        {
+            "row": 3,
+            "value": None,
+            "reason": "a quoted value runs across rows (a quote not closed where it should be): not read",
+        }
+    ]
     _no_personal_data(quarantine)
     _no_personal_data(read.raw)
 
@@ -401,12 +410,20 @@ def test_a_quote_closed_rows_later_quarantines_that_row_without_its_text(tmp_pat
 def test_quoted_values_in_the_quarantine_are_capped() -> None:
     long_amount = "x" * 500
     raw = pl.DataFrame(
-        {"row": [2], "票据号": ["F1"], "收费项目": ["复印费"], "缴款日期": ["2024-03-01"],
-         "金额（元）": [long_amount + "元"]}
+        {
+            "row": [2],
+            "票据号": ["F1"],
+            "收费项目": ["复印费"],
+            "缴款日期": ["2024-03-01"],
+            "金额（元）": [long_amount + "元"],
+        }
     ).with_columns(
-        agency_id=pl.lit("ag-a"), file=pl.lit("f"), row=pl.col("row").cast(pl.UInt32),
-        delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)), delivery=pl.lit(0, pl.UInt32),
-    )  # fmt: skip
+        agency_id=pl.lit("ag-a"),
+        file=pl.lit("f"),
+        row=pl.col("row").cast(pl.UInt32),
+        delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)),
+        delivery=pl.lit(0, pl.UInt32),
+    )
 
     _, quarantine = normalize_source(raw.lazy(), FEES, RUN_DATE)
     [problem] = quarantine.collect().to_dicts()
@@ -420,8 +437,13 @@ def test_quoted_values_in_the_quarantine_are_capped() -> None:
 
 def test_a_null_wechat_item_is_quarantined_and_later_rows_keep_their_numbers() -> None:
     article = {"create_time": BEIJING_NOON_2024, "news_item": [{"title": "t"}]}
-    body = {"item": [{"article_id": "A", "content": article}, None,
-                     {"article_id": "C", "content": article}]}  # fmt: skip
+    body = {
+        "item": [
+            {"article_id": "A", "content": article},
+            None,
+            {"article_id": "C", "content": article},
+        ]
+    }
 
     frame = read_wechat(json.dumps(body).encode(), "号")
 
@@ -449,9 +471,11 @@ def _tree(root: Path, skip: set[str]) -> dict[str, bytes | str]:
         dirs[:] = [d for d in dirs if os.path.join(folder, d) not in skip]
         for name in names:
             path = os.path.join(folder, name)
-            found[path] = os.readlink(path) if os.path.islink(path) else (
-                "fifo" if not os.path.isfile(path) else Path(path).read_bytes()
-            )  # fmt: skip
+            found[path] = (
+                os.readlink(path)
+                if os.path.islink(path)
+                else ("fifo" if not os.path.isfile(path) else Path(path).read_bytes())
+            )
     return found
 
 
@@ -497,8 +521,10 @@ def test_compile_of_a_hostile_zone_counts_only_regular_files_inside_it(
     }
     manifest = json.loads(Path(result.manifest_uri).read_text(encoding="utf-8"))
     assert sorted(i["path"] for i in manifest["inputs"]) == [
-        "ag-a/fees/good.csv", "ag-a/fees/old-mac.csv", "agencies.csv",
-    ]  # fmt: skip
+        "ag-a/fees/good.csv",
+        "ag-a/fees/old-mac.csv",
+        "agencies.csv",
+    ]
     secret = (tmp_path / "outside/secret.csv").read_bytes()
     assert hashlib.sha256(secret).hexdigest() not in json.dumps(manifest)
     assert _tree(tmp_path, {str(out), str(warehouse)}) == before

@@ -118,9 +118,18 @@ def test_hostile_registry_rows_are_quarantined_and_nothing_is_written_outside_ou
 
     result = CliRunner().invoke(
         app,
-        ["compile", "--year", "2024", "--landing", str(landing), "--out", str(out),
-         "--warehouse", str(warehouse)],
-    )  # fmt: skip
+        [
+            "compile",
+            "--year",
+            "2024",
+            "--landing",
+            str(landing),
+            "--out",
+            str(out),
+            "--warehouse",
+            str(warehouse),
+        ],
+    )
 
     assert result.exit_code == 0, result.output
     assert "agencies.csv: 8 row(s) rejected (see the quarantine)" in result.output
@@ -148,12 +157,18 @@ def test_zero_width_space_is_not_trimmed_into_a_valid_id() -> None:
     from transforms.agencies import normalize_agencies
 
     raw = pl.DataFrame(
-        {"agency_id": ["\u200bag-a", "ag-b\u200b", "\ufeffag-c", " ag-d "],
-         "机关名称": ["甲", "乙", "丙", "丁"], "统一社会信用代码": [None] * 4,
-         "上级机关": [None] * 4, "渠道": ["政府网站"] * 4, "规章制定权": ["否"] * 4,
-         "收费小数位": ["2"] * 4, "row": [2, 3, 4, 5]},
+        {
+            "agency_id": ["\u200bag-a", "ag-b\u200b", "\ufeffag-c", " ag-d "],
+            "机关名称": ["甲", "乙", "丙", "丁"],
+            "统一社会信用代码": [None] * 4,
+            "上级机关": [None] * 4,
+            "渠道": ["政府网站"] * 4,
+            "规章制定权": ["否"] * 4,
+            "收费小数位": ["2"] * 4,
+            "row": [2, 3, 4, 5],
+        },
         schema_overrides={"统一社会信用代码": pl.String, "上级机关": pl.String, "row": pl.UInt32},
-    )  # fmt: skip
+    )
 
     agencies, quarantine = normalize_agencies(raw, "agencies.csv")
 
@@ -166,12 +181,18 @@ def test_wechat_account_that_would_move_a_path_rejects_the_registry_row() -> Non
     from transforms.agencies import normalize_agencies
 
     raw = pl.DataFrame(
-        {"agency_id": ["ag-a", "ag-b", "ag-c", "ag-d"], "机关名称": ["甲", "乙", "丙", "丁"],
-         "统一社会信用代码": [None] * 4, "上级机关": [None] * 4,
-         "渠道": ["政府网站|..", "政府网站|a/b", "政府网站|x\\y", "政府网站|綦江城管"],
-         "规章制定权": ["否"] * 4, "收费小数位": ["2"] * 4, "row": [2, 3, 4, 5]},
+        {
+            "agency_id": ["ag-a", "ag-b", "ag-c", "ag-d"],
+            "机关名称": ["甲", "乙", "丙", "丁"],
+            "统一社会信用代码": [None] * 4,
+            "上级机关": [None] * 4,
+            "渠道": ["政府网站|..", "政府网站|a/b", "政府网站|x\\y", "政府网站|綦江城管"],
+            "规章制定权": ["否"] * 4,
+            "收费小数位": ["2"] * 4,
+            "row": [2, 3, 4, 5],
+        },
         schema_overrides={"统一社会信用代码": pl.String, "上级机关": pl.String, "row": pl.UInt32},
-    )  # fmt: skip
+    )
 
     agencies, quarantine = normalize_agencies(raw, "agencies.csv")
 
@@ -188,9 +209,17 @@ def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
     out, warehouse = tmp_path / "out", tmp_path / "warehouse"
 
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(landing), "--out", str(out),
-        "--warehouse", str(warehouse), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(landing),
+        "--out",
+        str(out),
+        "--warehouse",
+        str(warehouse),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(
         outcome, "agencies.csv has no usable row (8 rejected, e.g. row 2 agency_id"
@@ -214,9 +243,19 @@ def test_agency_option_that_is_not_an_id_is_refused_before_anything_starts(
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile", "--year", "2024", "--agency", agency, "--landing", str(landing),
-        "--out", str(tmp_path / "out"), "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--agency",
+        agency,
+        "--landing",
+        str(landing),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(outcome, "--agency: agency_id", "is not valid")
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["landing"]
@@ -256,14 +295,19 @@ def test_published_keys_refuse_an_id_that_is_not_safe() -> None:
     ("out", "warehouse", "message"),
     [
         pytest.param("{landing}", "{tmp}/warehouse", "the published output", id="out-is-landing"),
-        pytest.param("{landing}/published", "{tmp}/warehouse", "the published output",
-                     id="out-inside-landing"),
-        pytest.param("{tmp}/out", "{landing}/warehouse", "the warehouse",
-                     id="warehouse-inside-landing"),
+        pytest.param(
+            "{landing}/published",
+            "{tmp}/warehouse",
+            "the published output",
+            id="out-inside-landing",
+        ),
+        pytest.param(
+            "{tmp}/out", "{landing}/warehouse", "the warehouse", id="warehouse-inside-landing"
+        ),
         # The landing zone's raw records (personal data) would be published with the output.
         pytest.param("{tmp}/site", "{tmp}/warehouse", "the landing zone", id="landing-inside-out"),
     ],
-)  # fmt: skip
+)
 def test_output_overlapping_the_landing_zone_is_refused(
     out: str, warehouse: str, message: str, tmp_path: Path
 ) -> None:
@@ -272,9 +316,17 @@ def test_output_overlapping_the_landing_zone_is_refused(
     where = {"landing": str(landing), "tmp": str(tmp_path)}
 
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(landing), "--out", out.format(**where),
-        "--warehouse", warehouse.format(**where), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(landing),
+        "--out",
+        out.format(**where),
+        "--warehouse",
+        warehouse.format(**where),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(outcome, message, "must not be, or be inside")
     assert files_under(landing) == before
@@ -293,9 +345,17 @@ def test_s3_output_inside_the_s3_landing_zone_is_refused(
     landing: str, out: str, tmp_path: Path
 ) -> None:
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", landing, "--out", out,
-        "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        landing,
+        "--out",
+        out,
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(
         outcome, f"the published output ({out}) must not be, or be inside, the landing zone"
@@ -308,13 +368,17 @@ def test_s3_output_inside_the_s3_landing_zone_is_refused(
 @pytest.mark.parametrize(
     ("year", "agency", "message"),
     [
-        pytest.param("二〇二四", "ag-a", "row 2: year is '二〇二四', not a year such as 2024",
-                     id="chinese-numerals"),
+        pytest.param(
+            "二〇二四",
+            "ag-a",
+            "row 2: year is '二〇二四', not a year such as 2024",
+            id="chinese-numerals",
+        ),
         pytest.param(" ", "ag-a", "row 2: year is blank", id="blank"),
         pytest.param("2024", "../x", "row 2: agency_id '../x' is not valid", id="agency-path"),
         pytest.param("2024", "", "row 2: agency_id is blank", id="agency-blank"),
     ],
-)  # fmt: skip
+)
 def test_check_reports_a_year_or_agency_that_cannot_be_used_as_a_bad_file(
     year: str, agency: str, message: str, tmp_path: Path
 ) -> None:
@@ -340,11 +404,22 @@ def test_check_reports_a_year_or_agency_that_cannot_be_used_as_a_bad_file(
 @pytest.mark.slow
 def test_s3_uri_without_a_bucket_is_one_line_error(tmp_path: Path) -> None:
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(tmp_path), "--out", "s3://",
-        "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
-             "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1"},
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(tmp_path),
+        "--out",
+        "s3://",
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+        env={
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+            "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1",
+        },
+    )
 
     assert_one_line_error(outcome, "s3://: '' is not a bucket name")
 
@@ -357,10 +432,17 @@ def test_s3_prefix_with_parent_folder_is_refused_and_nothing_is_written(
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(landing), "--out",
-        f"s3://{bucket}/nianbao/../other", "--warehouse", str(tmp_path / "warehouse"),
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(landing),
+        "--out",
+        f"s3://{bucket}/nianbao/../other",
+        "--warehouse",
+        str(tmp_path / "warehouse"),
         cwd=tmp_path,
-    )  # fmt: skip
+    )
 
     assert_one_line_error(outcome, f"s3://{bucket}/nianbao/../other: the prefix must not have")
     assert s3_env.client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
@@ -371,11 +453,22 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(landing), "--out", "s3://published/x",
-        "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-        env={"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "y",
-             "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1"},
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(landing),
+        "--out",
+        "s3://published/x",
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+        env={
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "y",
+            "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1",
+        },
+    )
 
     assert_one_line_error(outcome, "s3://published/x: cannot reach the object store")
     assert not (tmp_path / "warehouse").exists()
@@ -387,9 +480,17 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_missing_landing_folder_is_one_line_before_prefect(tmp_path: Path) -> None:
     outcome = run_cli(
-        "compile", "--year", "2024", "--landing", str(tmp_path / "nowhere"),
-        "--out", str(tmp_path / "out"), "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(tmp_path / "nowhere"),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(outcome, f"landing zone {tmp_path / 'nowhere'} is not a folder")
     assert not (tmp_path / "out").exists() and not (tmp_path / "warehouse").exists()
@@ -400,13 +501,33 @@ def test_unknown_agency_is_one_line_before_prefect(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row(), "ag-power,权限局,,,政府网站,Y,2"])
 
     unknown = run_cli(
-        "compile", "--year", "2024", "--agency", "ag-nobody", "--landing", str(landing),
-        "--out", str(tmp_path / "out"), "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--agency",
+        "ag-nobody",
+        "--landing",
+        str(landing),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+    )
     rejected = run_cli(
-        "compile", "--year", "2024", "--agency", "ag-power", "--landing", str(landing),
-        "--out", str(tmp_path / "out"), "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--agency",
+        "ag-power",
+        "--landing",
+        str(landing),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
+    )
 
     assert_one_line_error(unknown, "agency ag-nobody is not in agencies.csv")
     assert_one_line_error(
@@ -420,14 +541,28 @@ def test_bad_location_and_bad_setting_are_one_line_before_prefect(tmp_path: Path
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     inside = run_cli(
-        "compile", "--year", "2024", "--landing", str(landing), "--out", str(tmp_path / "out"),
-        "--warehouse", str(tmp_path / "out" / "warehouse"), cwd=tmp_path,
-    )  # fmt: skip
+        "compile",
+        "--year",
+        "2024",
+        "--landing",
+        str(landing),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "out" / "warehouse"),
+        cwd=tmp_path,
+    )
     setting = run_cli(
-        "nightly", "--landing", str(landing), "--out", str(tmp_path / "out"),
-        "--warehouse", str(tmp_path / "warehouse"), cwd=tmp_path,
+        "nightly",
+        "--landing",
+        str(landing),
+        "--out",
+        str(tmp_path / "out"),
+        "--warehouse",
+        str(tmp_path / "warehouse"),
+        cwd=tmp_path,
         env={"NIANBAO_S3__MAX_RETRIES": "many"},
-    )  # fmt: skip
+    )
 
     assert_one_line_error(
         inside, "the warehouse", "must not be, or be inside, the published output"

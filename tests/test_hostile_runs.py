@@ -73,8 +73,12 @@ def test_nightly_counts_a_deleted_file_as_a_change(prefect_api, tmp_path: Path) 
     out, warehouse = tmp_path / "published", tmp_path / "warehouse"
 
     def nightly():
-        return nightly_year_to_date(landing=str(landing), out=str(out),
-                                    warehouse=str(warehouse), run_date=dt.date(2025, 7, 2))  # fmt: skip
+        return nightly_year_to_date(
+            landing=str(landing),
+            out=str(out),
+            warehouse=str(warehouse),
+            run_date=dt.date(2025, 7, 2),
+        )
 
     def decisions() -> int:
         cells = _cells(out, "ag-a", 2025)
@@ -149,8 +153,10 @@ def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
 
     fees = pl.read_parquet(tmp_path / "warehouse/records/fees.parquet")
     assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
-    assert {"ag-a", "ag-b"} <= {p.name.removeprefix("agency_id=")
-                                for p in (tmp_path / "published/report_cells/year=2024").iterdir()}  # fmt: skip
+    assert {"ag-a", "ag-b"} <= {
+        p.name.removeprefix("agency_id=")
+        for p in (tmp_path / "published/report_cells/year=2024").iterdir()
+    }
 
 
 def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_was_published(
@@ -187,8 +193,11 @@ def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_
     assert set(_cells(out, "ag-b")["run_id"]) == {first.run_id}
     assert _reports(out, "ag-b") == before
     assert _result_run(out, "ag-b") == first.run_id
-    cut_off = next(p for p in (out / "history/year=2024/agency_id=ag-b").iterdir()
-                   if p.name != f"run_id={first.run_id}")  # fmt: skip
+    cut_off = next(
+        p
+        for p in (out / "history/year=2024/agency_id=ag-b").iterdir()
+        if p.name != f"run_id={first.run_id}"
+    )
     assert (cut_off / "report.md").read_bytes() != before["report.md"]
     # The others: the new version whole.
     assert set(_cells(out, "ag-a")["status"]) == {"final"}
@@ -217,8 +226,13 @@ def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial
     no_violations = pl.DataFrame(schema=VIOLATION_SCHEMA)
 
     def publish(run_id: str, value: int) -> None:
-        publish_report(out, agency, cells.with_columns(value=pl.lit(value, pl.Decimal(18, 4))),
-                       no_violations, Release(period, "final", run_id, []))  # fmt: skip
+        publish_report(
+            out,
+            agency,
+            cells.with_columns(value=pl.lit(value, pl.Decimal(18, 4))),
+            no_violations,
+            Release(period, "final", run_id, []),
+        )
 
     publish("r1", 0)
     before = _reports(out.root, "ag-a")
@@ -242,8 +256,9 @@ def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial
         (store.root / ".lock").write_text('{"pid": 1, "run_id": "r2", "state": "running"}')
     assert _reports(out.root, "ag-a") != before and _result_run(out.root, "ag-a") == "r2"
 
-    settings = load_settings(landing=str(tmp_path / "landing"), out=str(out.root),
-                             warehouse=str(warehouse.root))  # fmt: skip
+    settings = load_settings(
+        landing=str(tmp_path / "landing"), out=str(out.root), warehouse=str(warehouse.root)
+    )
     with locked_locations(settings):
         assert _reports(out.root, "ag-a") == before
         assert _result_run(out.root, "ag-a") == "r1"
@@ -276,10 +291,26 @@ def test_out_that_is_a_file_fails_in_one_line_with_exit_2(prefect_api, tmp_path:
     not_a_folder.write_text("I am a file")
     environment = os.environ | {"PREFECT_API_URL": PREFECT_API_URL.value(), "COLUMNS": "200"}
     run = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "compile", "--year", "2024", "--landing", str(FEES),
-         "--out", str(not_a_folder), "--warehouse", str(tmp_path / "warehouse")],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "compile",
+            "--year",
+            "2024",
+            "--landing",
+            str(FEES),
+            "--out",
+            str(not_a_folder),
+            "--warehouse",
+            str(tmp_path / "warehouse"),
+        ],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 2
     assert run.stderr.strip() == f"error: {not_a_folder} is a file, not a folder"
     assert not_a_folder.read_text() == "I am a file"

@@ -32,10 +32,15 @@ def _normalized(raw: dict, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             "file": raw.get("file", ["f.csv"] * rows),
             "delivery": raw.get("delivery", [0] * rows),
         },
-        schema={"row": pl.UInt32, **dict.fromkeys(headers, pl.String), "file": pl.String,
-                "delivery": pl.UInt32},
-    ).with_columns(agency_id=pl.lit("ag-a"),
-                   delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))  # fmt: skip
+        schema={
+            "row": pl.UInt32,
+            **dict.fromkeys(headers, pl.String),
+            "file": pl.String,
+            "delivery": pl.UInt32,
+        },
+    ).with_columns(
+        agency_id=pl.lit("ag-a"), delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC))
+    )
     records, quarantine = normalize_source(frame.lazy(), SOURCES[source], RUN_DATE)
     records, quarantine = pl.collect_all([records, quarantine])
     return records, quarantine
@@ -46,13 +51,24 @@ def _normalized(raw: dict, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def test_key_twice_in_one_file_with_different_values_quarantines_every_copy() -> None:
     records, quarantine = _normalized(
-        {"row": [2, 3, 4, 5, 6, 7, 8, 9, 10],
-         "票据号": ["F1", "F2", "F1", "F3", "F3", "F4", "F4", "F4", "F5"],
-         "缴款日期": ["2024-01-01", "2024-01-02", "2024-02-01", "2024-03-01", "2024/3/1",
-                      "2024-04-01", "2024-04-01", "2024-04-01", "2024-05-01"],
-         "金额（元）": ["10.00", "20.00", "10.00", "30", "30.00", "1", "2", "1", "x"]},
+        {
+            "row": [2, 3, 4, 5, 6, 7, 8, 9, 10],
+            "票据号": ["F1", "F2", "F1", "F3", "F3", "F4", "F4", "F4", "F5"],
+            "缴款日期": [
+                "2024-01-01",
+                "2024-01-02",
+                "2024-02-01",
+                "2024-03-01",
+                "2024/3/1",
+                "2024-04-01",
+                "2024-04-01",
+                "2024-04-01",
+                "2024-05-01",
+            ],
+            "金额（元）": ["10.00", "20.00", "10.00", "30", "30.00", "1", "2", "1", "x"],
+        },
         "fees",
-    )  # fmt: skip
+    )
     # F1: two dates for one receipt in one file, a contradiction; F3: the same values written
     # twice (the same day and amount in other forms), which changes nothing; F4: three copies,
     # one of them different; F5: unreadable, quarantined for its own reason only.
@@ -70,32 +86,46 @@ def test_key_twice_in_one_file_with_different_values_quarantines_every_copy() ->
 
 def test_unreadable_repeat_is_quarantined_for_its_own_reason_and_the_readable_copy_kept() -> None:
     records, quarantine = _normalized(
-        {"row": [2, 3], "票据号": ["F1", "F1"], "缴款日期": ["2024-01-01", "2024-01-01"],
-         "金额（元）": ["10.00", "12,34"]},
+        {
+            "row": [2, 3],
+            "票据号": ["F1", "F1"],
+            "缴款日期": ["2024-01-01", "2024-01-01"],
+            "金额（元）": ["10.00", "12,34"],
+        },
         "fees",
-    )  # fmt: skip
+    )
     assert records.select("row", "amount_fen").rows() == [(2, 1000)]
     assert quarantine.select("row", "column").rows() == [(3, "金额（元）")]
 
 
 def test_contradicting_repeats_in_a_newer_file_leave_the_older_record_standing() -> None:
     records, quarantine = _normalized(
-        {"row": [2, 2, 3], "file": ["old.csv", "new.csv", "new.csv"], "delivery": [0, 1, 1],
-         "申请编号": ["R1", "R1", "R1"], "收到日期": ["2024-01-02", "2024-01-03", "2024-01-04"],
-         "申请人类型": ["自然人"] * 3},
+        {
+            "row": [2, 2, 3],
+            "file": ["old.csv", "new.csv", "new.csv"],
+            "delivery": [0, 1, 1],
+            "申请编号": ["R1", "R1", "R1"],
+            "收到日期": ["2024-01-02", "2024-01-03", "2024-01-04"],
+            "申请人类型": ["自然人"] * 3,
+        },
         "requests",
-    )  # fmt: skip
+    )
     assert records.select("file", "received_on").rows() == [("old.csv", dt.date(2024, 1, 2))]
     assert quarantine.select("file", "row").sort("row").rows() == [("new.csv", 2), ("new.csv", 3)]
 
 
 def test_a_newer_file_still_wins_over_an_older_one() -> None:
     records, quarantine = _normalized(
-        {"row": [2, 2], "file": ["old.csv", "new.csv"], "delivery": [0, 1],
-         "申请编号": ["R1", "R1"], "收到日期": ["2024-01-02", "2024-01-03"],
-         "申请人类型": ["自然人"] * 2},
+        {
+            "row": [2, 2],
+            "file": ["old.csv", "new.csv"],
+            "delivery": [0, 1],
+            "申请编号": ["R1", "R1"],
+            "收到日期": ["2024-01-02", "2024-01-03"],
+            "申请人类型": ["自然人"] * 2,
+        },
         "requests",
-    )  # fmt: skip
+    )
     assert quarantine.is_empty()
     assert records.select("file", "received_on").rows() == [("new.csv", dt.date(2024, 1, 3))]
 
@@ -116,13 +146,15 @@ def test_a_newer_file_still_wins_over_an_older_one() -> None:
         pytest.param("1234,567", None, "not an amount in 元", id="comma-four-digits-before"),
         pytest.param("99999999999999999", None, "amount out of range", id="too-large"),
         pytest.param("-1000000000000", None, "amount out of range", id="too-negative"),
-        pytest.param("100000000000000000000", None, "amount out of range", id="xlsx-1e20-as-digits"),
+        pytest.param(
+            "100000000000000000000", None, "amount out of range", id="xlsx-1e20-as-digits"
+        ),
         pytest.param("9" * 5000, None, "amount out of range", id="five-thousand-digits"),
         pytest.param("1e20", None, "scientific notation", id="xlsx-1e20-as-text"),
         pytest.param("1.5e3", None, "scientific notation", id="scientific-small"),
         pytest.param("1.23457E+15", None, "scientific notation", id="excel-csv-rounded"),
     ],
-)  # fmt: skip
+)
 def test_amounts_are_read_exactly_or_quarantined_with_a_reason(
     text: str, fen: int | None, reason: str | None
 ) -> None:
@@ -204,24 +236,40 @@ def test_hostile_wechat_create_time_is_not_a_date(seconds: str) -> None:
 
 
 def _request(result: str, reasons: str) -> dict:
-    return {"row": [2], "申请编号": ["R1"], "收到日期": ["2024-01-02"], "申请人类型": ["自然人"],
-            "办结日期": ["2024-01-05"], "办理结果": [result], "具体情形": [reasons]}  # fmt: skip
+    return {
+        "row": [2],
+        "申请编号": ["R1"],
+        "收到日期": ["2024-01-02"],
+        "申请人类型": ["自然人"],
+        "办结日期": ["2024-01-05"],
+        "办理结果": [result],
+        "具体情形": [reasons],
+    }
 
 
 @pytest.mark.parametrize(
     ("result", "reasons", "reason"),
     [
-        pytest.param("不予处理", "属于国家秘密",
-                     "办理结果 不予处理 contradicts 具体情形 '属于国家秘密': no item is a 不予处理 reason (found 不予公开)",
-                     id="not-processed-with-a-withheld-reason"),
-        pytest.param("无法提供", "重复申请|属于国家秘密",
-                     "办理结果 无法提供 contradicts 具体情形 '重复申请|属于国家秘密': no item is a 无法提供 reason (found 不予处理/不予公开)",
-                     id="unavailable-with-two-other-groups"),
-        pytest.param("予以公开", "属于国家秘密",
-                     "办理结果 予以公开 contradicts 具体情形 '属于国家秘密': refusal reasons (不予公开) but no item 予以公开 (a request disclosed in part is 部分公开)",
-                     id="disclosed-with-only-a-refusal"),
+        pytest.param(
+            "不予处理",
+            "属于国家秘密",
+            "办理结果 不予处理 contradicts 具体情形 '属于国家秘密': no item is a 不予处理 reason (found 不予公开)",
+            id="not-processed-with-a-withheld-reason",
+        ),
+        pytest.param(
+            "无法提供",
+            "重复申请|属于国家秘密",
+            "办理结果 无法提供 contradicts 具体情形 '重复申请|属于国家秘密': no item is a 无法提供 reason (found 不予处理/不予公开)",
+            id="unavailable-with-two-other-groups",
+        ),
+        pytest.param(
+            "予以公开",
+            "属于国家秘密",
+            "办理结果 予以公开 contradicts 具体情形 '属于国家秘密': refusal reasons (不予公开) but no item 予以公开 (a request disclosed in part is 部分公开)",
+            id="disclosed-with-only-a-refusal",
+        ),
     ],
-)  # fmt: skip
+)
 def test_result_contradicting_its_reasons_is_quarantined(
     result: str, reasons: str, reason: str
 ) -> None:
@@ -300,10 +348,13 @@ def test_hostile_fees_are_quarantined_or_warned_and_the_reports_published(
     assert sorted(fees.rows()) == [("ag-a", "20001.2300"), ("ag-b", "-1.9900")]
     assert sorted(result.quarantine.select("file", "row", "reason").rows()) == [
         ("ag-a/fees/2024.csv", 3, "amount out of range (10^12 元 or more): '99999999999999999'"),
-        ("ag-a/fees/2024.csv", 4,
-         "amount out of range (10^12 元 or more): '100000000000000000000'"),
+        (
+            "ag-a/fees/2024.csv",
+            4,
+            "amount out of range (10^12 元 or more): '100000000000000000000'",
+        ),
         ("ag-a/fees/2024.csv", 5, "not an amount in 元 with at most two decimals: '12,34'"),
-    ]  # fmt: skip
+    ]
     assert result.ok
     assert sorted({Path(uri).parent.name for uri in result.published if "report_cells" in uri}) == [
         "agency_id=ag-a",

@@ -16,8 +16,14 @@ class _CfnLoader(yaml.SafeLoader):
     """Reads CloudFormation short forms (!Ref, !Sub, !GetAtt) as plain values."""
 
 
-_CfnLoader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_scalar(node)
-                                 if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))  # fmt: skip
+_CfnLoader.add_multi_constructor(
+    "!",
+    lambda loader, suffix, node: (
+        loader.construct_scalar(node)
+        if isinstance(node, yaml.ScalarNode)
+        else loader.construct_sequence(node)
+    ),
+)
 
 
 @pytest.mark.slow

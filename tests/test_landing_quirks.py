@@ -27,16 +27,28 @@ BEIJING_NOON_2024 = 1717214400  # 2024-06-01 12:00 Asia/Shanghai
 
 def _normalized(raw: pl.DataFrame, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     lineage = raw.with_columns(
-        agency_id=pl.lit("ag-a"), file=pl.lit("f"), row=pl.col("row").cast(pl.UInt32),
-        delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)), delivery=pl.lit(0, pl.UInt32),
-    )  # fmt: skip
+        agency_id=pl.lit("ag-a"),
+        file=pl.lit("f"),
+        row=pl.col("row").cast(pl.UInt32),
+        delivered_at=pl.lit(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)),
+        delivery=pl.lit(0, pl.UInt32),
+    )
     records, quarantine = normalize_source(lineage.lazy(), SOURCES[source], RUN_DATE)
     return records.collect(), quarantine.collect()
 
 
 def test_wechat_article_without_is_deleted_counts_as_published() -> None:
-    body = {"item": [{"article_id": "A", "content": {"create_time": BEIJING_NOON_2024,
-                                                     "news_item": [{"title": "t"}, {"title": "u", "is_deleted": False}]}}]}  # fmt: skip
+    body = {
+        "item": [
+            {
+                "article_id": "A",
+                "content": {
+                    "create_time": BEIJING_NOON_2024,
+                    "news_item": [{"title": "t"}, {"title": "u", "is_deleted": False}],
+                },
+            }
+        ]
+    }
     records, quarantine = _normalized(read_wechat(json.dumps(body).encode(), "号"), "wechat")
     assert quarantine.is_empty()
     assert records["is_deleted"].to_list() == [False, False]
@@ -55,9 +67,16 @@ def test_two_headers_that_clean_alike_keep_the_first() -> None:
 
 def test_refusal_whose_only_item_is_disclosed_is_quarantined() -> None:
     raw = pl.DataFrame(
-        {"row": [2], "申请编号": ["R"], "收到日期": ["2024-01-02"], "申请人类型": ["自然人"],
-         "办结日期": ["2024-01-05"], "办理结果": ["不予公开"], "具体情形": ["予以公开"]}
-    )  # fmt: skip
+        {
+            "row": [2],
+            "申请编号": ["R"],
+            "收到日期": ["2024-01-02"],
+            "申请人类型": ["自然人"],
+            "办结日期": ["2024-01-05"],
+            "办理结果": ["不予公开"],
+            "具体情形": ["予以公开"],
+        }
+    )
     records, quarantine = _normalized(raw, "requests")
     assert records.is_empty()
     assert quarantine["column"].to_list() == ["具体情形"]

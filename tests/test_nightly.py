@@ -120,8 +120,13 @@ def test_january_keeps_last_years_provisional_report_until_it_is_final(prefect_a
 
     from flows.compile import compile_reports
 
-    compile_reports(year=2025, landing=str(zone["landing"]), out=str(zone["out"]),
-                    warehouse=str(zone["warehouse"]), run_date=LATER)  # fmt: skip
+    compile_reports(
+        year=2025,
+        landing=str(zone["landing"]),
+        out=str(zone["out"]),
+        warehouse=str(zone["warehouse"]),
+        run_date=LATER,
+    )
     _deliver(
         zone["landing"] / "ag-a/website/later.csv",
         HEADER + "A10,新年通知,通知,2026-01-07,主动公开,已发布,\n",

@@ -38,9 +38,21 @@ def postgres_prefect_server():
     }
     env.pop("PREFECT_API_URL", None)
     server = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "server",
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     api = f"http://127.0.0.1:{port}/api"
     try:
         deadline = time.monotonic() + 180
@@ -86,8 +98,21 @@ def test_flow_runs_through_a_postgresql_backed_server(postgres_prefect_server, t
     # The run is stored in PostgreSQL, not in a SQLite file.
     port = url.split(":")[-1].split("/")[0]
     stored = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", "prefect", "-tAc",
-         f"select count(*) from flow_run where id = '{run_id}'"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
+        [
+            "psql",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "prefect",
+            "-tAc",
+            f"select count(*) from flow_run where id = '{run_id}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     assert stored == "1"

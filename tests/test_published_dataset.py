@@ -22,9 +22,18 @@ def test_report_cells_read_whole_in_polars_pandas_duckdb_and_pyarrow(
     cells = pl.scan_parquet(root / "**/*.parquet", hive_partitioning=True).collect()
     assert cells.height == result.cells.height
     assert set(cells.columns) == {
-        "year", "agency_id", "section", "row", "column", "value",
-        "row_label", "column_label", "status", "as_of", "run_id",
-    }  # fmt: skip
+        "year",
+        "agency_id",
+        "section",
+        "row",
+        "column",
+        "value",
+        "row_label",
+        "column_label",
+        "status",
+        "as_of",
+        "run_id",
+    }
     assert cells.schema["value"] == pl.Decimal(18, 4)
     assert set(cells["status"]) == {"final"}
     assert cells.select(pl.col("year").unique()).item() == 2024

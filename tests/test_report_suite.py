@@ -33,14 +33,33 @@ def test_a_clean_report_passes_every_check_and_gets_data_docs(clean_run) -> None
 @pytest.mark.parametrize(
     ("break_it", "rule"),
     [
-        pytest.param(lambda c: pl.concat([c, c.head(1)]), "compound_columns_to_be_unique(agency_id,section,row,column)", id="duplicate-cell"),
-        pytest.param(lambda c: _set(c, "proactive", "penalty", "decisions", None), "B7", id="blank"),
-        pytest.param(lambda c: _set(c, "proactive", "penalty", "decisions", -2), "column_values_to_be_between(value)", id="negative"),
-        pytest.param(lambda c: c.with_columns(section=pl.when(pl.col("section") == "appeals").then(pl.lit("procurement")).otherwise("section")),
-                     "column_values_to_be_in_set(section)", id="old-template-section"),
-        pytest.param(lambda c: _set(c, "requests", "new_received", "total", 9), "B3", id="wrong-total"),
+        pytest.param(
+            lambda c: pl.concat([c, c.head(1)]),
+            "compound_columns_to_be_unique(agency_id,section,row,column)",
+            id="duplicate-cell",
+        ),
+        pytest.param(
+            lambda c: _set(c, "proactive", "penalty", "decisions", None), "B7", id="blank"
+        ),
+        pytest.param(
+            lambda c: _set(c, "proactive", "penalty", "decisions", -2),
+            "column_values_to_be_between(value)",
+            id="negative",
+        ),
+        pytest.param(
+            lambda c: c.with_columns(
+                section=pl.when(pl.col("section") == "appeals")
+                .then(pl.lit("procurement"))
+                .otherwise("section")
+            ),
+            "column_values_to_be_in_set(section)",
+            id="old-template-section",
+        ),
+        pytest.param(
+            lambda c: _set(c, "requests", "new_received", "total", 9), "B3", id="wrong-total"
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_check_fails_on_its_error(break_it, rule: str) -> None:
     checked = validate_reports(_frame(break_it(_valid_cells())), build_docs=False)
     failed = {c["rule"] for c in checked.expectations if not c["success"]}

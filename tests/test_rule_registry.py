@@ -60,8 +60,15 @@ def test_the_record_suites_check_the_normalizers_cross_field_rules_with_a_suite_
 
 
 def _request_row(received: str, concluded: str) -> dict:
-    return {"row": [2], "申请编号": ["R1"], "收到日期": [received], "申请人类型": ["自然人"],
-            "办结日期": [concluded], "办理结果": ["予以公开"], "具体情形": ["予以公开"]}  # fmt: skip
+    return {
+        "row": [2],
+        "申请编号": ["R1"],
+        "收到日期": [received],
+        "申请人类型": ["自然人"],
+        "办结日期": [concluded],
+        "办理结果": ["予以公开"],
+        "具体情形": ["予以公开"],
+    }
 
 
 def test_a_conclusion_before_receipt_is_quarantined_and_fails_the_record_suite() -> None:
@@ -72,11 +79,19 @@ def test_a_conclusion_before_receipt_is_quarantined_and_fails_the_record_suite()
     ]
 
     # The same declaration, as the record suite checks what reached the records.
-    base = {"request_id": "R1", "received_on": dt.date(2024, 3, 9), "applicant_type": "natural_person",
-            "concluded_on": dt.date(2024, 3, 1), "result": "disclosed", "reasons": None}  # fmt: skip
+    base = {
+        "request_id": "R1",
+        "received_on": dt.date(2024, 3, 9),
+        "applicant_type": "natural_person",
+        "concluded_on": dt.date(2024, 3, 1),
+        "result": "disclosed",
+        "reasons": None,
+    }
     results = validate_records(
-        records("requests", [base]), load_suite("records.requests"), {"run_date": f"{RUN_DATE}T00:00:00"}
-    )  # fmt: skip
+        records("requests", [base]),
+        load_suite("records.requests"),
+        {"run_date": f"{RUN_DATE}T00:00:00"},
+    )
     failed = [r["type"] for r in results if not r["success"]]
     assert failed == ["expect_column_pair_values_a_to_be_greater_than_b"]
 

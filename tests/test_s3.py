@@ -41,14 +41,21 @@ def test_compile_from_an_s3_landing_zone_to_an_s3_output(prefect_api, s3_env, tm
     from flows.compile import compile_reports
 
     result = compile_reports(
-        year=2024, landing=f"s3://{landing_bucket}/exports", out=f"s3://{out_bucket}/nianbao",
-        warehouse=str(tmp_path / "wh"), run_date=RUN_DATE,
-    )  # fmt: skip
+        year=2024,
+        landing=f"s3://{landing_bucket}/exports",
+        out=f"s3://{out_bucket}/nianbao",
+        warehouse=str(tmp_path / "wh"),
+        run_date=RUN_DATE,
+    )
 
     assert result.ok
     assert nonzero_cells(result.cells).filter(row="website")["value"].to_list() == ["1"]
-    storage = {"aws_endpoint_url": s3_env.endpoint, "aws_access_key_id": s3_env.environment()["AWS_ACCESS_KEY_ID"],
-               "aws_secret_access_key": s3_env.environment()["AWS_SECRET_ACCESS_KEY"], "aws_region": "us-east-1"}  # fmt: skip
+    storage = {
+        "aws_endpoint_url": s3_env.endpoint,
+        "aws_access_key_id": s3_env.environment()["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": s3_env.environment()["AWS_SECRET_ACCESS_KEY"],
+        "aws_region": "us-east-1",
+    }
     cells = pl.scan_parquet(
         f"s3://{out_bucket}/nianbao/report_cells/**/*.parquet",
         hive_partitioning=True,
@@ -77,9 +84,19 @@ def test_wrong_credentials_give_one_clear_error_and_no_secret(
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
 
     result = CliRunner().invoke(
-        app, ["compile", "--year", "2024", "--landing", f"s3://{landing_bucket}/x",
-              "--out", f"s3://{out_bucket}/y", "--warehouse", str(tmp_path / "wh")],
-    )  # fmt: skip
+        app,
+        [
+            "compile",
+            "--year",
+            "2024",
+            "--landing",
+            f"s3://{landing_bucket}/x",
+            "--out",
+            f"s3://{out_bucket}/y",
+            "--warehouse",
+            str(tmp_path / "wh"),
+        ],
+    )
 
     assert result.exit_code == 2
     assert "SignatureDoesNotMatch" in result.output and "Traceback" not in result.output
@@ -99,9 +116,12 @@ def _compile(landing_bucket: str, out_bucket: str, tmp_path):
     from flows.compile import compile_reports
 
     return compile_reports(
-        year=2024, landing=f"s3://{landing_bucket}", out=f"s3://{out_bucket}/pub",
-        warehouse=str(tmp_path / "wh"), run_date=RUN_DATE,
-    )  # fmt: skip
+        year=2024,
+        landing=f"s3://{landing_bucket}",
+        out=f"s3://{out_bucket}/pub",
+        warehouse=str(tmp_path / "wh"),
+        run_date=RUN_DATE,
+    )
 
 
 def _current_run(server, out_bucket: str) -> str:
@@ -116,8 +136,12 @@ def test_revisions_list_every_version_with_the_cells_it_changed(
 ) -> None:
     landing_bucket, out_bucket = _buckets(s3_env)
     _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
-    _put(s3_env, landing_bucket, "ag-a/website/export.csv",
-         HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\nW2,t,c,2024-04-01,主动公开,已发布,\n")  # fmt: skip
+    _put(
+        s3_env,
+        landing_bucket,
+        "ag-a/website/export.csv",
+        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\nW2,t,c,2024-04-01,主动公开,已发布,\n",
+    )
     first = _compile(landing_bucket, out_bucket, tmp_path)
     _put(
         s3_env,
@@ -144,8 +168,10 @@ def test_revisions_list_every_version_with_the_cells_it_changed(
         (c["section"], c["row"], c["column"]): (str(c["old"]), str(c["new"]))
         for c in versions[1]["changed"]
     }
-    assert changed == {("channels", "website", "items"): ("2.0000", "1.0000"),
-                       ("channels", "total", "items"): ("2.0000", "1.0000")}  # fmt: skip
+    assert changed == {
+        ("channels", "website", "items"): ("2.0000", "1.0000"),
+        ("channels", "total", "items"): ("2.0000", "1.0000"),
+    }
     assert _current_run(s3_env, out_bucket) == second.run_id
 
 
@@ -217,9 +243,12 @@ def test_the_demo_landing_zone_uploaded_to_a_bucket_compiles_to_the_reference_re
     s3_env.upload(build_demo_landing(tmp_path / "demo"), landing_bucket)
 
     result = compile_reports(
-        year=2024, landing=f"s3://{landing_bucket}", out=f"s3://{out_bucket}",
-        warehouse=str(tmp_path / "wh"), run_date=RUN_DATE,
-    )  # fmt: skip
+        year=2024,
+        landing=f"s3://{landing_bucket}",
+        out=f"s3://{out_bucket}",
+        warehouse=str(tmp_path / "wh"),
+        run_date=RUN_DATE,
+    )
 
     assert result.ok
     cells = result.cells.filter(agency_id=REFERENCE["agency_id"])

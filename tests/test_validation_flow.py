@@ -88,9 +88,21 @@ def test_compile_command_exits_non_zero_and_names_the_rule(prefect_api, tmp_path
 def test_unknown_agency_is_a_clear_usage_error(prefect_api, tmp_path) -> None:
     landing = _landing(tmp_path / "landing")
     result = CliRunner().invoke(
-        app, ["compile", "--year", "2024", "--agency", "nope", "--landing", str(landing),
-              "--out", str(tmp_path / "o"), "--warehouse", str(tmp_path / "w")],
-    )  # fmt: skip
+        app,
+        [
+            "compile",
+            "--year",
+            "2024",
+            "--agency",
+            "nope",
+            "--landing",
+            str(landing),
+            "--out",
+            str(tmp_path / "o"),
+            "--warehouse",
+            str(tmp_path / "w"),
+        ],
+    )
     assert result.exit_code == 2
     assert "nope" in result.output and "agencies.csv" in result.output
 
