@@ -53,7 +53,7 @@ def test_upstream_may_write_the_landing_bucket_but_not_read_or_delete() -> None:
     assert {"s3:GetObject", "s3:DeleteObject"} <= denied
 
 
-def test_public_read_covers_published_prefixes_only_and_the_pipeline_cannot_delete() -> None:
+def test_public_read_covers_published_prefixes_only_and_the_pipeline_deletes_no_cells() -> None:
     template = yaml.load(TEMPLATES[0].read_text(encoding="utf-8"), Loader=_CfnLoader)
     (public,) = template["Resources"]["PublishedBucketPolicy"]["Properties"]["PolicyDocument"][
         "Statement"
@@ -63,12 +63,14 @@ def test_public_read_covers_published_prefixes_only_and_the_pipeline_cannot_dele
         r.endswith(("/report_cells/*", "/reports/*", "/history/*")) for r in public["Resource"]
     )
     pipeline = template["Resources"]["PipelinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    actions = {
-        a
-        for s in pipeline
-        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-    }
-    assert not any("Delete" in a for a in actions)
+    def listed(value):
+        return [value] if isinstance(value, str) else value
+
+    deleting = [s for s in pipeline if any("Delete" in a for a in listed(s["Action"]))]
+    # Only lock objects and the rendered files of a cut-off run: never cells, history or runs.
+    assert [listed(s["Action"]) for s in deleting] == [["s3:DeleteObject"]]
+    deletable = [r["Fn::Sub"] if isinstance(r, dict) else r for r in listed(deleting[0]["Resource"])]
+    assert all(r.endswith(("/.lock", "/reports/*", "/validation/*")) for r in deletable)
     assert (
         template["Resources"]["LandingBucket"]["Properties"]["VersioningConfiguration"]["Status"]
         == "Enabled"
