@@ -70,7 +70,7 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> tuple[i
         "import atexit, sys\n"
         f"atexit.register(lambda: open({str(marker)!r}, 'w').write("
         "' '.join(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))))\n"
-        "from flows.cli import run\nrun()\n"
+        "from flows.cli import app\napp()\n"
     )
     environment = os.environ | {"PREFECT_API_URL": UNUSED_PREFECT} | (env or {})
     done = subprocess.run(

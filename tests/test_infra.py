@@ -63,13 +63,16 @@ def test_public_read_covers_published_prefixes_only_and_the_pipeline_deletes_no_
         r.endswith(("/report_cells/*", "/reports/*", "/history/*")) for r in public["Resource"]
     )
     pipeline = template["Resources"]["PipelinePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+
     def listed(value):
         return [value] if isinstance(value, str) else value
 
     deleting = [s for s in pipeline if any("Delete" in a for a in listed(s["Action"]))]
     # Only lock objects and the rendered files of a cut-off run: never cells, history or runs.
     assert [listed(s["Action"]) for s in deleting] == [["s3:DeleteObject"]]
-    deletable = [r["Fn::Sub"] if isinstance(r, dict) else r for r in listed(deleting[0]["Resource"])]
+    deletable = [
+        r["Fn::Sub"] if isinstance(r, dict) else r for r in listed(deleting[0]["Resource"])
+    ]
     assert all(r.endswith(("/.lock", "/reports/*", "/validation/*")) for r in deletable)
     assert (
         template["Resources"]["LandingBucket"]["Properties"]["VersioningConfiguration"]["Status"]
