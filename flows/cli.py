@@ -32,7 +32,7 @@ from flows.storage import StorageAccessError
 from transforms.balance import VIOLATION_SCHEMA
 
 if TYPE_CHECKING:
-    from flows.compile import CompileResult
+    from flows.results import CompileResult
 
 app = typer.Typer(
     help="nianbao: compile 政府信息公开工作年度报告 from the raw records of an agency's systems.",

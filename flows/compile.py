@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 from prefect import flow, get_run_logger, task
@@ -40,6 +40,7 @@ from flows.publish import (
     restore_interrupted,
 )
 from flows.registry import load_registry
+from flows.results import CompileResult, SourceOutcome
 from flows.settings import Settings, check_locations, load_settings
 from flows.storage import (
     LocalStore,
@@ -84,53 +85,6 @@ def new_run_id() -> str:
     return str(flow_run.get_id() or uuid.uuid4())
 
 
-@dataclass
-class SourceOutcome:
-    """One source after normalization: records kept, rows quarantined, files read."""
-
-    name: str
-    records: pl.DataFrame
-    quarantine: pl.DataFrame
-    rows_read: int
-    inputs: list[ManifestInput]
-
-    @property
-    def counts(self) -> dict[str, int]:
-        return {
-            "files": len(self.inputs),
-            "rows_read": self.rows_read,
-            "rows_quarantined": self.quarantine.filter(pl.col("row").is_not_null())
-            .select("file", "row")
-            .n_unique(),
-            "files_rejected": self.quarantine.filter(pl.col("row").is_null()).height,
-            "records_kept": self.records.height,
-        }
-
-
-@dataclass
-class CompileResult:
-    """What a compile did, for the command line, the manifest and the tests."""
-
-    run_id: str
-    year: int
-    period: Period
-    status: str
-    cells: pl.DataFrame
-    violations: pl.DataFrame
-    quarantine: pl.DataFrame
-    published: list[str] = field(default_factory=list)
-    failed_agencies: list[str] = field(default_factory=list)
-    manifest_uri: str = ""
-    quarantine_uri: str = ""
-    source_counts: dict[str, dict[str, int]] = field(default_factory=dict)
-    data_docs_uri: str | None = None
-    record_checks: dict[str, list[dict]] = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed_agencies
-
-
 @task(cache_policy=NO_CACHE)
 def read_registry(
     landing: Landing, agency_ids: list[str] | None
@@ -165,6 +119,14 @@ def store_records(warehouse: Store, outcome: SourceOutcome, agency_ids: list[str
         )
         records = pl.concat([others.cast(records.schema), records])
     return warehouse.write_bytes(key, parquet_bytes(records.sort("agency_id")))
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def store_quarantine(warehouse: Store, quarantine: pl.DataFrame, run_id: str) -> str:
+    """Every row and file this run quarantined, with its reason, in the warehouse (never in out)."""
+    return warehouse.write_bytes(
+        f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
+    )
 
 
 @task(cache_policy=NO_CACHE)
@@ -557,6 +519,14 @@ def _compile_and_publish(
     for outcome in outcomes.values():
         store_records(warehouse_store, outcome, agency_ids)
         logger.info("%s: %s", outcome.name, outcome.counts)
+    quarantine = pl.concat(
+        [
+            selection.registry_quarantine,
+            pl.DataFrame(selection.misplaced, schema=QUARANTINE_SCHEMA),
+            *(o.quarantine for o in outcomes.values()),
+        ]
+    )
+    quarantine_uri = store_quarantine(warehouse_store, quarantine, run_id)
 
     cells = compile_cells(
         {name: o.records for name, o in outcomes.items()}, selected, period, settings.counting_rules
@@ -583,13 +553,6 @@ def _compile_and_publish(
     end_publishing(out_store, run_id)
     docs_uri = publish_data_docs(out_store, checked)
 
-    quarantine = pl.concat(
-        [
-            selection.registry_quarantine,
-            pl.DataFrame(selection.misplaced, schema=QUARANTINE_SCHEMA),
-            *(o.quarantine for o in outcomes.values()),
-        ]
-    )
     result = CompileResult(
         run_id=run_id,
         year=period.year,
@@ -600,9 +563,7 @@ def _compile_and_publish(
         quarantine=quarantine,
         published=written,
         failed_agencies=sorted(set(violations.filter(severity="error")["agency_id"])),
-        quarantine_uri=warehouse_store.write_bytes(
-            f"quarantine/run_id={run_id}/quarantine.parquet", parquet_bytes(quarantine)
-        ),
+        quarantine_uri=quarantine_uri,
         source_counts={name: o.counts for name, o in outcomes.items()},
         data_docs_uri=docs_uri,
         record_checks=record_results,

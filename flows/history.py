@@ -18,7 +18,7 @@ from flows.storage import StorageAccessError
 from transforms.cells import HEADLINE_CELLS
 
 if TYPE_CHECKING:
-    from flows.compile import CompileResult
+    from flows.results import CompileResult
     from flows.settings import Settings
 
 OUTCOME_ARTIFACT = "run-outcome"

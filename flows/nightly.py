@@ -13,7 +13,6 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.clock import beijing_today
 from flows.compile import (
-    CompileResult,
     check_locations,
     compile_and_publish,
     default_task_runner,
@@ -23,6 +22,7 @@ from flows.compile import (
 )
 from flows.landing import AGENCIES_FILE, Landing, LandingFile, sha256
 from flows.publish import cells_key
+from flows.results import CompileResult
 from flows.settings import Settings, load_settings
 from flows.storage import Store, parquet_bytes, read_parquet_bytes
 from transforms.period import Period
