@@ -66,3 +66,19 @@ def assert_matches_scenario(name: str, cells: pl.DataFrame, quarantine: pl.DataF
     assert sorted(quarantined, key=str) == sorted(
         scenario_spec(name).get("quarantined", []), key=str
     )
+
+
+def compile_args(landing, out, warehouse, *extra: str, year: int | str = 2024) -> list[str]:
+    """The words of ``nianbao compile`` for one year and its three locations, then ``extra``."""
+    return [
+        "compile",
+        "--year",
+        str(year),
+        "--landing",
+        str(landing),
+        "--out",
+        str(out),
+        "--warehouse",
+        str(warehouse),
+        *extra,
+    ]

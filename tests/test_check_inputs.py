@@ -22,7 +22,7 @@ from flows.cli import app
 from flows.compile import record_violations
 from flows.handfilled import read_report_file
 from tests.factories import records
-from tests.helpers import GOLDEN, REGISTRY_HEADER, RUN_DATE, lay_landing
+from tests.helpers import GOLDEN, REGISTRY_HEADER, RUN_DATE, compile_args, lay_landing
 
 DELIVERED = dt.datetime(2025, 1, 10, tzinfo=dt.UTC).timestamp()
 
@@ -82,15 +82,7 @@ def test_a_very_large_fee_payment_is_published_with_a_warning_naming_file_and_ro
     result = CliRunner().invoke(
         app,
         [
-            "compile",
-            "--year",
-            "2024",
-            "--landing",
-            str(landing),
-            "--out",
-            str(out),
-            "--warehouse",
-            str(tmp_path / "warehouse"),
+            *compile_args(str(landing), str(out), str(tmp_path / "warehouse")),
         ],
     )
 

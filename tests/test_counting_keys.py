@@ -15,7 +15,7 @@ import pytest
 from expectations.run import validate_source_records
 from flows.landing import LocalLanding, group_files, read_source
 from tests.factories import agencies, no_records, records
-from tests.helpers import REGISTRY_HEADER
+from tests.helpers import REGISTRY_HEADER, compile_args
 from tests.test_hostile_registry import assert_one_line_error, run_cli
 from transforms import report
 from transforms.cells import report_skeleton
@@ -308,15 +308,7 @@ def test_compile_of_a_final_year_without_records_exits_2_in_one_line(prefect_api
             sys.executable,
             "-m",
             "flows.cli",
-            "compile",
-            "--year",
-            "2024",
-            "--landing",
-            str(landing),
-            "--out",
-            str(tmp_path / "published"),
-            "--warehouse",
-            str(tmp_path / "warehouse"),
+            *compile_args(str(landing), str(tmp_path / "published"), str(tmp_path / "warehouse")),
         ],
         cwd=Path(__file__).parent.parent,
         env=environment,

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.publish import cells_key
 from tests.helpers import REGISTRY_HEADER as HEADER
+from tests.helpers import compile_args
 
 GOOD = "cq-qijiang-cgj"
 WEBSITE = (
@@ -119,15 +120,7 @@ def test_hostile_registry_rows_are_quarantined_and_nothing_is_written_outside_ou
     result = CliRunner().invoke(
         app,
         [
-            "compile",
-            "--year",
-            "2024",
-            "--landing",
-            str(landing),
-            "--out",
-            str(out),
-            "--warehouse",
-            str(warehouse),
+            *compile_args(str(landing), str(out), str(warehouse)),
         ],
     )
 
@@ -209,15 +202,7 @@ def test_registry_without_a_usable_row_is_one_line_error_and_publishes_nothing(
     out, warehouse = tmp_path / "out", tmp_path / "warehouse"
 
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(landing),
-        "--out",
-        str(out),
-        "--warehouse",
-        str(warehouse),
+        *compile_args(str(landing), str(out), str(warehouse)),
         cwd=tmp_path,
     )
 
@@ -243,17 +228,9 @@ def test_agency_option_that_is_not_an_id_is_refused_before_anything_starts(
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--agency",
-        agency,
-        "--landing",
-        str(landing),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(
+            str(landing), str(tmp_path / "out"), str(tmp_path / "warehouse"), "--agency", agency
+        ),
         cwd=tmp_path,
     )
 
@@ -316,15 +293,7 @@ def test_output_overlapping_the_landing_zone_is_refused(
     where = {"landing": str(landing), "tmp": str(tmp_path)}
 
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(landing),
-        "--out",
-        out.format(**where),
-        "--warehouse",
-        warehouse.format(**where),
+        *compile_args(str(landing), out.format(**where), warehouse.format(**where)),
         cwd=tmp_path,
     )
 
@@ -345,15 +314,7 @@ def test_s3_output_inside_the_s3_landing_zone_is_refused(
     landing: str, out: str, tmp_path: Path
 ) -> None:
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        landing,
-        "--out",
-        out,
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(landing, out, str(tmp_path / "warehouse")),
         cwd=tmp_path,
     )
 
@@ -404,15 +365,7 @@ def test_check_reports_a_year_or_agency_that_cannot_be_used_as_a_bad_file(
 @pytest.mark.slow
 def test_s3_uri_without_a_bucket_is_one_line_error(tmp_path: Path) -> None:
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(tmp_path),
-        "--out",
-        "s3://",
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(str(tmp_path), "s3://", str(tmp_path / "warehouse")),
         cwd=tmp_path,
         env={
             "AWS_ACCESS_KEY_ID": "x",
@@ -432,15 +385,7 @@ def test_s3_prefix_with_parent_folder_is_refused_and_nothing_is_written(
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(landing),
-        "--out",
-        f"s3://{bucket}/nianbao/../other",
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(str(landing), f"s3://{bucket}/nianbao/../other", str(tmp_path / "warehouse")),
         cwd=tmp_path,
     )
 
@@ -453,15 +398,7 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(landing),
-        "--out",
-        "s3://published/x",
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(str(landing), "s3://published/x", str(tmp_path / "warehouse")),
         cwd=tmp_path,
         env={
             "AWS_ACCESS_KEY_ID": "x",
@@ -480,15 +417,9 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_missing_landing_folder_is_one_line_before_prefect(tmp_path: Path) -> None:
     outcome = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(tmp_path / "nowhere"),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(
+            str(tmp_path / "nowhere"), str(tmp_path / "out"), str(tmp_path / "warehouse")
+        ),
         cwd=tmp_path,
     )
 
@@ -501,31 +432,19 @@ def test_unknown_agency_is_one_line_before_prefect(tmp_path: Path) -> None:
     landing = write_landing(tmp_path / "landing", [good_row(), "ag-power,权限局,,,政府网站,Y,2"])
 
     unknown = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--agency",
-        "ag-nobody",
-        "--landing",
-        str(landing),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(
+            str(landing),
+            str(tmp_path / "out"),
+            str(tmp_path / "warehouse"),
+            "--agency",
+            "ag-nobody",
+        ),
         cwd=tmp_path,
     )
     rejected = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--agency",
-        "ag-power",
-        "--landing",
-        str(landing),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        str(tmp_path / "warehouse"),
+        *compile_args(
+            str(landing), str(tmp_path / "out"), str(tmp_path / "warehouse"), "--agency", "ag-power"
+        ),
         cwd=tmp_path,
     )
 
@@ -541,15 +460,7 @@ def test_bad_location_and_bad_setting_are_one_line_before_prefect(tmp_path: Path
     landing = write_landing(tmp_path / "landing", [good_row()])
 
     inside = run_cli(
-        "compile",
-        "--year",
-        "2024",
-        "--landing",
-        str(landing),
-        "--out",
-        str(tmp_path / "out"),
-        "--warehouse",
-        str(tmp_path / "out" / "warehouse"),
+        *compile_args(str(landing), str(tmp_path / "out"), str(tmp_path / "out" / "warehouse")),
         cwd=tmp_path,
     )
     setting = run_cli(

@@ -22,7 +22,7 @@ import pytest
 from flows import storage
 from flows.publish import RENDERED, RunFailed
 from flows.storage import LocalStore, RunLocked, S3Store, open_store
-from tests.helpers import REGISTRY_HEADER
+from tests.helpers import REGISTRY_HEADER, compile_args
 
 GOLDEN = Path(__file__).parent / "golden"
 FEES = GOLDEN / "fee_rounding_half_up" / "landing"  # ag-a, ag-b, ag-c, one fee file each
@@ -295,15 +295,7 @@ def test_out_that_is_a_file_fails_in_one_line_with_exit_2(prefect_api, tmp_path:
             sys.executable,
             "-m",
             "flows.cli",
-            "compile",
-            "--year",
-            "2024",
-            "--landing",
-            str(FEES),
-            "--out",
-            str(not_a_folder),
-            "--warehouse",
-            str(tmp_path / "warehouse"),
+            *compile_args(str(FEES), str(not_a_folder), str(tmp_path / "warehouse")),
         ],
         cwd=REPO,
         env=environment,

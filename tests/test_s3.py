@@ -10,7 +10,14 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.helpers import GOLDEN, ONE_AGENCY_REGISTRY, RUN_DATE, lay_landing, nonzero_cells
+from tests.helpers import (
+    GOLDEN,
+    ONE_AGENCY_REGISTRY,
+    RUN_DATE,
+    compile_args,
+    lay_landing,
+    nonzero_cells,
+)
 
 
 def _buckets(server) -> tuple[str, str]:
@@ -86,15 +93,7 @@ def test_wrong_credentials_give_one_clear_error_and_no_secret(
     result = CliRunner().invoke(
         app,
         [
-            "compile",
-            "--year",
-            "2024",
-            "--landing",
-            f"s3://{landing_bucket}/x",
-            "--out",
-            f"s3://{out_bucket}/y",
-            "--warehouse",
-            str(tmp_path / "wh"),
+            *compile_args(f"s3://{landing_bucket}/x", f"s3://{out_bucket}/y", str(tmp_path / "wh")),
         ],
     )
 

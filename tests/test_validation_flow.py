@@ -11,7 +11,7 @@ import polars as pl
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.helpers import DEFAULT_DELIVERY, ONE_AGENCY_REGISTRY
+from tests.helpers import DEFAULT_DELIVERY, ONE_AGENCY_REGISTRY, compile_args
 
 REGISTRY = ONE_AGENCY_REGISTRY
 REGISTER = (
@@ -90,17 +90,9 @@ def test_unknown_agency_is_a_clear_usage_error(prefect_api, tmp_path) -> None:
     result = CliRunner().invoke(
         app,
         [
-            "compile",
-            "--year",
-            "2024",
-            "--agency",
-            "nope",
-            "--landing",
-            str(landing),
-            "--out",
-            str(tmp_path / "o"),
-            "--warehouse",
-            str(tmp_path / "w"),
+            *compile_args(
+                str(landing), str(tmp_path / "o"), str(tmp_path / "w"), "--agency", "nope"
+            ),
         ],
     )
     assert result.exit_code == 2
