@@ -66,39 +66,16 @@ def start(folder: Path, port: int) -> str:
         check=True,
         capture_output=True,
     )
-    exists = subprocess.run(
-        [
-            "psql",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-U",
-            "postgres",
-            "-tAc",
-            f"select 1 from pg_database where datname = '{DATABASE}'",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    exists = _psql(port, "-tAc", f"select 1 from pg_database where datname = '{DATABASE}'")
     if not exists:
-        subprocess.run(
-            [
-                "psql",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "-c",
-                f"create database {DATABASE}",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        _psql(port, "-c", f"create database {DATABASE}")
     return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{DATABASE}"
+
+
+def _psql(port: int, *args: str) -> str:
+    """One psql command as the postgres superuser on the loopback cluster; its output."""
+    command = ["psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def stop(folder: Path) -> None:
