@@ -361,17 +361,20 @@ def test_check_reports_a_year_or_agency_that_cannot_be_used_as_a_bad_file(
 
 # --- item 17: S3 edge cases are one line ------------------------------------------------------
 
+# Credentials and an endpoint where nothing listens: a request would fail to connect.
+UNREACHABLE_S3 = {
+    "AWS_ACCESS_KEY_ID": "x",
+    "AWS_SECRET_ACCESS_KEY": "y",
+    "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1",
+}
+
 
 @pytest.mark.slow
 def test_s3_uri_without_a_bucket_is_one_line_error(tmp_path: Path) -> None:
     outcome = run_cli(
         *compile_args(str(tmp_path), "s3://", str(tmp_path / "warehouse")),
         cwd=tmp_path,
-        env={
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "y",
-            "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1",
-        },
+        env=UNREACHABLE_S3,
     )
 
     assert_one_line_error(outcome, "s3://: '' is not a bucket name")
@@ -400,11 +403,7 @@ def test_unreachable_s3_endpoint_is_one_line_error(tmp_path: Path) -> None:
     outcome = run_cli(
         *compile_args(str(landing), "s3://published/x", str(tmp_path / "warehouse")),
         cwd=tmp_path,
-        env={
-            "AWS_ACCESS_KEY_ID": "x",
-            "AWS_SECRET_ACCESS_KEY": "y",
-            "NIANBAO_S3__ENDPOINT_URL": "http://127.0.0.1:1",
-        },
+        env=UNREACHABLE_S3,
     )
 
     assert_one_line_error(outcome, "s3://published/x: cannot reach the object store")
