@@ -16,7 +16,7 @@ import fastexcel
 import polars as pl
 
 from expectations.run import ReportValidation, validate_reports
-from flows.landing import AGENCIES_FILE, check_xlsx_bounds, csv_text, read_agencies_table
+from flows.io.landing import AGENCIES_FILE, check_xlsx_bounds, csv_text, read_agencies_table
 from flows.settings import Settings
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
@@ -27,13 +27,14 @@ from transforms.cells import (
     channel_name_of_label,
     report_skeleton,
 )
+from transforms.errors import InputError
 from transforms.parse import to_half_width
 from transforms.sources import AGENCY_ID_PATTERN, AGENCY_SCHEMA
 
 REQUIRED_COLUMNS = ("agency_id", "year", "section", "row", "column", "value")
 
 
-class UnusableReport(Exception):
+class UnusableReport(InputError):
     """A report file that cannot be checked at all (unreadable, wrong columns)."""
 
 
@@ -206,14 +207,14 @@ def _rulemaking_power(path: Path, frame: pl.DataFrame, column: str | None) -> pl
 
 
 def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None) -> pl.DataFrame:
-    """The cells (as text) of a ``report.xlsx`` laid out as ``flows.render.to_xlsx`` writes it.
+    """The cells (as text) of a ``report.xlsx`` laid out as ``flows.outputs.render.to_xlsx`` writes it.
 
     The layout is rebuilt by rendering the agency's own cell skeleton with each cell's index as
     its value, so every number's place in the sheet names its cell; the labels around it must
     match, or the file is not a report of this layout. Kept apart: a statutory layout will
     replace this one.
     """
-    from flows.render import report_tables
+    from flows.outputs.render import report_tables
 
     if agency_id is None:
         raise UnusableReport(

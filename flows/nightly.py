@@ -12,23 +12,17 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.clock import beijing_today
-from flows.compile import (
-    check_locations,
-    compile_and_publish,
-    default_task_runner,
-    locked_locations,
-    read_registry,
-    select_inputs,
-)
-from flows.landing import AGENCIES_FILE, Landing, LandingFile, sha256
-from flows.publish import cells_key
+from flows.io.landing import AGENCIES_FILE, Landing, LandingFile, sha256
+from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.layout import LEDGER_KEY, cells_key
+from flows.recipe import Job, compile_and_publish
 from flows.results import CompileResult
-from flows.settings import Settings, load_settings
-from flows.storage import Store, parquet_bytes, read_parquet_bytes
+from flows.runtime import default_task_runner, locked_locations
+from flows.settings import Settings, check_locations, load_settings
+from flows.steps import read_registry, select_inputs
 from transforms.period import Period
 
 NIGHTLY_FLOW = "nightly-year-to-date"
-LEDGER_KEY = "ledger/nightly.parquet"
 LEDGER_SCHEMA = pl.Schema(
     {
         "path": pl.String(),
@@ -164,13 +158,15 @@ def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
         period = Period.of_year(year, as_of=as_of)
         result.results.append(
             compile_and_publish(
-                settings,
-                select_inputs(zone, agencies),
-                period,
-                "provisional",
-                run_date,
-                parameters | {"year": year, "agencies": agencies},
-                NIGHTLY_FLOW,
+                Job(
+                    settings=settings,
+                    selection=select_inputs(zone, agencies),
+                    period=period,
+                    status="provisional",
+                    run_date=run_date,
+                    parameters=parameters | {"year": year, "agencies": agencies},
+                    flow_name=NIGHTLY_FLOW,
+                )
             )
         )
     # Written last: a run that fails before this point is repeated in full the next night.

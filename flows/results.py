@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from flows.landing import ManifestInput
+from flows.io.landing import ManifestInput
 from transforms.period import Period
 
 

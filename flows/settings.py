@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transforms.counting import DEFAULT_OUTCOME_PRECEDENCE, AppealsRule
+from transforms.errors import InputError
 from transforms.report import CountingRules
 
 if TYPE_CHECKING:  # imported when used: the settings load without polars or boto3
-    from flows.landing import LocalLanding, S3Landing
-    from flows.storage import LocalStore, S3Store
+    from flows.io.landing import LocalLanding, S3Landing
+    from flows.io.store import LocalStore, S3Store
 
 
 class S3Settings(BaseModel):
@@ -54,12 +55,12 @@ class Settings(BaseSettings):
 
     def store(self, uri: str) -> LocalStore | S3Store:
         """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""
-        from flows.storage import open_store
+        from flows.io.store import open_store
 
         return open_store(uri, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)
 
     def landing_zone(self) -> LocalLanding | S3Landing:
-        from flows.landing import open_landing
+        from flows.io.landing import open_landing
 
         return open_landing(self.landing, self.s3.endpoint_url, self.s3.region, self.s3.max_retries)
 
@@ -80,12 +81,12 @@ def load_settings(**overrides: object) -> Settings:
             f"NIANBAO_{'__'.join(str(part) for part in e['loc']).upper()}: {e['msg']}"
             for e in error.errors()
         )
-        raise ValueError(f"settings: {problems}") from None
+        raise InputError(f"settings: {problems}") from None
 
 
 def _place(uri: str) -> tuple[str, tuple[str, ...]]:
     """Where a location is, comparably: an S3 bucket and prefix parts, or a resolved folder."""
-    from flows.storage import S3_SCHEME, split_s3_uri
+    from flows.io.store import S3_SCHEME, split_s3_uri
 
     if uri.startswith(S3_SCHEME):
         bucket, prefix = split_s3_uri(uri)
@@ -116,7 +117,7 @@ def check_locations(settings: Settings) -> None:
     ]
     for inner, outer, inner_name, outer_name, why in refused:
         if _within(inner, outer):
-            raise ValueError(
+            raise InputError(
                 f"{inner_name} ({_shown(inner)}) must not be, or be inside, {outer_name} "
                 f"({_shown(outer)}): {why}"
             )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from flows.cli import use_prefect_defaults
+from flows.cli.common import use_prefect_defaults
 from tests.helpers import RUN_DATE
 
 use_prefect_defaults()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flows.render import report_tables
+from flows.outputs.render import report_tables
 from tests.factories import agencies
 from transforms.cells import (
     CHANNEL_WEBSITE,

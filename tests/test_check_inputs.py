@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from expectations.run import validate_source_records
 from flows.cli import app
-from flows.compile import record_violations
 from flows.handfilled import read_report_file
+from flows.steps import record_violations
 from tests.factories import records
 from tests.helpers import GOLDEN, REGISTRY_HEADER, RUN_DATE, compile_args, lay_landing
 

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 
 from expectations.run import validate_source_records
-from flows.landing import LocalLanding, group_files, read_source
+from flows.io.landing import LocalLanding, group_files, read_source
 from tests.factories import agencies, no_records, records
 from tests.helpers import REGISTRY_HEADER, compile_args
 from tests.test_hostile_registry import assert_one_line_error, run_cli
@@ -254,7 +254,7 @@ def _landing_without_records(root: Path) -> Path:
 
 
 def test_a_final_year_without_a_single_record_publishes_nothing(compile_landing, tmp_path) -> None:
-    from flows.compile import NothingToReport
+    from flows.steps import NothingToReport
 
     landing = _landing_without_records(tmp_path / "landing")
     with pytest.raises(NothingToReport) as refused:

@@ -21,7 +21,8 @@ def dask_cluster():
 def test_compile_on_a_dask_cluster_matches_the_local_run(
     prefect_api, dask_cluster, tmp_path
 ) -> None:
-    from flows.compile import compile_reports, with_task_runner
+    from flows.compile import compile_reports
+    from flows.runtime import with_task_runner
 
     landing = lay_landing(GOLDEN / "gb18030_bom_and_xlsx_exports", tmp_path / "landing", {})
     common = {"year": 2024, "landing": str(landing), "run_date": RUN_DATE}

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.demo import build_demo_landing
+from flows.demo.landing import build_demo_landing
 from tests.reference_reports import QIJIANG_CGJ_2024 as REFERENCE
 from transforms.cells import APPEALS_COLUMNS, APPEALS_ROWS, REQUEST_COLUMNS, REQUEST_ROWS
 

@@ -106,7 +106,7 @@ def test_demo_refuses_to_replace_a_landing_folder_it_did_not_write(tmp_path: Pat
 
 
 def test_demo_recognizes_its_own_landing_zone_to_rebuild_it(tmp_path: Path) -> None:
-    from flows.demo import build_demo_landing, is_demo_landing
+    from flows.demo.landing import build_demo_landing, is_demo_landing
 
     assert is_demo_landing(build_demo_landing(tmp_path / "demo" / "landing"))
     (tmp_path / "demo" / "landing" / "agencies.csv").write_text("agency_id\nmine\n")

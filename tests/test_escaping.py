@@ -23,10 +23,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app, print_violations
+from flows.cli import app
+from flows.cli.common import print_violations
 from flows.handfilled import agency_for, check_report, report_template, write_check_results
-from flows.history import key_cells_table, summary_markdown
-from flows.render import ReportTable, to_markdown, to_xlsx
+from flows.outputs.history import key_cells_table, summary_markdown
+from flows.outputs.render import ReportTable, to_markdown, to_xlsx
 from tests.helpers import DEFAULT_DELIVERY, REGISTRY_HEADER
 from transforms.balance import VIOLATION_SCHEMA
 

@@ -6,7 +6,7 @@ A scenario folder holds ``landing/`` (raw files as upstream systems deliver them
 ``quarantined``: the [file, row, column] triples that must be quarantined).
 Files not named in ``deliveries`` are delivered at the same moment, so ties go by file name.
 
-The scenarios run on the pure path (read, normalize, count: :func:`flows.ingest.ingest_and_compile`),
+The scenarios run on the pure path (read, normalize, count: :func:`flows.io.ingest.ingest_and_compile`),
 in seconds; one of them also runs through the whole compile flow, to pin that the flow counts and
 quarantines exactly as the pure path does.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.ingest import ingest_and_compile
+from flows.io.ingest import ingest_and_compile
 from tests.helpers import (
     GOLDEN,
     RUN_DATE,

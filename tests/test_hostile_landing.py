@@ -18,8 +18,8 @@ import polars as pl
 import pytest
 import xlsxwriter
 
-from flows import landing as landing_module
-from flows.landing import (
+from flows.io import landing as landing_module
+from flows.io.landing import (
     LandingReadError,
     LocalLanding,
     ParsedFileCache,
@@ -31,7 +31,7 @@ from flows.landing import (
     read_table,
     read_wechat,
 )
-from flows.storage import LocalStore, S3Store
+from flows.io.store import LocalStore, S3Store
 from tests.helpers import REGISTRY_HEADER, RUN_DATE
 from transforms.normalize import normalize_source
 from transforms.sources import SOURCES
@@ -211,7 +211,7 @@ def test_an_xlsx_with_a_cell_at_xfd1048576_is_rejected_before_it_is_loaded(tmp_p
     # In a child process: before the fix the reader aborts the whole process (exit 134).
     script = (
         "import sys\nfrom pathlib import Path\n"
-        "from flows.landing import UnreadableFile, read_table\n"
+        "from flows.io.landing import UnreadableFile, read_table\n"
         "try:\n"
         "    read_table(Path(sys.argv[1]).read_bytes(), '.xlsx', ['票据号'], ['票据号'])\n"
         "except UnreadableFile as error:\n"

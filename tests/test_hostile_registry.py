@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.publish import cells_key
+from flows.outputs.publish import cells_key
 from tests.helpers import REGISTRY_HEADER as HEADER
 from tests.helpers import compile_args
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows import storage
-from flows.publish import RENDERED, RunFailed
-from flows.storage import LocalStore, RunLocked, S3Store, open_store
+from flows.io import store as storage
+from flows.io.store import LocalStore, RunLocked, S3Store, open_store
+from flows.outputs.publish import RENDERED, RunFailed
 from tests.helpers import REGISTRY_HEADER, compile_args
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -212,9 +212,9 @@ def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_
 def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial_files(
     tmp_path: Path, monkeypatch
 ) -> None:
-    from flows.compile import locked_locations
     from flows.handfilled import agency_for, report_template
-    from flows.publish import Release, begin_publishing, publish_report
+    from flows.outputs.publish import Release, begin_publishing, publish_report
+    from flows.runtime import locked_locations
     from flows.settings import load_settings
     from transforms.balance import VIOLATION_SCHEMA
     from transforms.period import Period
@@ -269,7 +269,7 @@ def test_the_run_after_a_killed_publish_restores_its_reports_and_removes_partial
 def test_run_failures_exit_2_before_any_report_and_3_after_some(monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from flows import cli
+    from flows.cli import run as cli
 
     def failing(published: list[str]):
         def run(*args, **kwargs):

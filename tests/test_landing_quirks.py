@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from flows.landing import (
+from flows.io.landing import (
     LocalLanding,
     UnreadableFile,
     group_files,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect import flow, task
 
-from flows.compile import TRANSIENT_IO_RETRIES
+from flows.runtime import TRANSIENT_IO_RETRIES
 
 
 def _flaky(error: Exception, failures: int):

@@ -15,10 +15,10 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-import flows.cli
+import flows.cli.runs
 from flows.cli import app
-from flows.publish import RunFailed
-from flows.storage import LocalStore, S3Store
+from flows.io.store import LocalStore, S3Store
+from flows.outputs.publish import RunFailed
 
 GOLDEN = Path(__file__).parent / "golden"
 FEES = GOLDEN / "fee_rounding_half_up" / "landing"  # ag-a, ag-b, ag-c, one fee file each
@@ -81,7 +81,7 @@ def test_runs_table_keeps_each_short_id_on_one_line_with_its_beijing_start(
     compile_landing, monkeypatch, width: int
 ) -> None:
     result = compile_landing(FEES, 2024)
-    monkeypatch.setattr(flows.cli, "console", Console(width=width))
+    monkeypatch.setattr(flows.cli.runs, "console", Console(width=width))
 
     listed = CliRunner().invoke(app, ["runs"])
 
@@ -164,7 +164,7 @@ def test_a_failed_run_shows_its_reason_and_what_it_published(
     run = _listed_run(run_id)
     assert run["state"] == "Failed" and "No space left on device" in run["reason"]
     assert run["outcomes"] == []
-    monkeypatch.setattr(flows.cli, "console", Console(width=132))
+    monkeypatch.setattr(flows.cli.runs, "console", Console(width=132))
     table = CliRunner().invoke(app, ["runs"]).output
     assert "Failed" in next(line for line in table.splitlines() if run_id[:8] in line)
 

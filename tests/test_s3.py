@@ -156,7 +156,7 @@ def test_revisions_list_every_version_with_the_cells_it_changed(
 
     assert listed.exit_code == 0, listed.output
     assert first.run_id[:8] in listed.output and second.run_id[:8] in listed.output
-    from flows.publish import revisions
+    from flows.outputs.publish import revisions
     from flows.settings import load_settings
 
     settings = load_settings(out=f"s3://{out_bucket}/pub")
@@ -177,9 +177,9 @@ def test_revisions_list_every_version_with_the_cells_it_changed(
 def test_an_interrupted_publish_leaves_the_previous_version_current(
     prefect_api, s3_env, tmp_path, monkeypatch
 ) -> None:
-    import flows.compile
-    import flows.storage
-    from flows.storage import S3Store
+    import flows.io.store
+    import flows.steps
+    from flows.io.store import S3Store
 
     landing_bucket, out_bucket = _buckets(s3_env)
     _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
@@ -199,7 +199,7 @@ def test_an_interrupted_publish_leaves_the_previous_version_current(
 
     # The server stops just as the new version's rendered report starts to be written.
     monkeypatch.setenv("NIANBAO_S3__MAX_RETRIES", "0")
-    monkeypatch.setattr(flows.compile.publish_reports, "retries", 0)
+    monkeypatch.setattr(flows.steps.publish_reports, "retries", 0)
     real_write = S3Store.write_bytes
 
     def write_then_crash(self, key: str, data: bytes) -> str:
@@ -216,7 +216,7 @@ def test_an_interrupted_publish_leaves_the_previous_version_current(
     assert _current_run(s3_env, out_bucket) == before.run_id  # nothing half-written became current
     # The cut-off run could not delete its lock object with the server down: the next run takes
     # it over once its lease runs out (two minutes in real life; shortened here).
-    monkeypatch.setattr(flows.storage, "S3_LOCK_LEASE_SECONDS", 1.0)
+    monkeypatch.setattr(flows.io.store, "S3_LOCK_LEASE_SECONDS", 1.0)
     after = _compile(landing_bucket, out_bucket, tmp_path)
     assert _current_run(s3_env, out_bucket) == after.run_id
     keys = [
@@ -234,7 +234,7 @@ def test_the_demo_landing_zone_uploaded_to_a_bucket_compiles_to_the_reference_re
     prefect_api, s3_env, tmp_path
 ) -> None:
     from flows.compile import compile_reports
-    from flows.demo import build_demo_landing
+    from flows.demo.landing import build_demo_landing
     from tests.reference_reports import QIJIANG_CGJ_2024 as REFERENCE
 
     landing_bucket, out_bucket = _buckets(s3_env)

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.compile import CompileResult, write_manifest
-from flows.landing import (
+from flows.io.landing import (
     Landing,
     LocalLanding,
     ManifestInput,
@@ -21,8 +20,10 @@ from flows.landing import (
     group_files,
     read_source,
 )
-from flows.registry import load_registry
-from flows.storage import LocalStore, S3Store, Store
+from flows.io.registry import load_registry
+from flows.io.store import LocalStore, S3Store, Store
+from flows.results import CompileResult
+from flows.steps import record_run
 from tests.helpers import ONE_AGENCY_REGISTRY
 from transforms.period import Period
 from transforms.sources import SOURCES
@@ -79,7 +80,7 @@ def test_the_manifest_lists_its_inputs_with_the_same_keys_in_the_same_order(tmp_
         quarantine=pl.DataFrame(),
     )
 
-    uri = write_manifest.fn(
+    uri = record_run.fn(
         out, result, {}, [registry_input, *read.inputs], DELIVERED, "compile-reports"
     )
 
@@ -114,7 +115,7 @@ def test_the_manifest_lists_its_inputs_with_the_same_keys_in_the_same_order(tmp_
 def test_an_s3_store_removes_an_object_and_a_missing_one_quietly(s3_env) -> None:
     import uuid
 
-    from flows.storage import open_store
+    from flows.io.store import open_store
 
     bucket = f"remove-{uuid.uuid4().hex[:8]}"
     s3_env.client().create_bucket(Bucket=bucket)

@@ -6,6 +6,7 @@ import re
 
 import polars as pl
 
+from transforms.errors import InputError
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.parse import clean_text, to_half_width
 from transforms.sources import AGENCY_ID_PATTERN, AGENCY_SCHEMA, DEFAULT_FEE_DECIMALS
@@ -27,7 +28,7 @@ def safe_agency_id(agency_id: str) -> str:
     'cq-qijiang-cgj'
     """
     if not isinstance(agency_id, str) or not re.fullmatch(AGENCY_ID_PATTERN, agency_id):
-        raise ValueError(f"agency_id {agency_id!r} is not valid: {AGENCY_ID_RULE}")
+        raise InputError(f"agency_id {agency_id!r} is not valid: {AGENCY_ID_RULE}")
     return agency_id
 
 
@@ -149,7 +150,7 @@ def select_agencies(
             f", e.g. row {q['row']} {q['column']}: {q['reason']}"
             for q in rejected.head(1).to_dicts()
         )
-        raise ValueError(
+        raise InputError(
             f"agencies.csv has no usable row ({rejected_rows(rejected)} rejected{first})"
         )
     if not wanted:
@@ -160,7 +161,7 @@ def select_agencies(
             f"row {q['row']} {q['column']}: {q['reason']}"
             for q in rejected.filter(pl.col("agency_id").is_in(unknown)).head(1).to_dicts()
         )
-        raise ValueError(
+        raise InputError(
             f"agency {', '.join(unknown)} is not in agencies.csv"
             + (f" (its row was rejected: {why})" if why else "")
         )

@@ -20,6 +20,7 @@ from transforms.cells import (
     WEBSITE_ROW,
     wechat_row,
 )
+from transforms.errors import InputError
 from transforms.period import Period
 from transforms.sources import DISCLOSED_REASON
 
@@ -160,7 +161,7 @@ def classify_request_outcome(
     Adds ``outcome_row`` (null while the request is open).
     """
     if sorted(precedence) != sorted(REFUSAL_GROUPS):
-        raise ValueError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
+        raise InputError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
     group_rank = {group: rank for rank, group in enumerate(precedence)}
     reason_rank = {
         row: group_rank[group] for row, group in _OUTCOME_GROUP.items() if group in group_rank

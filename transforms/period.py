@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from transforms.errors import InputError
+
 # The statutory format nianbao compiles (国办公开办函〔2021〕30号) took effect for the 2021 reports;
 # earlier reports had other tables.
 FIRST_REPORT_YEAR = 2021
@@ -17,7 +19,7 @@ def check_report_year(year: int, today: dt.date) -> None:
 
     Raises
     ------
-    ValueError
+    InputError
         A two-digit year, a year before :data:`FIRST_REPORT_YEAR`, or one with no day of data yet.
 
     Examples
@@ -26,17 +28,17 @@ def check_report_year(year: int, today: dt.date) -> None:
     >>> check_report_year(24, dt.date(2025, 1, 2))
     Traceback (most recent call last):
     ...
-    ValueError: year 24 is not a report year: give all four digits (2024)
+    transforms.errors.InputError: year 24 is not a report year: give all four digits (2024)
     """
     if 0 <= year < 100:
-        raise ValueError(f"year {year} is not a report year: give all four digits ({2000 + year})")
+        raise InputError(f"year {year} is not a report year: give all four digits ({2000 + year})")
     if year < FIRST_REPORT_YEAR:
-        raise ValueError(
+        raise InputError(
             f"year {year} is before {FIRST_REPORT_YEAR}: the report format nianbao compiles "
             f"(国办公开办函〔2021〕30号) took effect for the {FIRST_REPORT_YEAR} reports"
         )
     if year > today.year or today == dt.date(year, 1, 1):
-        raise ValueError(f"{year} has no day of data yet on {today}: nothing to compile")
+        raise InputError(f"{year} has no day of data yet on {today}: nothing to compile")
 
 
 @dataclass(frozen=True)

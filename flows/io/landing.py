@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 import fastexcel
 import polars as pl
 
-from flows.storage import (
+from flows.io.store import (
     S3Store,
     Store,
     _explained,
@@ -33,6 +33,7 @@ from flows.storage import (
     read_parquet_bytes,
 )
 from transforms.cells import CHANNEL_WEBSITE
+from transforms.errors import InputError
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import (
     AGENCY_HEADERS,
@@ -794,15 +795,15 @@ def read_agencies_table(landing: Landing) -> tuple[pl.DataFrame, str]:
         ) from None
     except OSError as error:  # a link out of the zone, a fifo, permission denied, EIO
         reason = error.strerror if error.strerror else str(error)
-        raise ValueError(f"{AGENCIES_FILE} cannot be read from {landing}: {reason}") from None
+        raise InputError(f"{AGENCIES_FILE} cannot be read from {landing}: {reason}") from None
     try:
         frame = read_table(data, ".csv", AGENCY_HEADERS, AGENCY_REQUIRED_HEADERS)
     except UnreadableFile as error:
-        raise ValueError(f"{AGENCIES_FILE}: {error}") from None
+        raise InputError(f"{AGENCIES_FILE}: {error}") from None
     # A registry row split wrongly would shift its channels and powers: stop rather than guess.
     broken = frame.filter(pl.col(ROW_PROBLEM).is_not_null())
     if not broken.is_empty():
-        raise ValueError(
+        raise InputError(
             f"{AGENCIES_FILE} row {broken['row'][0]}: {broken[ROW_PROBLEM][0]}"
             + (f" (and {broken.height - 1} more rows)" if broken.height > 1 else "")
         )

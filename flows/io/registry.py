@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from flows.landing import AGENCIES_FILE, Landing, RegistryInput, read_agencies_table
+from flows.io.landing import AGENCIES_FILE, Landing, RegistryInput, read_agencies_table
 from transforms.agencies import normalize_agencies, select_agencies
 
 

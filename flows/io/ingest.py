@@ -12,7 +12,7 @@ from pathlib import Path
 
 import polars as pl
 
-from flows.landing import (
+from flows.io.landing import (
     Landing,
     LandingFile,
     LocalLanding,
@@ -21,7 +21,7 @@ from flows.landing import (
     group_files,
     read_source,
 )
-from flows.registry import load_registry
+from flows.io.registry import load_registry
 from transforms.normalize import QUARANTINE_SCHEMA, normalize_source
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells

@@ -8,9 +8,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from flows.render import report_tables, report_title, to_html, to_markdown, to_xlsx
-from flows.storage import Store, parquet_bytes, read_parquet_bytes
-from transforms.agencies import safe_agency_id
+from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.layout import (
+    JOURNAL_KEY,
+    RENDERED,
+    cells_key,
+    history_prefix,
+    report_key,
+    validation_key,
+    version_folder,
+)
+from flows.outputs.render import report_tables, report_title, to_html, to_markdown, to_xlsx
 from transforms.period import Period
 from transforms.report import changed_cells
 
@@ -25,16 +33,6 @@ PUBLISHED_COLUMNS = (
     "as_of",
     "run_id",
 )
-
-
-RENDERED = ("report.md", "report.html", "report.xlsx")
-# Which run is publishing which reports, written before the first report and marked done after
-# the last: a run cut off (killed, disk full) leaves it "publishing" for the next run to repair.
-JOURNAL_KEY = ".publishing.json"
-
-
-def cells_key(year: int, agency_id: str) -> str:
-    return f"report_cells/year={year}/agency_id={safe_agency_id(agency_id)}/data.parquet"
 
 
 def current_run_id(out: Store, year: int, agency_id: str) -> str | None:
@@ -84,11 +82,10 @@ def restore_interrupted(out: Store) -> list[str]:
         current = current_run_id(out, year, agency_id)
         if current == run_id:
             continue  # published whole: its cells were the last file written
-        partition = f"year={year}/agency_id={agency_id}"
-        files = {f"reports/{partition}/{name}": name for name in RENDERED}
-        files[f"validation/{partition}/result.json"] = "result.json"
+        files = {report_key(year, agency_id, name): name for name in RENDERED}
+        files[validation_key(year, agency_id)] = "result.json"
         for key, name in files.items():
-            version = f"history/{partition}/run_id={current}/{name}"
+            version = f"{version_folder(year, agency_id, current)}/{name}"
             if current is not None and out.exists(version):
                 out.write_bytes(key, out.read_bytes(version))
             elif current is None:
@@ -131,7 +128,7 @@ def publish_report(
     them is undone by ``restore_interrupted`` at the next run's start.
     """
     period, status, run_id = release.period, release.status, release.run_id
-    partition = f"year={period.year}/agency_id={safe_agency_id(agency['agency_id'])}"
+    year, agency_id = period.year, agency["agency_id"]
     blocking = violations.filter(pl.col("severity") == "error")
     failed_rules = set(violations["rule"])
     validation = {
@@ -146,7 +143,7 @@ def publish_report(
         "violations": violations.to_dicts(),
     }
     validation_bytes = json.dumps(validation, ensure_ascii=False, indent=2).encode()
-    written = [out.write_bytes(f"validation/{partition}/result.json", validation_bytes)]
+    written = [out.write_bytes(validation_key(year, agency_id), validation_bytes)]
     if not blocking.is_empty():
         return written
     published = cells.with_columns(
@@ -161,7 +158,7 @@ def publish_report(
         "report.xlsx": to_xlsx(title, period_text, tables),
     }
     cells_bytes = parquet_bytes(published)
-    version = f"history/{partition}/run_id={run_id}"
+    version = version_folder(year, agency_id, run_id)
     about = {
         "run_id": run_id,
         "status": status,
@@ -174,14 +171,14 @@ def publish_report(
     for name, data in rendered.items():
         out.write_bytes(f"{version}/{name}", data)
     for name, data in rendered.items():
-        written.append(out.write_bytes(f"reports/{partition}/{name}", data))
-    written.append(out.write_bytes(cells_key(period.year, agency["agency_id"]), cells_bytes))
+        written.append(out.write_bytes(report_key(year, agency_id, name), data))
+    written.append(out.write_bytes(cells_key(year, agency_id), cells_bytes))
     return written
 
 
 def revisions(out: Store, year: int, agency_id: str) -> list[dict]:
     """Every published version of one report, oldest first, with the cells each one changed."""
-    prefix = f"history/year={year}/agency_id={safe_agency_id(agency_id)}/"
+    prefix = history_prefix(year, agency_id)
     versions = sorted(
         (
             json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}

@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import polars as pl
 
+from transforms.errors import InputError
+
 LOCK_FILE = ".lock"
 # How long a run waits for another run on the same warehouse or output before giving up.
 LOCK_WAIT_SECONDS = 600.0
@@ -262,12 +264,12 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     """
     bucket, _, prefix = uri.removeprefix(S3_SCHEME).partition("/")
     if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        raise ValueError(
+        raise InputError(
             f"{uri}: {bucket!r} is not a bucket name (3–63 characters: a-z, 0-9, '.' and '-')"
         )
     prefix = prefix.strip("/")
     if prefix and any(part in {"", ".", ".."} for part in prefix.split("/")):
-        raise ValueError(f"{uri}: the prefix must not have empty, '.' or '..' parts")
+        raise InputError(f"{uri}: the prefix must not have empty, '.' or '..' parts")
     return bucket, prefix
 
 

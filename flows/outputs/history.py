@@ -13,16 +13,17 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows.clock import BEIJING
-from flows.render import escape_markdown
-from flows.storage import StorageAccessError
+from flows.io.store import StorageAccessError
+from flows.outputs.layout import MANIFESTS
+from flows.outputs.render import escape_markdown
 from transforms.cells import HEADLINE_CELLS
+from transforms.errors import InputError
 
 if TYPE_CHECKING:
     from flows.results import CompileResult
     from flows.settings import Settings
 
 OUTCOME_ARTIFACT = "run-outcome"
-MANIFESTS = "runs/"  # under the output: one "<start>-<run_id>.json" per run
 # The key-cells table's columns: "section/row/column" → the short name it is shown under.
 KEY_CELLS = {"/".join(cell): label for cell, label in HEADLINE_CELLS}
 
@@ -206,7 +207,7 @@ def recent_runs(limit: int = 20) -> list[dict]:
     return asyncio.run(_recent_runs(limit))
 
 
-class UnknownRun(LookupError):
+class UnknownRun(InputError):
     """No run, or more than one, answers to what was asked for (the message is one line)."""
 
 

@@ -1,0 +1,78 @@
+"""Every key nianbao writes: the published dataset under ``--out`` and the warehouse.
+
+The one place a key is built. Agency ids reach keys only through ``safe_agency_id``, so a
+hostile id can never become a path outside its partition. docs/published-output.md describes
+the same layout for consumers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from transforms.agencies import safe_agency_id
+
+# --- the published dataset (--out) ---------------------------------------------------------
+
+# The files rendered for every published report, beside its cells.
+RENDERED = ("report.md", "report.html", "report.xlsx")
+# Which run is publishing which reports, written before the first report and marked done after
+# the last: a run cut off (killed, disk full) leaves it "publishing" for the next run to repair.
+JOURNAL_KEY = ".publishing.json"
+MANIFESTS = "runs/"  # one "<start>-<run_id>.json" per run
+DATA_DOCS = "validation/data_docs/"
+DATA_DOCS_INDEX = DATA_DOCS + "index.html"
+
+
+def partition(year: int, agency_id: str) -> str:
+    """The Hive partition of one report: ``year=2024/agency_id=cq-qijiang-cgj``."""
+    return f"year={year}/agency_id={safe_agency_id(agency_id)}"
+
+
+def cells_key(year: int, agency_id: str) -> str:
+    """The current published cells of one report: the dataset consumers read."""
+    return f"report_cells/{partition(year, agency_id)}/data.parquet"
+
+
+def report_key(year: int, agency_id: str, name: str) -> str:
+    """A rendered file (``report.html``, …) of the current version of one report."""
+    return f"reports/{partition(year, agency_id)}/{name}"
+
+
+def validation_key(year: int, agency_id: str) -> str:
+    """The validation result of one report's latest compile, passed or refused."""
+    return f"validation/{partition(year, agency_id)}/result.json"
+
+
+def history_prefix(year: int, agency_id: str) -> str:
+    """Where every published version of one report is kept."""
+    return f"history/{partition(year, agency_id)}/"
+
+
+def version_folder(year: int, agency_id: str, run_id: str) -> str:
+    """One published version: its cells, rendered files, validation result and version.json."""
+    return f"{history_prefix(year, agency_id)}run_id={run_id}"
+
+
+def manifest_key(started: dt.datetime, run_id: str) -> str:
+    """A run's manifest, named so that listing ``runs/`` sorts runs by their start."""
+    return f"{MANIFESTS}{started:%Y%m%dT%H%M%SZ}-{run_id}.json"
+
+
+def data_docs_key(path: str) -> str:
+    """A page of the Great Expectations Data Docs of the latest run."""
+    return DATA_DOCS + path
+
+
+# --- the warehouse (--warehouse) ------------------------------------------------------------
+
+LEDGER_KEY = "ledger/nightly.parquet"  # what the landing zone held after the last nightly run
+
+
+def records_key(source: str) -> str:
+    """The normalized records of one source, every agency's, replaced per compiled agency."""
+    return f"records/{source}.parquet"
+
+
+def quarantine_key(run_id: str) -> str:
+    """Every row and file one run quarantined, with its reason."""
+    return f"quarantine/run_id={run_id}/quarantine.parquet"

@@ -1,0 +1,256 @@
+"""The steps of a compilation, each a Prefect task: read, store, count, check, publish, record.
+
+flows/recipe.py calls them in order; each can be called (and tested) alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import polars as pl
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from expectations.run import ReportValidation, validate_reports, validate_source_records
+from flows import progress
+from flows.io.ingest import files_in_run, read_and_normalize
+from flows.io.landing import (
+    Landing,
+    LandingFile,
+    ManifestInput,
+    ParsedFileCache,
+    RegistryInput,
+)
+from flows.io.registry import load_registry
+from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
+from flows.outputs.manifest import completed_manifest, write_manifest
+from flows.outputs.publish import Release, publish_report, published_cells
+from flows.results import CompileResult, SourceOutcome
+from flows.runtime import TRANSIENT_IO_RETRIES
+from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
+from transforms.errors import InputError
+from transforms.period import Period
+from transforms.report import CountingRules, compile_report_cells
+from transforms.rules import level_of
+
+PUBLISH_BATCH = 100  # agencies per publishing task
+
+
+@task(cache_policy=NO_CACHE)
+def read_registry(
+    landing: Landing, agency_ids: list[str] | None
+) -> tuple[pl.DataFrame, pl.DataFrame, RegistryInput]:
+    """The agencies to compile, the registry rows quarantined, and the registry file's checksum."""
+    return load_registry(landing, agency_ids)
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def ingest_source(
+    landing: Landing,
+    name: str,
+    files: list[LandingFile],
+    channels: dict[str, list[str]],
+    run_date: dt.date,
+    cache: ParsedFileCache | None = None,
+) -> SourceOutcome:
+    """Normalized, de-duplicated records of one source and its quarantined rows and files."""
+    read, records, quarantine = read_and_normalize(landing, name, files, channels, run_date, cache)
+    progress.advance("rows read", read.rows_read)
+    return SourceOutcome(name, records, quarantine, read.rows_read, read.inputs)
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def store_records(warehouse: Store, outcome: SourceOutcome, agency_ids: list[str]) -> str:
+    """Replace the compiled agencies' normalized records of one source in the warehouse."""
+    key = records_key(outcome.name)
+    records = outcome.records.with_columns(pl.col("agency_id").cast(pl.String))
+    if warehouse.exists(key):
+        others = read_parquet_bytes(warehouse.read_bytes(key)).filter(
+            ~pl.col("agency_id").cast(pl.String).is_in(agency_ids)
+        )
+        records = pl.concat([others.cast(records.schema), records])
+    return warehouse.write_bytes(key, parquet_bytes(records.sort("agency_id")))
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def store_quarantine(warehouse: Store, quarantine: pl.DataFrame, run_id: str) -> str:
+    """Every row and file this run quarantined, with its reason, in the warehouse (never in out)."""
+    return warehouse.write_bytes(quarantine_key(run_id), parquet_bytes(quarantine))
+
+
+@task(cache_policy=NO_CACHE)
+def compile_cells(
+    records: dict[str, pl.DataFrame],
+    agencies: pl.DataFrame,
+    period: Period,
+    rules: CountingRules,
+) -> pl.DataFrame:
+    """Every statutory cell of every selected agency's report."""
+    lazy = {name: frame.lazy() for name, frame in records.items()}
+    return compile_report_cells(lazy, agencies, period, rules).collect()
+
+
+@task(cache_policy=NO_CACHE)
+def read_published_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
+    """The current published cells of ``year`` for these agencies (last year's, for B5 and B6)."""
+    return published_cells(out, year, agency_ids)
+
+
+def _records_named(failed: dict) -> str:
+    """``N records, e.g. ag-a/fees/2024.csv:6 (200000000000)``: which landing rows to confirm."""
+    examples = "; ".join(f"{e['where']} ({e['value']})" for e in failed["examples"])
+    return f"{failed['unexpected_count']} records, e.g. {examples}"
+
+
+def record_violations(source: str, results: list[dict]) -> list[dict]:
+    """Failed record-suite expectations as violation rows, one per agency concerned, each
+    naming the file and row of its first records that failed."""
+    rows = []
+    for r in results:
+        if r["success"]:
+            continue
+        target = r["kwargs"].get("column") or ",".join(
+            r["kwargs"].get("column_list")
+            or [r["kwargs"].get("column_A", ""), r["kwargs"].get("column_B", "")]
+        )
+        shown = {
+            "unexpected_count": r["unexpected_count"],
+            "examples": [{"where": "?", "value": v} for v in r["partial_unexpected_list"][:3]],
+        }
+        for failed in r.get("by_agency") or [shown | {"agency_id": None}]:
+            rows.append(
+                {
+                    "agency_id": failed["agency_id"],
+                    "rule": f"records.{source}:{r['type'].removeprefix('expect_')}({target})",
+                    "severity": level_of(r["severity"]),
+                    "cells": f"{source} records",
+                    "expected": "every record",
+                    "actual": _records_named(failed),
+                }
+            )
+    return rows
+
+
+@task(cache_policy=NO_CACHE)
+def check_records(
+    outcomes: dict[str, SourceOutcome], run_date: dt.date
+) -> tuple[dict, pl.DataFrame]:
+    """Every source's record suite on the records this run kept (Polars engine)."""
+    results = {
+        name: validate_source_records(o.records, name, run_date) for name, o in outcomes.items()
+    }
+    violations = [v for name, r in results.items() for v in record_violations(name, r)]
+    return results, pl.DataFrame(violations, schema=VIOLATION_SCHEMA)
+
+
+@task(cache_policy=NO_CACHE)
+def check_reports(
+    cells: pl.DataFrame,
+    agencies: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    requests: pl.DataFrame,
+    period: Period,
+) -> ReportValidation:
+    """The report suite (Great Expectations) on every compiled report, plus the W2 warning."""
+    checked = validate_reports(validation_frame(cells, agencies, previous))
+    overdue = w2_overdue_open_requests(requests.lazy(), period).collect()
+    checked.violations = pl.concat([checked.violations, overdue]).sort("agency_id", "rule")
+    return checked
+
+
+@task(cache_policy=NO_CACHE)
+def publish_data_docs(out: Store, checked: ReportValidation) -> str | None:
+    """The Great Expectations Data Docs of this run's report checks, under validation/data_docs."""
+    for path, data in checked.docs_files.items():
+        out.write_bytes(data_docs_key(path), data)
+    return out.uri(DATA_DOCS_INDEX) if checked.docs_files else None
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_reports(
+    out: Store,
+    agencies: pl.DataFrame,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame,
+    release: Release,
+) -> list[str]:
+    """Publish every agency's report (or only its validation result, when it failed)."""
+    cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
+    violations_of = violations.partition_by("agency_id", as_dict=True)
+    no_violations = violations.clear()
+
+    def publish(agency: dict) -> list[str]:
+        key = (agency["agency_id"],)
+        progress.advance("reports published")
+        return publish_report(
+            out, agency, cells_of[key], violations_of.get(key, no_violations), release
+        )
+
+    # Writes wait on the disk or the network, not the CPU: overlap them.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
+
+
+def for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFrame:
+    """Run-level problems (no agency) concern every report of the run."""
+    everyone = pl.DataFrame({"agency_id": agency_ids}, schema={"agency_id": pl.String})
+    general = violations.filter(pl.col("agency_id").is_null()).drop("agency_id")
+    return pl.concat(
+        [violations.filter(pl.col("agency_id").is_not_null()), everyone.join(general, how="cross")]
+    ).select(violations.columns)
+
+
+class NothingToReport(InputError):
+    """A final compile in which every cell of every report is zero: most likely the wrong year
+    or landing zone, so nothing is published unless an empty year is asked for."""
+
+
+def refuse_empty_year(cells: pl.DataFrame, period: Period, zone: object) -> None:
+    """Stop a final compile whose reports would all be zeros (a nil return for some agencies
+    is normal; for every agency at once it is a mistake until said otherwise)."""
+    if cells.is_empty() or (cells["value"] != 0).any():
+        return
+    raise NothingToReport(
+        f"no record of {period.year} in the landing zone {zone}: every report would be all "
+        f"zeros, nothing published (if the year really had no records: --allow-empty, flow "
+        f"parameter allow_empty)"
+    )
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What one compilation reads: the agencies, and the landing files that belong to it."""
+
+    agencies: pl.DataFrame
+    files_by_source: dict[str, list[LandingFile]]
+    misplaced: list[dict]
+    registry_quarantine: pl.DataFrame
+    registry_input: RegistryInput
+
+    @property
+    def agency_ids(self) -> list[str]:
+        return self.agencies["agency_id"].to_list()
+
+
+def select_inputs(zone: Landing, agencies: list[str] | None) -> Selection:
+    """The registry rows to compile and their landing files, grouped by source."""
+    selected, registry_quarantine, registry_input = read_registry(zone, agencies)
+    files_by_source, misplaced = files_in_run(zone, selected["agency_id"].to_list(), bool(agencies))
+    return Selection(selected, files_by_source, misplaced, registry_quarantine, registry_input)
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def record_run(
+    out: Store,
+    result: CompileResult,
+    parameters: dict,
+    inputs: list[RegistryInput | ManifestInput],
+    started: dt.datetime,
+    flow_name: str,
+) -> str:
+    """The run manifest under ``<out>/runs/``: what was read, kept, checked and written."""
+    manifest = completed_manifest(result, parameters, inputs, started, flow_name)
+    return write_manifest(out, manifest, started)
