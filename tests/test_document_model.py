@@ -8,8 +8,8 @@ from decimal import Decimal
 import polars as pl
 import pytest
 
-from flows.demo import AGENCY, build_demo_landing
-from flows.ingest import ingest_and_compile
+from flows.demo.landing import AGENCY, build_demo_landing
+from flows.io.ingest import ingest_and_compile
 from tests.helpers import RUN_DATE
 from transforms.cells import VALUE_DTYPE, channel_cells, static_cells
 from transforms.document import (

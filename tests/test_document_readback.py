@@ -6,8 +6,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from flows.demo import AGENCY, build_demo_landing
-from flows.ingest import ingest_and_compile
+from flows.demo.landing import AGENCY, build_demo_landing
+from flows.io.ingest import ingest_and_compile
 from tests.helpers import RUN_DATE
 from transforms.document import (
     Document,
