@@ -114,6 +114,42 @@ OUTCOME_ROWS = (
 )
 OUTCOME_ROW_KEYS = tuple(row for row, _, _ in OUTCOME_ROWS)
 
+# The printed table splits each outcome label into its group (a cell spanning the group's rows)
+# and its numbered item: (group, group label, short name for sentences). The group label is the
+# part of each OUTCOME_ROWS label before its space.
+OUTCOME_GROUPS = (
+    ("disclosed", "（一）予以公开", "予以公开"),
+    ("partially_disclosed", OUTCOME_ROWS[1][1], "部分公开"),
+    ("withheld", "（三）不予公开", "不予公开"),
+    ("unavailable", "（四）无法提供", "无法提供"),
+    ("not_processed", "（五）不予处理", "不予处理"),
+    ("other", "（六）其他处理", "其他处理"),
+)
+OUTCOME_HEADER = "三、本年度办理结果"
+OUTCOME_TOTAL_LABEL = "（七）总计"
+# Header cells of table 三 that are no cell's label.
+REQUESTS_NOTE = "（本列数据的勾稽关系为：第一项加第二项之和，等于第三项加第四项之和）"
+APPLICANT_HEADER = "申请人情况"
+ORGANIZATION_HEADER = "法人或其他组织"
+# Header cells of table 二 and 四 that are no cell's label.
+PROACTIVE_CONTENT_HEADER = "信息内容"
+APPEALS_REVIEW_LABEL = "行政复议"
+APPEALS_LITIGATION_LABEL = "行政诉讼"
+
+
+def outcome_item_label(row: str) -> str:
+    """The label an outcome row prints beside its group cell: ``1.属于国家秘密``, or the group
+    label itself for the groups of one row.
+
+    Examples
+    --------
+    >>> outcome_item_label("withheld_state_secret"), outcome_item_label("disclosed")
+    ('1.属于国家秘密', '（一）予以公开')
+    """
+    label = next(label for key, label, _ in OUTCOME_ROWS if key == row)
+    return label.split(" ", 1)[-1]
+
+
 REQUEST_ROWS = (
     ("new_received", "一、本年新收政府信息公开申请数量"),
     ("carried_over_from_last_year", "二、上年结转政府信息公开申请数量"),
