@@ -75,7 +75,6 @@ p.placeholder {{
   padding: 0.2em 0.4em;
   margin: 0.3em 0;
   -webkit-print-color-adjust: exact;
-  print-color-adjust: exact;
 }}
 p.placeholder::before {{ content: "【待补充】"; color: #c00000; font-weight: bold; }}
 table {{
