@@ -1,0 +1,145 @@
+"""report.pdf and report.html as an office sees them: printed, extracted, screenshotted.
+
+Needs poppler-utils (pdftotext, pdfinfo, pdffonts) and Debian's chromium, which ``.ci/run``
+installs; a missing tool fails the test with the package to install, it is not skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from flows.outputs.formats import pdf as pdf_format
+from flows.outputs.formats.html import to_html
+from flows.outputs.formats.pdf import CJKFontMissing, cjk_font_files, to_pdf
+from tests.test_report_html import sample_document
+
+pytestmark = pytest.mark.slow
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: apt-get install {package} (.ci/run installs it)")
+    return path
+
+
+def _run(*command: str) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=True, timeout=120).stdout
+
+
+@pytest.fixture(scope="module")
+def report_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pdf") / "report.pdf"
+    path.write_bytes(to_pdf(to_html(sample_document())))
+    return path
+
+
+def test_pdf_text_is_chinese_text_that_can_be_extracted(report_pdf: Path) -> None:
+    text = _run(_tool("pdftotext", "poppler-utils"), str(report_pdf), "-")
+    flat = "".join(text.split())
+    for expected in (
+        "2024年政府信息公开工作年度报告",
+        "一、总体情况",
+        "三、收到和处理政府信息公开申请情况",
+        "主动公开政府信息12345条",
+        "申请人情况",
+        "（一）予以公开",
+        "（待填写：本年度存在的主要问题及改进情况。）",
+    ):
+        assert expected in flat, expected
+    # The numbers of table 四's one row, in order on one printed line.
+    layout = _run(_tool("pdftotext", "poppler-utils"), "-layout", str(report_pdf), "-")
+    numbers = [str(i * 7) for i in range(15)]
+    assert numbers in [line.split() for line in layout.splitlines()]
+
+
+def test_pdf_of_the_page_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # WeasyPrint warns about CSS it ignores and resources it cannot load: the page has neither.
+    to_pdf(to_html(sample_document()))
+    assert [r.getMessage() for r in caplog.records if r.levelname != "DEBUG"] == []
+
+
+def test_pdf_is_a4_with_every_font_embedded_and_mapped_to_unicode(report_pdf: Path) -> None:
+    info = _run(_tool("pdfinfo", "poppler-utils"), str(report_pdf))
+    assert "Page size:       595.276 x 841.89 pts (A4)" in info
+    fonts = _run(_tool("pdffonts", "poppler-utils"), str(report_pdf)).splitlines()[2:]
+    assert fonts and all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts), fonts
+    assert any("Noto-Serif-SC" in line for line in fonts)
+    assert any("Noto-Sans-SC" in line for line in fonts)
+
+
+def test_pdf_loads_no_file_or_url_the_page_names(tmp_path: Path) -> None:
+    leaked = tmp_path / "leak.css"
+    leaked.write_text('body::after { content: "LEAKEDFROMDISK"; }', encoding="utf-8")
+    page = (
+        f'<html><head><link rel="stylesheet" href="{leaked.as_uri()}">'
+        f'<style>@import url("{leaked.as_uri()}");</style></head>'
+        "<body><p>一、总体情况</p></body></html>"
+    )
+    out = tmp_path / "r.pdf"
+    out.write_bytes(to_pdf(page))
+    text = _run(_tool("pdftotext", "poppler-utils"), str(out), "-")
+    assert "一、总体情况" in text and "LEAKEDFROMDISK" not in text
+
+
+def test_pdf_is_refused_when_its_chinese_fonts_are_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import pylopdf_fonts_zh_cn
+
+    monkeypatch.setattr(pylopdf_fonts_zh_cn, "serif_path", lambda: tmp_path / "gone.otf")
+    with pytest.raises(CJKFontMissing, match=r"gone\.otf"):
+        pdf_format.to_pdf(to_html(sample_document()))
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
+
+
+def test_chromium_screenshot_of_the_page_shows_it(tmp_path: Path) -> None:
+    chromium = _tool("chromium", "chromium")
+    page = tmp_path / "report.html"
+    page.write_text(to_html(sample_document()), encoding="utf-8")
+    # The same Chinese fonts the PDF embeds, so the screenshot does not depend on the machine's.
+    fonts_dir = cjk_font_files()["Noto Serif SC"].parent
+    config = tmp_path / "fonts.conf"
+    config.write_text(
+        '<?xml version="1.0"?><!DOCTYPE fontconfig SYSTEM "fonts.dtd"><fontconfig>'
+        f'<dir>{fonts_dir}</dir><include ignore_missing="yes">/etc/fonts/fonts.conf</include>'
+        f"<cachedir>{tmp_path / 'fc-cache'}</cachedir></fontconfig>",
+        encoding="utf-8",
+    )
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--hide-scrollbars",
+            "--force-device-scale-factor=1",
+            "--window-size=900,2000",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+        check=True,
+        env={**os.environ, "FONTCONFIG_FILE": str(config)},
+    )
+    png = shot.read_bytes()
+    assert _png_size(png) == (900, 2000)
+    assert len(png) > 20_000  # a blank page compresses to a few kilobytes
