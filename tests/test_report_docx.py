@@ -163,6 +163,9 @@ def test_table_has_borders_widths_from_the_model_and_centred_numbers():
     assert {b.tag.removeprefix(W): b.get(f"{W}val") for b in borders} == {
         edge: "single" for edge in ("top", "left", "bottom", "right", "insideH", "insideV")
     }
+    # Word refuses a table whose properties are out of the schema's sequence.
+    schema_order = ["tblStyle", "tblW", "jc", "tblBorders", "tblLayout", "tblLook"]
+    assert [c.tag.removeprefix(W) for c in tbl.find(f"{W}tblPr")] == schema_order
     widths = [int(g.get(f"{W}w")) for g in tbl.find(f"{W}tblGrid")]
     # 156 mm of text width (210 - 28 - 26) in twips, shared 1 : 1.5 : 3 : 1 …
     assert abs(sum(widths) - round(156 / 25.4 * 1440)) <= 10
@@ -194,7 +197,7 @@ def _fonts(style) -> tuple[str | None, str | None, list[str]]:
     rpr = style.find(f"{W}rPr")
     fonts = rpr.find(f"{W}rFonts")
     size = rpr.find(f"{W}sz")
-    themes = [a for a in fonts.attrib if a.endswith("Theme")]
+    themes = [a for a in fonts.attrib if a.lower().endswith("theme")]
     return fonts.get(f"{W}eastAsia"), size.get(f"{W}val") if size is not None else None, themes
 
 

@@ -141,7 +141,8 @@ def _set_fonts(element, east_asian: str, size: float | None = None) -> None:
         fonts = OxmlElement("w:rFonts")
         rpr.insert(0, fonts)
     for attribute in list(fonts.attrib):
-        if attribute.endswith("Theme"):
+        # asciiTheme, eastAsiaTheme, hAnsiTheme and (lower-case) cstheme.
+        if attribute.lower().endswith("theme"):
             del fonts.attrib[attribute]
     fonts.set(qn("w:ascii"), LATIN_FONT)
     fonts.set(qn("w:hAnsi"), LATIN_FONT)
@@ -292,9 +293,6 @@ def _add_table(word: docx.document.Document, table: Table) -> None:
     grid.autofit = False
     tbl_pr = grid._tbl.tblPr
     _set_borders(tbl_pr)
-    layout = OxmlElement("w:tblLayout")
-    layout.set(qn("w:type"), "fixed")
-    tbl_pr.append(layout)
     width = tbl_pr.find(qn("w:tblW"))
     width.set(qn("w:type"), "dxa")
     width.set(qn("w:w"), str(sum(Emu(w).twips for w in widths)))
@@ -341,7 +339,21 @@ def _set_borders(tbl_pr) -> None:
         line.set(qn("w:space"), "0")
         line.set(qn("w:color"), "000000")
         borders.append(line)
-    tbl_pr.append(borders)
+    # Word refuses a file whose w:tblPr children are out of the schema's order.
+    successor = next(
+        (child for child in tbl_pr if child.tag in _TBLPR_AFTER_BORDERS),
+        None,
+    )
+    if successor is None:
+        tbl_pr.append(borders)
+    else:
+        successor.addprevious(borders)
+
+
+_TBLPR_AFTER_BORDERS = {
+    qn(f"w:{tag}")
+    for tag in ("shd", "tblLayout", "tblCellMar", "tblLook", "tblCaption", "tblDescription")
+}
 
 
 def _normalize_zip(data: bytes) -> bytes:
