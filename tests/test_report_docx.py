@@ -391,3 +391,16 @@ def test_hostile_grid_span_is_refused():
     assert hostile != xml
     with pytest.raises(DocxReadError, match="gridSpan"):
         read_docx(_with_document_xml(data, hostile), "span.docx")
+
+
+def test_external_entities_in_document_xml_are_never_resolved(tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("身份证号110101199001011234", encoding="utf-8")
+    xml = (
+        f'<?xml version="1.0"?><!DOCTYPE w:document [<!ENTITY x SYSTEM "{secret.as_uri()}">]>'
+        f'<w:document xmlns:w="{W[1:-1]}"><w:body><w:p><w:r><w:t>前&x;后</w:t></w:r></w:p>'
+        "</w:body></w:document>"
+    ).encode()
+    read = read_docx(_with_document_xml(to_docx(report()), xml), "xxe.docx")
+    # The reference stays as written, the text after it is kept, the file is never read.
+    assert read.paragraphs == ("前&x;后",)

@@ -480,7 +480,8 @@ def _paragraph_text(p) -> str:
             if not isinstance(tag, str) or tag in _SKIP_INSIDE:
                 continue
             if tag == f"{_W}t":
-                parts.append(child.text or "")
+                # itertext, not .text: an unresolved entity reference splits the text node.
+                parts.append("".join(child.itertext()))
             elif tag == f"{_W}tab":
                 parts.append("\t")
             elif tag in (f"{_W}br", f"{_W}cr"):
