@@ -49,9 +49,10 @@ A4 = 9
 # Total width (in Excel character units) a table is scaled to: A4 portrait, or landscape for
 # wide tables (table 四 has 15 value columns), so that fit-to-width barely shrinks it.
 PORTRAIT_WIDTH = 96.0
-LANDSCAPE_WIDTH = 150.0
+LANDSCAPE_WIDTH = 140.0
 LANDSCAPE_FROM_COLUMNS = 9
-TEXT_COLUMN_WIDTH = 90.0
+# LibreOffice does not shrink a one-column sheet to the page: 75 fits A4 portrait as is.
+TEXT_COLUMN_WIDTH = 75.0
 LINE_HEIGHT = 15.0  # points per line of 11-point text
 
 # Bounds of a workbook the reader opens: a report is a few sheets of a few hundred cells.
