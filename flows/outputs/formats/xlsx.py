@@ -1,0 +1,438 @@
+"""report.xlsx, its fill-in template, 数据问题清单.xlsx, and the reader of report workbooks.
+
+A report workbook has a first sheet 报告正文 (the title lines, a blank row, then the headings and
+paragraphs, one per row) and one printable sheet per table: row 1 the table's title, then the
+table cell for cell (merged ranges from the spans, every position of the grid bordered). The
+reader relies on that layout only, so a workbook filled in by hand in the same layout reads too.
+
+Every string from a Document is user-controlled: it is written with ``write_string`` and the
+workbook is opened with formulas, links and number conversion off, so ``=HYPERLINK(…)`` or
+``http://…`` stays text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+import polars as pl
+import xlsxwriter
+from xlsxwriter.worksheet import Worksheet
+
+from transforms.cells import Unit, unit
+from transforms.document import Document, Heading, Paragraph, ReadDocument, Table
+from transforms.problems import reason_zh
+
+TEXT_SHEET = "报告正文"
+# Sheet names by Table.section: the part's number and a short name (Excel allows 31 characters).
+SHEET_NAMES = {
+    "channels": "一、总体情况",
+    "proactive": "二、主动公开",
+    "requests": "三、依申请公开",
+    "appeals": "四、复议诉讼",
+}
+# Pointer left in 报告正文 where a table stands; the reader skips it (it is not report text).
+_TABLE_POINTER = "（表格见工作表“{}”）"
+_TABLE_POINTER_RE = re.compile(r"^（表格见工作表“.+”）$")
+
+_WRITE_OPTIONS = {
+    "in_memory": True,
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
+BODY_FONT = "仿宋"
+HEADING_FONT = "黑体"
+A4 = 9
+# Total width (in Excel character units) a table is scaled to: A4 portrait, or landscape for
+# wide tables (table 四 has 15 value columns), so that fit-to-width barely shrinks it.
+PORTRAIT_WIDTH = 96.0
+LANDSCAPE_WIDTH = 140.0
+LANDSCAPE_FROM_COLUMNS = 9
+# LibreOffice does not shrink a one-column sheet to the page: 75 fits A4 portrait as is.
+TEXT_COLUMN_WIDTH = 75.0
+LINE_HEIGHT = 15.0  # points per line of 11-point text
+
+# Bounds of a workbook the reader opens: a report is a few sheets of a few hundred cells.
+MAX_XLSX_BYTES = 4 * 2**20
+# openpyxl holds every cell as an object: 8 MiB of sheet XML stays within a few hundred MiB.
+MAX_XLSX_UNPACKED_BYTES = 8 * 2**20
+MAX_SHEET_CELLS = 200_000
+MAX_SHEETS = 64
+
+
+class UnreadableWorkbook(ValueError):
+    """A report workbook that cannot be read; the message names the file and says why."""
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+
+def to_xlsx(doc: Document) -> bytes:
+    """The report as a workbook: 报告正文, then one printable sheet per table."""
+    return _workbook(doc, template=False)
+
+
+def template_xlsx(doc: Document) -> bytes:
+    """A fill-in workbook in the report's layout: value cells empty and unlocked (whole numbers
+    ≥ 0, decimals ≥ 0 for money), labels locked by sheet protection without a password."""
+    return _workbook(doc, template=True)
+
+
+def _workbook(doc: Document, template: bool) -> bytes:
+    buffer = io.BytesIO()
+    with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
+        tables = [b for b in doc.blocks if isinstance(b, Table)]
+        names = _sheet_names(tables)
+        _write_text_sheet(book, doc, names)
+        heading = ""
+        for block in doc.blocks:
+            if isinstance(block, Heading) and block.level == 1:
+                heading = block.text
+            elif isinstance(block, Table):
+                sheet = book.add_worksheet(names[id(block)])
+                _write_table_sheet(book, sheet, block, heading or names[id(block)], template)
+    return buffer.getvalue()
+
+
+def _sheet_names(tables: list[Table]) -> dict[int, str]:
+    names: dict[int, str] = {}
+    used = {TEXT_SHEET}
+    for number, table in enumerate(tables, start=1):
+        base = re.sub(r"[\[\]:*?/\\']", "", SHEET_NAMES.get(table.section, table.section))[:28]
+        name, n = base or f"表{number}", 1
+        while name in used:
+            n += 1
+            name = f"{base[:27]}{n}"
+        used.add(name)
+        names[id(table)] = name
+    return names
+
+
+def _write_text_sheet(book: xlsxwriter.Workbook, doc: Document, names: dict[int, str]) -> None:
+    sheet = book.add_worksheet(TEXT_SHEET)
+    title = book.add_format(
+        {"font_name": HEADING_FONT, "font_size": 18, "align": "center", "valign": "vcenter"}
+    )
+    fmt = {
+        1: book.add_format({"font_name": HEADING_FONT, "font_size": 14, "valign": "top"}),
+        2: book.add_format({"font_name": BODY_FONT, "font_size": 12, "bold": True}),
+    }
+    body = book.add_format(
+        {"font_name": BODY_FONT, "font_size": 12, "text_wrap": True, "valign": "top"}
+    )
+    # A placeholder must not be published unknowingly: red on yellow, as a reviewer marks it.
+    placeholder = book.add_format(
+        {
+            "font_name": BODY_FONT,
+            "font_size": 12,
+            "text_wrap": True,
+            "valign": "top",
+            "font_color": "#C00000",
+            "bg_color": "#FFF2CC",
+            "italic": True,
+        }
+    )
+    pointer = book.add_format({"font_name": BODY_FONT, "font_size": 10, "font_color": "#595959"})
+    sheet.set_column(0, 0, TEXT_COLUMN_WIDTH)
+    row = 0
+    for line in doc.title:
+        sheet.write_string(row, 0, line, title)
+        sheet.set_row(row, 30)
+        row += 1
+    row += 1  # the blank row ends the title (the reader relies on it)
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            sheet.write_string(row, 0, block.text, fmt[block.level])
+            sheet.set_row(row, 24)
+        elif isinstance(block, Paragraph):
+            sheet.write_string(row, 0, block.text, placeholder if block.placeholder else body)
+            lines = _lines(block.text, TEXT_COLUMN_WIDTH - 2, chars_per_unit=0.9)
+            sheet.set_row(row, max(1, lines) * LINE_HEIGHT * 1.2)
+        else:
+            sheet.write_string(row, 0, _TABLE_POINTER.format(names[id(block)]), pointer)
+        row += 1
+    sheet.set_paper(A4)
+    sheet.set_portrait()
+    sheet.fit_to_pages(1, 0)
+    sheet.center_horizontally()
+    sheet.set_margins(left=0.8, right=0.8, top=1.0, bottom=1.0)
+    if row:
+        sheet.print_area(0, 0, row - 1, 0)
+
+
+def _write_table_sheet(
+    book: xlsxwriter.Workbook, sheet: Worksheet, table: Table, title: str, template: bool
+) -> None:
+    n_rows, n_cols = table.n_rows, table.n_cols
+    base = {"font_name": BODY_FONT, "font_size": 10, "border": 1, "valign": "vcenter"}
+    header = book.add_format({**base, "bold": True, "text_wrap": True, "align": "center"})
+    label = book.add_format({**base, "text_wrap": True, "align": "center"})
+    blank = book.add_format(base)
+    numbers: dict[str, object] = {}
+
+    def number_format(num_format: str, locked: bool = True) -> object:
+        key = f"{num_format}|{locked}"
+        if key not in numbers:
+            numbers[key] = book.add_format(
+                {**base, "align": "right", "num_format": num_format, "locked": locked}
+            )
+        return numbers[key]
+
+    widths = _column_widths(table)
+    for col, width in enumerate(widths):
+        sheet.set_column(col, col, width)
+    title_format = book.add_format(
+        {"font_name": HEADING_FONT, "font_size": 14, "align": "center", "valign": "vcenter"}
+    )
+    if n_cols > 1:
+        sheet.merge_range(0, 0, 0, n_cols - 1, "", title_format)
+    sheet.write_string(0, 0, title, title_format)
+    sheet.set_row(0, 28)
+
+    covered = [[False] * n_cols for _ in range(n_rows)]
+    heights = [1] * n_rows
+    for cell in table.cells:
+        top, left = cell.row + 1, cell.col
+        bottom, right = top + cell.rowspan - 1, left + cell.colspan - 1
+        for r in range(cell.row, cell.row + cell.rowspan):
+            covered[r][cell.col : cell.col + cell.colspan] = [True] * cell.colspan
+        if cell.key is None:
+            fmt = header if cell.header else label
+            if (top, left) != (bottom, right):
+                sheet.merge_range(top, left, bottom, right, "", fmt)
+            sheet.write_string(top, left, cell.text, fmt)
+            span_width = sum(widths[left : right + 1])
+            lines = _lines(cell.text, span_width - 1)
+            per_row = -(-lines // cell.rowspan)
+            for r in range(cell.row, cell.row + cell.rowspan):
+                heights[r] = max(heights[r], per_row)
+            continue
+        money = unit(*cell.key[:2]) is Unit.TEN_THOUSAND_YUAN
+        value = None if template else _exact_number(cell.text)
+        if template:
+            fmt = number_format("0.00##" if money else "0", locked=False)
+        elif value is None:
+            fmt = label
+        else:
+            fmt = number_format(_format_of(cell.text))
+        if (top, left) != (bottom, right):
+            sheet.merge_range(top, left, bottom, right, "", fmt)
+        if template:
+            sheet.write_blank(top, left, None, fmt)
+            sheet.data_validation(
+                top,
+                left,
+                bottom,
+                right,
+                {
+                    "validate": "decimal" if money else "integer",
+                    "criteria": ">=",
+                    "value": 0,
+                    "error_title": "数值不正确",
+                    "error_message": "请填写不小于 0 的数字（收费金额单位：万元）"
+                    if money
+                    else "请填写不小于 0 的整数",
+                },
+            )
+        elif value is None:
+            sheet.write_string(top, left, cell.text, fmt)
+        else:
+            sheet.write_number(top, left, value, fmt)
+    for r, row in enumerate(covered):
+        for c, done in enumerate(row):
+            if not done:
+                sheet.write_blank(r + 1, c, None, blank)
+    for r, lines in enumerate(heights):
+        sheet.set_row(r + 1, max(lines, 1) * LINE_HEIGHT + 3)
+
+    sheet.set_paper(A4)
+    if n_cols >= LANDSCAPE_FROM_COLUMNS:
+        sheet.set_landscape()
+    else:
+        sheet.set_portrait()
+    sheet.fit_to_pages(1, 0)
+    sheet.center_horizontally()
+    sheet.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
+    sheet.repeat_rows(0, table.header_rows)
+    sheet.freeze_panes(1 + table.header_rows, 0)
+    sheet.print_area(0, 0, n_rows, max(n_cols - 1, 0))
+    if template:
+        # No password: the protection only guides typing into the value cells.
+        sheet.protect("", {"format_columns": True, "format_rows": True})
+
+
+def _column_widths(table: Table) -> list[float]:
+    relative = list(table.column_widths) if len(table.column_widths) == table.n_cols else []
+    relative = relative or [1.0] * table.n_cols
+    total = sum(relative) or 1.0
+    target = LANDSCAPE_WIDTH if table.n_cols >= LANDSCAPE_FROM_COLUMNS else PORTRAIT_WIDTH
+    return [max(4.0, round(target * w / total, 1)) for w in relative]
+
+
+def _lines(text: str, width: float, chars_per_unit: float = 1.0) -> int:
+    """Lines ``text`` wraps to in a column ``width`` characters wide (a CJK character counts 2)."""
+    width = max(width * chars_per_unit, 2.0)
+    lines = 0
+    for part in text.split("\n"):
+        units = sum(2 if ord(ch) > 0x2E7F else 1 for ch in part)
+        lines += max(1, -(-units // int(width)))
+    return lines
+
+
+def _exact_number(text: str) -> float | None:
+    """The number a value text shows, if a float holds it exactly as written; else None (text)."""
+    try:
+        number = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or text.strip() != text:
+        return None
+    value = float(number)
+    # 15 significant digits round-trip through a double; beyond that the text is kept as text.
+    return value if Decimal(repr(value)) == number else None
+
+
+def _format_of(text: str) -> str:
+    """Number format showing as many decimals as ``text`` does: "12" → 0, "0.50" → 0.00."""
+    _, _, decimals = text.strip().partition(".")
+    return "0." + "0" * len(decimals) if decimals else "0"
+
+
+# ---- 数据问题清单 -----------------------------------------------------------------------------
+
+PROBLEM_COLUMNS = (("文件", 48), ("行", 8), ("列", 16), ("值", 36), ("问题", 72))
+
+
+def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
+    """One agency's quarantine rows as 数据问题清单.xlsx: 文件, 行, 列, 值, 问题 (in Chinese).
+
+    ``quarantine`` has the columns of transforms.normalize.QUARANTINE_SCHEMA. A whole-file problem
+    has no row or column: those cells are left empty.
+    """
+    listed = quarantine.select(
+        pl.col("file").fill_null(""),
+        pl.col("row").cast(pl.String).fill_null(""),
+        pl.col("column").fill_null(""),
+        pl.col("value").fill_null(""),
+        reason_zh(pl.col("reason")).fill_null("").alias("reason"),
+    )
+    buffer = io.BytesIO()
+    with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
+        sheet = book.add_worksheet("数据问题清单")
+        head = book.add_format(
+            {"font_name": HEADING_FONT, "bold": True, "border": 1, "bg_color": "#D9E1F2"}
+        )
+        text = book.add_format({"font_name": BODY_FONT, "text_wrap": True, "valign": "top"})
+        for col, (name, width) in enumerate(PROBLEM_COLUMNS):
+            sheet.write_string(0, col, name, head)
+            sheet.set_column(col, col, width)
+        for r, values in enumerate(listed.iter_rows(), start=1):
+            for col, value in enumerate(values):
+                if value:  # a whole-file problem has no row, column or value
+                    sheet.write_string(r, col, value, text)
+        sheet.freeze_panes(1, 0)
+        sheet.autofilter(0, 0, max(listed.height, 1), len(PROBLEM_COLUMNS) - 1)
+        sheet.set_paper(A4)
+        sheet.set_landscape()
+        sheet.fit_to_pages(1, 0)
+        sheet.repeat_rows(0)
+    return buffer.getvalue()
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+
+def read_xlsx(data: bytes, source: str) -> ReadDocument:
+    """A report workbook (written by :func:`to_xlsx`, or filled in by hand in its layout) back to
+    paragraphs and table grids. Numbers come back as the text they show: 727.08, 0, 12."""
+    import openpyxl  # only the reader needs it; imported when a workbook is read
+
+    _check_bounds(data, source)
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except Exception as error:  # its message may quote the file's content
+        raise UnreadableWorkbook(
+            f"{source}: cannot be read as XLSX ({type(error).__name__}): damaged or not a workbook"
+        ) from None
+    if len(book.worksheets) > MAX_SHEETS:
+        raise UnreadableWorkbook(f"{source}: more than {MAX_SHEETS} sheets: not read")
+    title: tuple[str, ...] = ()
+    paragraphs: tuple[str, ...] = ()
+    tables = []
+    for sheet in book.worksheets:
+        if sheet.max_row * sheet.max_column > MAX_SHEET_CELLS:
+            raise UnreadableWorkbook(
+                f"{source}: sheet {sheet.title!r} reaches row {sheet.max_row:,} and column "
+                f"{sheet.max_column:,}: more than the {MAX_SHEET_CELLS:,} cells a report may span"
+            )
+        grid = [[_cell_text(c) for c in row] for row in sheet.iter_rows()]
+        if sheet.title == TEXT_SHEET:
+            title, paragraphs = _text_of(grid)
+        else:
+            # Row 1 is the table's title; the table is everything below it.
+            tables.append(tuple(tuple(row) for row in grid[1:]))
+    return ReadDocument(source, paragraphs, tuple(tables), title)
+
+
+def _text_of(grid: list[list[str]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    lines = [next((t for t in row if t), "") for row in grid]
+    end = lines.index("") if "" in lines else len(lines)
+    body = (t for t in lines[end:] if t and not _TABLE_POINTER_RE.match(t))
+    return tuple(t for t in lines[:end]), tuple(body)
+
+
+_BLANKS = " \t\r\n\u3000\ufeff\xa0"
+_NUMBER_FORMAT = re.compile(r"^0(?:\.(0*)(#*))?$")
+
+
+def _cell_text(cell) -> str:
+    """A cell's text as the sheet shows it: numbers without float noise, ints without .0."""
+    value = cell.value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        shown = _NUMBER_FORMAT.match(cell.number_format or "")
+        if shown:
+            # "0.00##": at least two decimals, at most four, rounded as Excel shows it.
+            least = len(shown.group(1) or "")
+            most = least + len(shown.group(2) or "")
+            text = f"{Decimal(repr(value)).quantize(Decimal(1).scaleb(-most), ROUND_HALF_UP):f}"
+            whole, _, decimals = text.partition(".")
+            decimals = decimals.rstrip("0").ljust(least, "0")
+            return f"{whole}.{decimals}" if decimals else whole
+        # General shows at most the 15 significant digits Excel keeps: 727.0800000000001 (a
+        # typed sum's float noise) is 727.08.
+        text = f"{Decimal(f'{value:.15g}'):f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value).strip(_BLANKS)
+
+
+def _check_bounds(data: bytes, source: str) -> None:
+    """Refuse a workbook too large to be a report before it is unpacked."""
+    if len(data) > MAX_XLSX_BYTES:
+        raise UnreadableWorkbook(
+            f"{source}: {len(data) / 2**20:,.0f} MiB, more than the "
+            f"{MAX_XLSX_BYTES // 2**20} MiB a report workbook may be: not read"
+        )
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UnreadableWorkbook(
+            f"{source}: cannot be read as XLSX: not a zip archive (truncated or not a workbook)"
+        ) from None
+    with archive:
+        unpacked = sum(info.file_size for info in archive.infolist())
+    if unpacked > MAX_XLSX_UNPACKED_BYTES:
+        raise UnreadableWorkbook(
+            f"{source}: the workbook unpacks to {unpacked / 2**20:,.0f} MiB, more than the "
+            f"{MAX_XLSX_UNPACKED_BYTES // 2**20} MiB a report workbook may hold: not read"
+        )
