@@ -130,6 +130,42 @@ class ReadDocument:
     title: tuple[str, ...] = field(default=())
 
 
+def cell_positions(table: Table) -> dict[tuple[int, int], TableCell]:
+    """Each grid position a cell covers, and that cell; every format lays a table out from it.
+
+    Raises ``ValueError`` naming the table and the cell when a cell leaves the grid or two
+    cells overlap: no format can draw such a table.
+
+    >>> t = Table("x", 1, 2, (TableCell(0, 0, "a", colspan=2),))
+    >>> sorted(cell_positions(t))
+    [(0, 0), (0, 1)]
+    """
+    positions: dict[tuple[int, int], TableCell] = {}
+    for cell in table.cells:
+        if (
+            cell.row < 0
+            or cell.col < 0
+            or cell.rowspan < 1
+            or cell.colspan < 1
+            or cell.row + cell.rowspan > table.n_rows
+            or cell.col + cell.colspan > table.n_cols
+        ):
+            raise ValueError(
+                f"table {table.section!r}: cell at row {cell.row}, column {cell.col} "
+                f"({cell.rowspan}×{cell.colspan}) lies outside its {table.n_rows}×{table.n_cols} grid"
+            )
+        for r in range(cell.row, cell.row + cell.rowspan):
+            for c in range(cell.col, cell.col + cell.colspan):
+                if (r, c) in positions:
+                    other = positions[(r, c)]
+                    raise ValueError(
+                        f"table {table.section!r}: cells at ({cell.row}, {cell.col}) and "
+                        f"({other.row}, {other.col}) overlap at ({r}, {c})"
+                    )
+                positions[(r, c)] = cell
+    return positions
+
+
 OVERVIEW_HEADING = "一、总体情况"
 PROBLEMS_HEADING = "五、存在的主要问题及改进情况"
 OTHER_MATTERS_HEADING = "六、其他需要报告的事项"

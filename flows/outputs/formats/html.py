@@ -18,7 +18,15 @@ import unicodedata
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from transforms.document import Document, Heading, Paragraph, ReadDocument, Table, TableCell
+from transforms.document import (
+    Document,
+    Heading,
+    Paragraph,
+    ReadDocument,
+    Table,
+    TableCell,
+    cell_positions,
+)
 
 # Font stacks per the conventions of official documents: body 仿宋 三号, title 小标宋 二号,
 # first-level headings 黑体, second-level headings 楷体.
@@ -108,32 +116,9 @@ def _attr(value: str) -> str:
 
 def _table_layout(table: Table) -> dict[int, list[TableCell]]:
     """The table's cells by starting row, after checking they tile the grid without overlap."""
-    taken: set[tuple[int, int]] = set()
+    taken = cell_positions(table)
     rows: dict[int, list[TableCell]] = {r: [] for r in range(table.n_rows)}
     for cell in table.cells:
-        if (
-            cell.row < 0
-            or cell.col < 0
-            or cell.rowspan < 1
-            or cell.colspan < 1
-            or cell.row + cell.rowspan > table.n_rows
-            or cell.col + cell.colspan > table.n_cols
-        ):
-            raise ValueError(
-                f"table {table.section!r}: cell at row {cell.row}, column {cell.col} "
-                f"({cell.rowspan}×{cell.colspan}) lies outside its {table.n_rows}×{table.n_cols} grid"
-            )
-        covered = {
-            (r, c)
-            for r in range(cell.row, cell.row + cell.rowspan)
-            for c in range(cell.col, cell.col + cell.colspan)
-        }
-        if covered & taken:
-            raise ValueError(
-                f"table {table.section!r}: cell at row {cell.row}, column {cell.col} "
-                "overlaps another cell"
-            )
-        taken |= covered
         rows[cell.row].append(cell)
     # A position no cell covers still needs an element, or the browser shifts the row left.
     for r in range(table.n_rows):
