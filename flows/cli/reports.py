@@ -42,7 +42,10 @@ def show(
     agency: Annotated[str, typer.Option("--agency", "-a", help="agency_id of the report.")],
     out: Out = None,
 ) -> None:
-    """Print a published report's tables in the statutory layout."""
+    """Print a published report as its report.md lays it out: title, the six parts, the tables.
+
+    report.md is rendered from the same document model as report.html/.docx/.xlsx, so the
+    terminal shows the structure the office publishes (spanned labels printed once)."""
     from rich.markdown import Markdown
 
     from flows.settings import load_settings
