@@ -9,23 +9,37 @@ from __future__ import annotations
 import io
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import fastexcel
 import polars as pl
 
 from expectations.run import ReportValidation, validate_reports
-from flows.io.landing import AGENCIES_FILE, check_xlsx_bounds, csv_text, read_agencies_table
+from flows.io.landing import AGENCIES_FILE, csv_text, read_agencies_table
 from flows.settings import Settings
 from transforms.agencies import AGENCY_ID_RULE, normalize_agencies
 from transforms.balance import validation_frame
 from transforms.cells import (
+    CHANNEL_COLUMN,
     CHANNEL_WEBSITE,
+    SECTION_TITLES,
     VALUE_DTYPE,
     channel_name,
     channel_name_of_label,
+    channel_row,
     report_skeleton,
+)
+from transforms.document import (
+    OVERVIEW_SUBSECTIONS,
+    Document,
+    Heading,
+    Paragraph,
+    ReadDocument,
+    Table,
+    TableCell,
+    _Reader,  # the one reading of a cell's text (blank, "/", 1,322, full-width digits)
+    cells_from_read,
+    report_document,
 )
 from transforms.errors import InputError
 from transforms.parse import to_half_width
@@ -122,15 +136,13 @@ def _read_table(path: Path) -> pl.DataFrame:
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         return pl.read_parquet(path, hive_partitioning=False).with_columns(pl.all().cast(pl.String))
-    if suffix == ".xlsx":
-        keys = hive_keys(path)
-        return read_report_xlsx(path.read_bytes(), keys.get("agency_id"), keys.get("year"))
     return pl.read_csv(io.BytesIO(csv_text(path.read_bytes())), infer_schema=False)
 
 
 def read_report_file(path: Path) -> pl.DataFrame:
     """A report in the cell schema from CSV (UTF-8, BOM or GB18030) or Parquet, or nianbao's
-    own ``report_cells/…/data.parquet`` and ``report.xlsx`` (year and agency from the path)."""
+    own ``report_cells/…/data.parquet`` (year and agency from the path). Rendered reports
+    (report.html/.docx/.xlsx) are read by :func:`read_report_document`."""
     try:
         frame = _read_table(path)
     except UnusableReport:
@@ -206,64 +218,6 @@ def _rulemaking_power(path: Path, frame: pl.DataFrame, column: str | None) -> pl
     )["_power"]
 
 
-def read_report_xlsx(data: bytes, agency_id: str | None, year: str | None = None) -> pl.DataFrame:
-    """The cells (as text) of a ``report.xlsx`` laid out as ``flows.outputs.render.to_xlsx`` writes it.
-
-    The layout is rebuilt by rendering the agency's own cell skeleton with each cell's index as
-    its value, so every number's place in the sheet names its cell; the labels around it must
-    match, or the file is not a report of this layout. Kept apart: a statutory layout will
-    replace this one.
-    """
-    from flows.outputs.render import report_tables
-
-    if agency_id is None:
-        raise UnusableReport(
-            "which agency's report this is cannot be told: check a report.xlsx "
-            "where it was published (reports/year=<Y>/agency_id=<id>/)"
-        )
-    check_xlsx_bounds(data)
-    grid = fastexcel.read_excel(data).load_sheet(0, header_row=None, dtypes="string").to_polars()
-    sheet = [[(c or "").strip() for c in row] for row in grid.iter_rows()]  # a few dozen rows
-
-    def text(line: int, column: int) -> str:
-        row = sheet[line] if line < len(sheet) else []
-        return row[column] if column < len(row) else ""
-
-    # Section 一 lists the agency's own channels: read them first, they shape the skeleton.
-    channels, line = [], 5  # title, period, a blank line, the table's title and header
-    while text(line, 0) not in {"", "合计"}:
-        label = text(line, 0)
-        channels.append(channel_name_of_label(label))
-        line += 1
-    skeleton = report_skeleton(agency_for(agency_id, None, channels)).with_row_index("index")
-    numbered = skeleton.with_columns(value=pl.col("index").cast(VALUE_DTYPE))
-    values: dict[int, str | None] = {}
-    line = 3
-    for table in report_tables(numbered, fee_decimals=0):
-        expected_rows = [[table.title], table.header, *table.rows]
-        for i, expected in enumerate(expected_rows):
-            for j, cell in enumerate(expected):
-                found = text(line + i, j)
-                if i >= 2 and cell.isdigit():
-                    values[int(cell)] = found or None
-                elif found != cell.strip():
-                    raise UnusableReport(
-                        f"row {line + i + 1}, column {j + 1}: {found!r} where a report.xlsx of "
-                        f"nianbao has {cell!r}: not the layout this check reads"
-                    )
-        line += len(table.rows) + 3
-    if year is None and (title := re.search(r"(\d{4})年政府信息公开工作年度报告", text(0, 0))):
-        year = title.group(1)
-    return skeleton.select(
-        pl.lit(agency_id).alias("agency_id"),
-        pl.lit(year, pl.String).alias("year"),
-        "section",
-        "row",
-        "column",
-        value=pl.col("index").replace_strict(values, default=None, return_dtype=pl.String),
-    )
-
-
 def _reject_bad_keys(path: Path, frame: pl.DataFrame) -> None:
     """UnusableReport naming the first row whose year or agency_id cannot be used.
 
@@ -286,22 +240,256 @@ def _reject_bad_keys(path: Path, frame: pl.DataFrame) -> None:
     )
 
 
+# --- rendered reports: report.html, report.docx, report.xlsx and the fill-in workbook ----------
+
+# Formats of a rendered report, by file extension; everything else is read as cells.
+DOCUMENT_SUFFIXES = (".html", ".htm", ".docx", ".xlsx")
+# "2024年政府信息公开工作年度报告" in the title names the year; what precedes it, the agency.
+_TITLE = re.compile(r"([0-9０-９]{4})\s*年\s*(?:度\s*)?政府信息公开工作年度报告")
+# The fill-in workbook's table of section 一 (a published report has its counts in part 一's
+# sentence instead, which an office cannot fill in as cells).
+CHANNEL_TABLE_HEADER = ("渠道", CHANNEL_COLUMN[1])
+CHANNEL_TOTAL_LABEL = "合计"
+# Stands in for part 一 when the channel counts come from the fill-in workbook's table: the
+# table's values replace the ones read from it.
+_CHANNEL_SENTENCE_STANDIN = f"主动公开各类政府信息0条，其中，通过{CHANNEL_WEBSITE}公开信息0条。"
+
+
+def is_report_document(path: Path) -> bool:
+    """Whether ``path`` is read as a rendered report (by its extension) rather than as cells."""
+    return path.suffix.lower() in DOCUMENT_SUFFIXES
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def read_document(path: Path) -> ReadDocument:
+    """A report.html, .docx or .xlsx as paragraphs and table grids; UnusableReport if unreadable."""
+    from flows.outputs.formats.docx import read_docx
+    from flows.outputs.formats.html import read_html
+    from flows.outputs.formats.xlsx import read_xlsx
+
+    readers = {".html": read_html, ".htm": read_html, ".docx": read_docx, ".xlsx": read_xlsx}
+    data = path.read_bytes()
+    try:
+        return readers[path.suffix.lower()](data, str(path))
+    except ValueError as error:  # ReportReadError, DocxReadError, UnreadableWorkbook
+        raise UnusableReport(_one_line(str(error))) from None
+
+
+def _channel_table(grid: tuple[tuple[str, ...], ...]) -> bool:
+    return bool(grid) and tuple(text.strip() for text in grid[0][:2]) == CHANNEL_TABLE_HEADER
+
+
+def _channel_cells(
+    read: ReadDocument,
+) -> tuple[ReadDocument, list[tuple[str, str, str, object]] | None, list[str]]:
+    """The fill-in workbook's channel table read as cells, and the document without it.
+
+    None when the document has no such table (a published report: its part 一 sentence holds
+    the counts). Its values are read as every other cell is (blank → a problem naming it).
+    """
+    grids = [grid for grid in read.tables if _channel_table(grid)]
+    if not grids:
+        return read, None, []
+    reader = _Reader(read.source)
+    table = f"表“{SECTION_TITLES['channels']}”"
+    for cells in grids[0][1:]:
+        label = cells[0].strip() if cells else ""
+        if not label:
+            continue
+        row = "total" if label == CHANNEL_TOTAL_LABEL else channel_row(channel_name_of_label(label))
+        where = f"{table}行“{label}”列“{CHANNEL_COLUMN[1]}”"
+        reader.value("channels", row, CHANNEL_COLUMN[0], cells[1] if len(cells) > 1 else "", where)
+    rest = ReadDocument(
+        read.source,
+        (_CHANNEL_SENTENCE_STANDIN,),
+        tuple(grid for grid in read.tables if not _channel_table(grid)),
+        read.title,
+    )
+    return rest, reader.rows, reader.problems
+
+
+def _title_year_and_name(read: ReadDocument) -> tuple[str | None, str | None]:
+    """The year and the agency name a report's title shows ("某局" + "2024年…年度报告")."""
+    for text in ("".join(read.title), *read.paragraphs[:3]):
+        match = _TITLE.search(text)
+        if match:
+            year = match.group(1).translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+            return year, re.sub(r"\s+", "", text[: match.start()]) or None
+    return None, None
+
+
+def _agency_by_name(path: Path, name: str | None, registry: pl.DataFrame | None) -> str:
+    """The agency_id whose registry 机关名称 the title shows; without a registry row, a title
+    that is itself an agency_id (as a template made without a registry shows it)."""
+    ask = "give --agency (or check it where it was published: reports/year=<Y>/agency_id=<id>/)"
+    if name is None:
+        raise UnusableReport(f"{path}: the title names no agency: {ask}")
+    if registry is not None:
+        names = registry.select("agency_id", bare=pl.col("name").str.replace_all(r"\s+", ""))
+        found = names.filter(pl.col("bare") == name)["agency_id"].to_list()
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise UnusableReport(
+                f"{path}: {len(found)} agencies of the registry are named {name!r}: {ask}"
+            )
+    if re.fullmatch(AGENCY_ID_PATTERN, name):
+        return name
+    where = "in the registry (agencies.csv 机关名称)" if registry is not None else "(no registry)"
+    raise UnusableReport(f"{path}: the agency {name!r} of the title is not found {where}: {ask}")
+
+
+def read_report_document(
+    path: Path,
+    registry: pl.DataFrame | None,
+    agency_id: str | None = None,
+    year: int | None = None,
+) -> tuple[pl.DataFrame, list[str]]:
+    """A rendered report (report.html/.docx/.xlsx, nianbao's or filled in by hand in the same
+    layout, or the fill-in workbook) as cells in the schema of :func:`read_report_file`, and
+    the problems met reading it, each naming the file, table, row and column.
+
+    Year and agency: ``year``/``agency_id`` if given, else the published path's keys, else the
+    title (the agency by its registry name). Channels: the registry's, else those the document
+    shows. A cell that cannot be read is null (B7 names it too).
+    """
+    read = read_document(path)
+    read, channel_rows, problems = _channel_cells(read)
+    try:
+        cells, read_problems = cells_from_read(read)
+    except ValueError as error:  # nothing in the file is a report
+        raise UnusableReport(_one_line(str(error))) from None
+    problems += read_problems
+    if channel_rows is not None:
+        channels = pl.DataFrame(channel_rows, schema=cells.schema, orient="row")
+        cells = pl.concat([channels, cells.filter(pl.col("section") != "channels")])
+
+    keys = hive_keys(path)
+    title_year, title_name = _title_year_and_name(read)
+    shown_year = str(year) if year is not None else keys.get("year") or title_year
+    if shown_year is None or not re.fullmatch(r"\d{4}", shown_year):
+        raise UnusableReport(
+            f"{path}: the report year cannot be told from the path or the title "
+            f"({shown_year or 'none'}): give --year"
+        )
+    agency_id = agency_id or keys.get("agency_id") or _agency_by_name(path, title_name, registry)
+    if not re.fullmatch(AGENCY_ID_PATTERN, agency_id):
+        raise UnusableReport(f"{path}: agency_id {agency_id!r} is not valid ({AGENCY_ID_RULE})")
+
+    shown_channels = [
+        channel_name(row)
+        for row in cells.filter(section="channels")["row"].to_list()
+        if row != "total"
+    ]
+    agency = agency_for(agency_id, registry, shown_channels or None)
+    key = ["section", "row", "column"]
+    skeleton = report_skeleton(agency).select(key)
+    for (row,) in cells.join(skeleton, on=key, how="anti").select("row").unique().iter_rows():
+        problems.append(
+            f"{path}：一、总体情况中的“{channel_name(row)}”不是{agency_id}在机关名录"
+            f"（agencies.csv 渠道）中登记的渠道（channel not in the registry）"
+        )
+    full = skeleton.join(cells, on=key, how="left", maintain_order="left")
+    if full["value"].is_null().all():
+        raise UnusableReport(f"{path}: {BLANK_REPORT}")
+    frame = full.select(
+        pl.lit(agency_id).alias("agency_id"),
+        pl.lit(int(shown_year), pl.Int32).alias("year"),
+        *key,
+        pl.col("value").cast(VALUE_DTYPE),
+        pl.lit(None, pl.Boolean).alias("has_rulemaking_power"),
+    )
+    return frame, problems
+
+
+def template_document(agency: pl.DataFrame, year: int) -> Document:
+    """The report of one agency as a fill-in form: its statutory tables with every value to
+    fill in, and a table of channel counts in part 一 (the sentence a report drafts from them
+    cannot be filled in). Rendered by ``template_xlsx``, which leaves value cells empty."""
+    row = agency.row(0, named=True)
+    cells = report_skeleton(agency).with_columns(value=pl.lit(0, VALUE_DTYPE))
+    doc = report_document(
+        {"agency_id": row["agency_id"], "agency_name": row["name"] or row["agency_id"]},
+        year,
+        "final",
+        f"{year}年1月1日至{year}年12月31日",
+        cells,
+        None,
+        None,
+        row["fee_decimals"],
+    )
+    channels = cells.filter(section="channels")
+    table = Table(
+        "channels",
+        channels.height + 1,
+        2,
+        (
+            TableCell(0, 0, CHANNEL_TABLE_HEADER[0], header=True),
+            TableCell(0, 1, CHANNEL_TABLE_HEADER[1], header=True),
+            *(
+                cell
+                for i, (key, label) in enumerate(channels.select("row", "row_label").iter_rows())
+                for cell in (
+                    TableCell(i + 1, 0, label),
+                    TableCell(i + 1, 1, "", key=("channels", key, CHANNEL_COLUMN[0])),
+                )
+            ),
+        ),
+        header_rows=1,
+        column_widths=(3.0, 1.0),
+    )
+    drafted = {heading for key, heading in OVERVIEW_SUBSECTIONS if key in {"proactive", "requests"}}
+    blocks: list = []
+    skipping = False
+    for block in doc.blocks:
+        if isinstance(block, Heading):
+            skipping = block.text in drafted
+            blocks.append(block)
+            if block.text == OVERVIEW_SUBSECTIONS[0][1]:
+                blocks += [Paragraph(TEMPLATE_CHANNEL_NOTE), table]
+            elif skipping:
+                blocks.append(Paragraph(TEMPLATE_DRAFTED_NOTE))
+        elif not (skipping and isinstance(block, Paragraph)):
+            blocks.append(block)
+    return replace(doc, blocks=tuple(blocks))
+
+
+TEMPLATE_CHANNEL_NOTE = (
+    "请在下表填写本年度通过各渠道主动公开的信息条数；正式报告的本部分文字由统计数据生成。"
+)
+TEMPLATE_DRAFTED_NOTE = "正式报告的本部分文字由统计表数据生成，无需在此填写。"
+
+
 @dataclass
 class CheckResult:
     year: int
     agency_ids: list[str]
     validation: ReportValidation
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    # What could not be read from a rendered report (a blank or "/" cell, a missing row), each
+    # naming file, table, row and column: blocking, as a wrong number is.
+    problems: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> pl.DataFrame:
         return self.validation.violations.filter(pl.col("severity") == "error")
 
+    @property
+    def passed(self) -> bool:
+        return self.blocking.is_empty() and not self.problems
+
 
 def check_report(
-    frame: pl.DataFrame, registry: pl.DataFrame | None, previous: pl.DataFrame | None
+    frame: pl.DataFrame,
+    registry: pl.DataFrame | None,
+    previous: pl.DataFrame | None,
+    problems: list[str] | None = None,
 ) -> CheckResult:
-    """Run the report suite on a hand-filled report (one year, one or more agencies)."""
+    """Run the report suite on a hand-filled report (one year, one or more agencies);
+    ``problems``: what reading it met (:func:`read_report_document`)."""
     year = int(frame["year"][0])
     agency_ids = frame["agency_id"].unique(maintain_order=True).to_list()
     own_channels = {
@@ -330,7 +518,11 @@ def check_report(
     ]
     cells = frame.drop("year", "has_rulemaking_power", strict=False)
     return CheckResult(
-        year, agency_ids, validate_reports(validation_frame(cells, agencies, previous)), notes
+        year,
+        agency_ids,
+        validate_reports(validation_frame(cells, agencies, previous)),
+        notes,
+        list(problems or []),
     )
 
 
@@ -340,8 +532,9 @@ def write_check_results(result: CheckResult, folder: Path) -> Path:
     summary = {
         "year": result.year,
         "agencies": result.agency_ids,
-        "passed": result.blocking.is_empty(),
+        "passed": result.passed,
         "notes": result.notes,
+        "problems": result.problems,
         "checks": result.validation.expectations,
         "violations": result.validation.violations.to_dicts(),
     }

@@ -2,7 +2,7 @@
 
 Only what makes a published cell wrong or impossible refuses a report; a plausibility bound warns,
 naming the landing file and row. `check` treats an unknown rule-making power as unknown (B9 not
-checked, said so), reads nianbao's own published cells and report.xlsx back, and tells a blank
+checked, said so), reads nianbao's own published cells back, and tells a blank
 template in one line.
 """
 
@@ -226,7 +226,7 @@ def _published_cells(out: Path, year: int) -> pl.DataFrame:
     "scenario",
     ["fee_rounding_half_up", "wechat_time_is_beijing_time", "documents_in_force_at_year_end"],
 )
-def test_check_reads_published_cells_and_report_xlsx_back_to_the_published_cells(
+def test_check_reads_published_cells_back_to_the_published_cells(
     scenario: str, compile_landing, tmp_path: Path
 ) -> None:
     landing = lay_landing(GOLDEN / scenario, tmp_path / "landing", {})
@@ -235,25 +235,22 @@ def test_check_reads_published_cells_and_report_xlsx_back_to_the_published_cells
     published = _published_cells(out, 2024)
     assert published.filter(pl.col("value") != 0).height > 0
 
-    for kind, name in (("report_cells", "data.parquet"), ("reports", "report.xlsx")):
-        read = pl.concat(
-            read_report_file(path).drop("has_rulemaking_power")
-            for path in sorted((out / kind / "year=2024").glob(f"agency_id=*/{name}"))
-        ).sort("agency_id", "section", "row", "column")
-        assert read.to_dicts() == published.to_dicts(), kind
+    # report.html/.docx/.xlsx read back: tests/test_report_roundtrip.py, test_check_formats.py.
+    read = pl.concat(
+        read_report_file(path).drop("has_rulemaking_power")
+        for path in sorted((out / "report_cells/year=2024").glob("agency_id=*/data.parquet"))
+    ).sort("agency_id", "section", "row", "column")
+    assert read.to_dicts() == published.to_dicts()
 
 
-def test_check_passes_a_published_report_given_as_its_cells_or_its_xlsx(
+def test_check_passes_a_published_report_given_as_its_cells(
     compile_landing, tmp_path: Path
 ) -> None:
     landing = lay_landing(GOLDEN / "wechat_time_is_beijing_time", tmp_path / "landing", {})
     out = tmp_path / "published"
     assert compile_landing(landing, 2024, out=str(out)).ok
 
-    for path in (
-        "report_cells/year=2024/agency_id=ag-a/data.parquet",
-        "reports/year=2024/agency_id=ag-a/report.xlsx",
-    ):
+    for path in ("report_cells/year=2024/agency_id=ag-a/data.parquet",):
         results = tmp_path / f"check-{Path(path).suffix}"
         result = CliRunner().invoke(
             app, ["check", str(out / path), "--landing", str(landing), "--results", str(results)]
@@ -262,7 +259,8 @@ def test_check_passes_a_published_report_given_as_its_cells_or_its_xlsx(
         assert json.loads((results / "result.json").read_text("utf-8"))["agencies"] == ["ag-a"]
 
 
-def test_an_xlsx_of_another_layout_is_a_usage_error_naming_the_place(tmp_path: Path) -> None:
+def test_an_xlsx_of_another_layout_is_no_report_and_a_usage_error(tmp_path: Path) -> None:
+    # The old flat report.xlsx layout is no longer read: a report workbook is the statutory one.
     import xlsxwriter
 
     target = tmp_path / "reports/year=2024/agency_id=ag-a/report.xlsx"
@@ -275,7 +273,7 @@ def test_an_xlsx_of_another_layout_is_a_usage_error_naming_the_place(tmp_path: P
     result = CliRunner().invoke(app, ["check", str(target)])
 
     assert result.exit_code == 2
-    assert "row 4, column 1" in result.output and "not the layout" in result.output
+    assert str(target) in result.output and "not a report" in result.output
 
 
 def test_checking_a_published_report_writes_nothing_into_the_published_dataset(
