@@ -117,6 +117,23 @@ def test_hostile_text_prints_as_itself_and_is_never_evaluated(tmp_path: Path) ->
     assert "]#panic(1)[" in flat and "root:" not in text
 
 
+def test_control_characters_and_lone_surrogates_are_dropped_not_fatal(tmp_path: Path) -> None:
+    cell = TableCell(0, 0, "表\ud800格\x00")
+    doc = Document(
+        agency_name="x",
+        year=2024,
+        title=("标\udfff题\x07",),
+        blocks=(
+            Paragraph("甲\x00乙\x1f丙\ufffe丁\ud800戊\r\n己"),
+            Table(section="appeals", n_rows=1, n_cols=1, cells=(cell,)),
+        ),
+    )
+    out = tmp_path / "r.pdf"
+    out.write_bytes(to_pdf(doc))
+    lines = _run(_tool("pdftotext", "poppler-utils"), str(out), "-").split()
+    assert {"标题", "甲乙丙丁戊", "己", "表格"} <= set(lines), lines
+
+
 def test_overlapping_cells_are_refused_naming_the_table() -> None:
     table = Table(
         section="proactive",

@@ -26,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import threading
 from pathlib import Path
 from typing import Any
@@ -158,21 +159,31 @@ def _compiler(font_files: tuple[str, ...]) -> Any:
 _FAMILIES = ("Noto Serif SC", "Noto Sans SC")
 
 
+# Characters no page shows and Typst cannot take: C0 controls but tab and newline, lone
+# surrogates (which cannot even be encoded for the compiler), U+FFFE/U+FFFF.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _plain(text: str) -> str:
+    """Text as the template sets it: unprintable characters dropped, CR/CRLF as newlines."""
+    return _UNPRINTABLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 def _typst_model(doc: Document) -> dict[str, Any]:
     """The Document as the template reads it: plain strings, numbers and lists only."""
     blocks: list[dict[str, Any]] = []
     for block in doc.blocks:
         if isinstance(block, Heading):
-            blocks.append({"kind": "heading", "level": block.level, "text": block.text})
+            blocks.append({"kind": "heading", "level": block.level, "text": _plain(block.text)})
         elif isinstance(block, Paragraph):
             blocks.append(
-                {"kind": "paragraph", "placeholder": block.placeholder, "text": block.text}
+                {"kind": "paragraph", "placeholder": block.placeholder, "text": _plain(block.text)}
             )
         elif isinstance(block, Table):
             blocks.append(_typst_table(block))
         else:  # pragma: no cover - the Block union is closed
             raise TypeError(f"unknown block {type(block).__name__}")
-    return {"title": list(doc.title), "blocks": blocks}
+    return {"title": [_plain(line) for line in doc.title], "blocks": blocks}
 
 
 # The alignment of a cell, as report.html aligns it: numbers right, header rows and bands
@@ -198,7 +209,7 @@ def _typst_table(table: Table) -> dict[str, Any]:
                 align = _CENTRE
             else:
                 align = _LEFT
-            cells.append([cell.col, cell.row, cell.rowspan, cell.colspan, align, cell.text])
+            cells.append([cell.col, cell.row, cell.rowspan, cell.colspan, align, _plain(cell.text)])
             head_cells += r < head
     return {
         "kind": "table",
