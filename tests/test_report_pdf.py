@@ -1,5 +1,8 @@
 """report.pdf and report.html as an office sees them: printed, extracted, screenshotted.
 
+report.pdf is typeset by Typst from the Document; ``to_pdf`` still prints an HTML page with
+WeasyPrint for callers passing one (test_pdf_of_a_page_loads_no_file_or_url_it_names).
+
 Needs poppler-utils (pdftotext, pdfinfo, pdffonts) and Debian's chromium, which ``.ci/run``
 installs; a missing tool fails the test with the package to install, it is not skipped.
 """
@@ -18,6 +21,7 @@ from flows.outputs.formats import pdf as pdf_format
 from flows.outputs.formats.html import to_html
 from flows.outputs.formats.pdf import CJKFontMissing, cjk_font_files, to_pdf
 from tests.test_report_html import sample_document
+from transforms.document import Document, Heading, Paragraph, Table, TableCell
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +40,7 @@ def _run(*command: str) -> str:
 @pytest.fixture(scope="module")
 def report_pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("pdf") / "report.pdf"
-    path.write_bytes(to_pdf(to_html(sample_document())))
+    path.write_bytes(to_pdf(sample_document()))
     return path
 
 
@@ -59,10 +63,14 @@ def test_pdf_text_is_chinese_text_that_can_be_extracted(report_pdf: Path) -> Non
     assert numbers in [line.split() for line in layout.splitlines()]
 
 
-def test_pdf_of_the_page_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
-    # WeasyPrint warns about CSS it ignores and resources it cannot load: the page has neither.
-    to_pdf(to_html(sample_document()))
+def test_pdf_of_the_report_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    # Typst warns about fonts it cannot find and layout it ignores; both are logged.
+    to_pdf(sample_document())
     assert [r.getMessage() for r in caplog.records if r.levelname != "DEBUG"] == []
+
+
+def test_same_document_gives_the_same_pdf_bytes() -> None:
+    assert to_pdf(sample_document()) == to_pdf(sample_document())
 
 
 def test_pdf_is_a4_with_every_font_embedded_and_mapped_to_unicode(report_pdf: Path) -> None:
@@ -70,11 +78,75 @@ def test_pdf_is_a4_with_every_font_embedded_and_mapped_to_unicode(report_pdf: Pa
     assert "Page size:       595.276 x 841.89 pts (A4)" in info
     fonts = _run(_tool("pdffonts", "poppler-utils"), str(report_pdf)).splitlines()[2:]
     assert fonts and all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts), fonts
-    assert any("Noto-Serif-SC" in line for line in fonts)
-    assert any("Noto-Sans-SC" in line for line in fonts)
+    assert any("NotoSerifSC" in line for line in fonts)
+    assert any("NotoSansSC" in line for line in fonts)
+    assert len(fonts) == 2  # no fallback font: every glyph from the two Noto fonts
 
 
-def test_pdf_loads_no_file_or_url_the_page_names(tmp_path: Path) -> None:
+HOSTILE = (
+    '#eval("1+1") #read("/etc/passwd") ] [ \\ $x^2$ @ref <label> *粗体* _斜体_ '
+    '// 注释 /* 块 */ `raw` = 标题 - 列表 #{ 1 + 1 } #import "@preview/x:0.1.0"'
+)
+
+
+def test_hostile_text_prints_as_itself_and_is_never_evaluated(tmp_path: Path) -> None:
+    hostile_table = Table(
+        section="appeals",
+        n_rows=2,
+        n_cols=2,
+        cells=(
+            TableCell(0, 0, "]#panic(1)[", header=True),
+            TableCell(0, 1, "$", header=True),
+            TableCell(1, 0, HOSTILE, colspan=2),
+        ),
+        header_rows=1,
+    )
+    doc = Document(
+        agency_name=HOSTILE,
+        year=2024,
+        title=(HOSTILE,),
+        blocks=(Heading(HOSTILE, 1), Paragraph(HOSTILE), Paragraph(HOSTILE, True), hostile_table),
+    )
+    out = tmp_path / "r.pdf"
+    out.write_bytes(to_pdf(doc))
+    text = _run(_tool("pdftotext", "poppler-utils"), str(out), "-")
+    flat = "".join(text.split())
+    expected = "".join(HOSTILE.split())
+    # Title, heading, paragraph, placeholder and table cell: five times, character for character.
+    assert flat.count(expected) == 5, text
+    assert "]#panic(1)[" in flat and "root:" not in text
+
+
+def test_control_characters_and_lone_surrogates_are_dropped_not_fatal(tmp_path: Path) -> None:
+    cell = TableCell(0, 0, "表\ud800格\x00")
+    doc = Document(
+        agency_name="x",
+        year=2024,
+        title=("标\udfff题\x07",),
+        blocks=(
+            Paragraph("甲\x00乙\x1f丙\ufffe丁\ud800戊\r\n己"),
+            Table(section="appeals", n_rows=1, n_cols=1, cells=(cell,)),
+        ),
+    )
+    out = tmp_path / "r.pdf"
+    out.write_bytes(to_pdf(doc))
+    lines = _run(_tool("pdftotext", "poppler-utils"), str(out), "-").split()
+    assert {"标题", "甲乙丙丁戊", "己", "表格"} <= set(lines), lines
+
+
+def test_overlapping_cells_are_refused_naming_the_table() -> None:
+    table = Table(
+        section="proactive",
+        n_rows=2,
+        n_cols=2,
+        cells=(TableCell(0, 0, "a", rowspan=2), TableCell(1, 0, "b")),
+    )
+    doc = Document(agency_name="x", year=2024, title=("x",), blocks=(table,))
+    with pytest.raises(ValueError, match=r"proactive.*overlaps"):
+        to_pdf(doc)
+
+
+def test_pdf_of_a_page_loads_no_file_or_url_it_names(tmp_path: Path) -> None:
     leaked = tmp_path / "leak.css"
     leaked.write_text('body::after { content: "LEAKEDFROMDISK"; }', encoding="utf-8")
     page = (
@@ -95,7 +167,7 @@ def test_pdf_is_refused_when_its_chinese_fonts_are_missing(
 
     monkeypatch.setattr(pylopdf_fonts_zh_cn, "serif_path", lambda: tmp_path / "gone.otf")
     with pytest.raises(CJKFontMissing, match=r"gone\.otf"):
-        pdf_format.to_pdf(to_html(sample_document()))
+        pdf_format.to_pdf(sample_document())
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
