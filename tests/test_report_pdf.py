@@ -142,7 +142,7 @@ def test_overlapping_cells_are_refused_naming_the_table() -> None:
         cells=(TableCell(0, 0, "a", rowspan=2), TableCell(1, 0, "b")),
     )
     doc = Document(agency_name="x", year=2024, title=("x",), blocks=(table,))
-    with pytest.raises(ValueError, match=r"proactive.*overlaps"):
+    with pytest.raises(ValueError, match=r"proactive.*overlap"):
         to_pdf(doc)
 
 

@@ -166,6 +166,36 @@ def cell_positions(table: Table) -> dict[tuple[int, int], TableCell]:
     return positions
 
 
+def cells_by_row(table: Table) -> dict[int, list[TableCell]]:
+    """The table's cells by starting row and column, an empty cell at each position no cell
+    covers (a format drawing rows left to right would otherwise shift them)."""
+    taken = cell_positions(table)
+    rows: dict[int, list[TableCell]] = {r: [] for r in range(table.n_rows)}
+    for cell in table.cells:
+        rows[cell.row].append(cell)
+    # A position no cell covers still needs an element, or the browser shifts the row left.
+    for r in range(table.n_rows):
+        for c in range(table.n_cols):
+            if (r, c) not in taken:
+                rows[r].append(TableCell(row=r, col=c, text=""))
+    for cells in rows.values():
+        cells.sort(key=lambda cell: cell.col)
+    return rows
+
+
+def head_rows(table: Table) -> int:
+    """``header_rows``, grown so no header cell's rowspan crosses into the body (HTML clips
+    a rowspan at the end of its row group, and a repeated page header must be whole)."""
+    head = min(max(table.header_rows, 0), table.n_rows)
+    grown = True
+    while grown:
+        grown = False
+        for cell in table.cells:
+            if cell.row < head < cell.row + cell.rowspan:
+                head, grown = cell.row + cell.rowspan, True
+    return head
+
+
 OVERVIEW_HEADING = "一、总体情况"
 PROBLEMS_HEADING = "五、存在的主要问题及改进情况"
 OTHER_MATTERS_HEADING = "六、其他需要报告的事项"

@@ -37,7 +37,14 @@ from docx.oxml.ns import qn
 from docx.shared import Emu, Mm, Pt
 from lxml import etree
 
-from transforms.document import Document, Heading, Paragraph, ReadDocument, Table
+from transforms.document import (
+    Document,
+    Heading,
+    Paragraph,
+    ReadDocument,
+    Table,
+    cell_positions,
+)
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 
@@ -102,7 +109,7 @@ def to_docx(doc: Document) -> bytes:
     """
     for block in doc.blocks:
         if isinstance(block, Table):
-            _check_layout(block)
+            cell_positions(block)  # refuses cells that overlap or leave the grid
     base = _base_package()
     root = copy.deepcopy(base.document)
     body = root.find(f"{_W}body")
@@ -437,33 +444,6 @@ def _add_page_number(word: docx.document.Document) -> None:
     field.append(number._r)
     paragraph._p.append(field)
     _set_fonts(paragraph.add_run(" —")._r, "宋体", 14)
-
-
-def _check_layout(table: Table) -> None:
-    """A table whose cells overlap or leave the grid cannot be merged; say which cell."""
-    covered: dict[tuple[int, int], int] = {}
-    for index, cell in enumerate(table.cells):
-        if (
-            cell.row < 0
-            or cell.col < 0
-            or cell.rowspan < 1
-            or cell.colspan < 1
-            or cell.row + cell.rowspan > table.n_rows
-            or cell.col + cell.colspan > table.n_cols
-        ):
-            raise ValueError(
-                f"table {table.section}: cell at row {cell.row}, column {cell.col} "
-                f"({cell.rowspan}×{cell.colspan}) leaves the {table.n_rows}×{table.n_cols} grid"
-            )
-        for r in range(cell.row, cell.row + cell.rowspan):
-            for c in range(cell.col, cell.col + cell.colspan):
-                if (r, c) in covered:
-                    other = table.cells[covered[(r, c)]]
-                    raise ValueError(
-                        f"table {table.section}: cells at ({cell.row}, {cell.col}) and "
-                        f"({other.row}, {other.col}) overlap at ({r}, {c})"
-                    )
-                covered[(r, c)] = index
 
 
 def _column_widths(table: Table) -> list[int]:

@@ -25,7 +25,8 @@ from transforms.document import (
     ReadDocument,
     Table,
     TableCell,
-    cell_positions,
+    cells_by_row,
+    head_rows,
 )
 
 # Font stacks per the conventions of official documents: body 仿宋 三号, title 小标宋 二号,
@@ -114,35 +115,6 @@ def _attr(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def _table_layout(table: Table) -> dict[int, list[TableCell]]:
-    """The table's cells by starting row, after checking they tile the grid without overlap."""
-    taken = cell_positions(table)
-    rows: dict[int, list[TableCell]] = {r: [] for r in range(table.n_rows)}
-    for cell in table.cells:
-        rows[cell.row].append(cell)
-    # A position no cell covers still needs an element, or the browser shifts the row left.
-    for r in range(table.n_rows):
-        for c in range(table.n_cols):
-            if (r, c) not in taken:
-                rows[r].append(TableCell(row=r, col=c, text=""))
-    for cells in rows.values():
-        cells.sort(key=lambda cell: cell.col)
-    return rows
-
-
-def _head_rows(table: Table) -> int:
-    """``header_rows``, grown so no header cell's rowspan crosses into the body (HTML clips
-    a rowspan at the end of its row group)."""
-    head = min(max(table.header_rows, 0), table.n_rows)
-    grown = True
-    while grown:
-        grown = False
-        for cell in table.cells:
-            if cell.row < head < cell.row + cell.rowspan:
-                head, grown = cell.row + cell.rowspan, True
-    return head
-
-
 def _cell_html(cell: TableCell, in_head: bool) -> str:
     spans = (f' rowspan="{cell.rowspan}"' if cell.rowspan > 1 else "") + (
         f' colspan="{cell.colspan}"' if cell.colspan > 1 else ""
@@ -160,8 +132,8 @@ def _cell_html(cell: TableCell, in_head: bool) -> str:
 
 
 def _table_html(table: Table) -> str:
-    rows = _table_layout(table)
-    head = _head_rows(table)
+    rows = cells_by_row(table)
+    head = head_rows(table)
     classes = "statutory wide" if table.n_cols > _WIDE_TABLE_COLUMNS else "statutory"
     out = [f'<table class="{classes}" data-section="{_attr(table.section)}">']
     if len(table.column_widths) == table.n_cols and sum(table.column_widths) > 0:

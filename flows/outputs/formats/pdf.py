@@ -31,8 +31,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from flows.outputs.formats.html import _head_rows, _table_layout
-from transforms.document import Document, Heading, Paragraph, Table
+from transforms.document import Document, Heading, Paragraph, Table, cells_by_row, head_rows
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +193,8 @@ _RIGHT, _CENTRE, _LEFT = "right", "centre", "left"
 def _typst_table(table: Table) -> dict[str, Any]:
     # Laid out and checked as report.html lays it out: a header row group grown over any
     # rowspan crossing into the body, a cell at every position no model cell covers.
-    rows = _table_layout(table)
-    head = _head_rows(table)
+    rows = cells_by_row(table)
+    head = head_rows(table)
     widths = list(table.column_widths)
     if len(widths) != table.n_cols or sum(widths) <= 0 or any(w < 0 for w in widths):
         widths = [1.0] * table.n_cols
