@@ -123,7 +123,7 @@ def test_compile_publishes_every_format_reading_back_to_the_published_cells(
     assert any(r[4].startswith("不是日期") for r in rows)
     assert not any(r[4].startswith("not a date") for r in rows)
     empty = openpyxl.load_workbook(out / report_key(DEMO_YEAR, OTHER, PROBLEMS_FILE)).active
-    assert [[c.value for c in row] for row in empty.iter_rows(min_row=2)][0][0] == NO_PROBLEMS
+    assert empty["A2"].value == NO_PROBLEMS
 
 
 @pytest.mark.slow
@@ -158,9 +158,9 @@ def test_a_narrative_file_fills_the_placeholders_and_its_markup_stays_text(
     assert formula and {c.data_type for c in formula} == {"s"}
     assert all(c.hyperlink is None for c in texts)
     # The cells are those of the run without a narrative: it cannot change a number.
-    read, _ = cells_from_read(read_docx(
-        (out / report_key(DEMO_YEAR, AGENCY, "report.docx")).read_bytes(), "report.docx"
-    ))
+    read, _ = cells_from_read(
+        read_docx((out / report_key(DEMO_YEAR, AGENCY, "report.docx")).read_bytes(), "report.docx")
+    )
     assert _as_text(read) == _as_text(_published(out, AGENCY))
 
 
@@ -222,9 +222,7 @@ def test_unreadable_or_odd_narratives_become_w4_warnings_naming_file_and_line(
     agencies = pl.DataFrame(
         {"agency_id": ["ag-a", "ag-b"], "name": ["甲局", None], "fee_decimals": [2, 2]}
     )
-    cells = pl.concat(
-        _template_cells(agency_id) for agency_id in agencies["agency_id"]
-    )
+    cells = pl.concat(_template_cells(agency_id) for agency_id in agencies["agency_id"])
     _, _, narratives = files_in_run(zone, agencies["agency_id"].to_list(), named=False)
     read = read_narratives.fn(zone, narratives, agencies["agency_id"].to_list(), 2024)
 
@@ -248,7 +246,9 @@ def _template_cells(agency_id: str) -> pl.DataFrame:
 
 
 def _document(narrative_text: str | None = None):
-    narrative = parse_narrative(narrative_text, "ag-a/narrative/2024.md") if narrative_text else None
+    narrative = (
+        parse_narrative(narrative_text, "ag-a/narrative/2024.md") if narrative_text else None
+    )
     cells = _template_cells("ag-a").drop("agency_id")
     agency = {"agency_id": "ag-a", "name": "甲局", "fee_decimals": 2}
     return agency, cells, agency_document(agency, cells, None, narrative, PERIOD, "final")
@@ -314,9 +314,9 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
     # A changed cell is rendered again.
     rendered = []
     monkeypatch.setattr(
-        publish_module, "render_reports", lambda reports: rendered.extend(reports) or [
-            render_report(*r) for r in reports
-        ]
+        publish_module,
+        "render_reports",
+        lambda reports: rendered.extend(reports) or [render_report(*r) for r in reports],
     )
     changed = cells.with_columns(value=pl.col("value") + 1)
     publish_report(out, agency, changed, violations, Release(PERIOD, "final", "r3", []))
