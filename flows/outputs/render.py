@@ -57,7 +57,7 @@ def render_report(document: Document, quarantine: pl.DataFrame) -> dict[str, byt
         "report.md": markdown_format.to_markdown(document).encode(),
         "report.html": page.encode(),
         "report.docx": docx_format.to_docx(document),
-        "report.pdf": pdf_format.to_pdf(page),
+        "report.pdf": pdf_format.to_pdf(document),
         "report.xlsx": xlsx_format.to_xlsx(document),
         PROBLEMS_FILE: xlsx_format.problems_xlsx(quarantine),
     }
@@ -124,7 +124,7 @@ def _renderer_fingerprint() -> str:
     digest = hashlib.sha256()
     for module in (docx_format, html_format, markdown_format, pdf_format, xlsx_format):
         digest.update(Path(module.__file__ or "").read_bytes())
-    for package in ("python-docx", "weasyprint", "xlsxwriter", "pylopdf-fonts-zh-cn"):
+    for package in ("python-docx", "typst", "xlsxwriter", "pylopdf-fonts-zh-cn"):
         try:
             digest.update(f"{package}={importlib.metadata.version(package)}".encode())
         except importlib.metadata.PackageNotFoundError:
