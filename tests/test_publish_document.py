@@ -86,6 +86,7 @@ def demo_landing(tmp_path: Path) -> Path:
 def test_compile_publishes_every_format_reading_back_to_the_published_cells(
     compile_landing, demo_landing: Path, tmp_path: Path
 ) -> None:
+    (demo_landing / narrative_path(AGENCY, DEMO_YEAR)).unlink()  # the office has written nothing
     result = compile_landing(demo_landing, DEMO_YEAR)
     out = tmp_path / "published"
 
@@ -131,8 +132,7 @@ def test_a_narrative_file_fills_the_placeholders_and_its_markup_stays_text(
     compile_landing, demo_landing: Path, tmp_path: Path
 ) -> None:
     narrative = demo_landing / narrative_path(AGENCY, DEMO_YEAR)
-    narrative.parent.mkdir(parents=True)
-    narrative.write_text(FULL_NARRATIVE, encoding="utf-8")
+    narrative.write_text(FULL_NARRATIVE, encoding="utf-8")  # in place of the demo's own
     stamp = (demo_landing / "agencies.csv").stat().st_mtime
     os.utime(narrative, (stamp, stamp))
 
