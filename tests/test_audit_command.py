@@ -12,6 +12,7 @@ import hashlib
 import re
 import shutil
 import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -501,3 +502,21 @@ def test_many_reports_are_read_in_worker_processes_to_the_same_cells(tmp_path: P
         read.filter(pl.col("agency_name") == "第3局").select("section", "row", "column", "value"),
         report_cells(4).select("section", "row", "column", "value"),
     )
+
+
+def test_audit_imports_neither_great_expectations_nor_prefect(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    for fmt in ("html", "docx", "xlsx"):
+        render(report_cells(1), folder, f"{fmt}局", fmt=fmt)
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from flows.cli import app\n"
+        f"r = CliRunner().invoke(app, ['audit', {str(folder)!r}, '--out', {str(tmp_path / 'o')!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'great_expectations', 'prefect'}))\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert run.stdout.strip() == "[]", run.stderr[-2000:]

@@ -145,9 +145,8 @@ def previous_year_pairs(reports: pl.LazyFrame) -> pl.LazyFrame:
 def check_year_over_year(reports: pl.LazyFrame, cells: pl.LazyFrame) -> pl.LazyFrame:
     """B5 and B6 on every report whose agency's previous-year report is among the inputs."""
     pairs = previous_year_pairs(reports)
-    previous = (
-        cells.join(pairs, left_on="report", right_on="previous", how="inner")
-        .select(pl.col("report_right").alias("agency_id"), *CELL_KEY, "value")
+    previous = cells.join(pairs, left_on="report", right_on="previous", how="inner").select(
+        pl.col("report_right").alias("agency_id"), *CELL_KEY, "value"
     )
     this_year = _as_cells(cells.join(pairs, on="report", how="semi"))
     return pl.concat(
@@ -231,9 +230,7 @@ def f4_duplicate_reports(reports: pl.LazyFrame, **_: object) -> pl.LazyFrame:
             agency_id="report",
             cells=pl.lit("—"),
             expected=pl.lit("one report per agency and year"),
-            actual=pl.col("others")
-            .list.sort()
-            .list.join("、"),
+            actual=pl.col("others").list.sort().list.join("、"),
         )
     )
 
@@ -281,20 +278,35 @@ def f5_copied_tables(reports: pl.LazyFrame, cells: pl.LazyFrame, **_: object) ->
     compared = _compared(reports)
     nonzero = cells.filter(pl.col("value") != 0).join(compared, on="report", how="inner")
     counts = nonzero.group_by("report").agg(nonzero=pl.len())
-    pairs = (
-        nonzero.join(nonzero, on=list(CELL_KEY), how="inner", suffix="_b")
+    # Pairs first by equal cells (key and value): far fewer than all pairs of a province's
+    # reports. Cells non-zero in either report number at least the larger report's non-zero
+    # cells, so a pair whose equal cells fall short of 95 % of that cannot be a copy.
+    equal = (
+        nonzero.join(nonzero, on=[*CELL_KEY, "value"], how="inner", suffix="_b")
         .filter(pl.col("report") != pl.col("report_b"))
         .with_columns(kind=_pair_kind("", "_b"))
         .filter(pl.col("kind").is_not_null())
         .group_by("report", "report_b", "kind")
-        .agg(both=pl.len(), equal=(pl.col("value") == pl.col("value_b")).sum())
+        .agg(equal=pl.len())
         .join(counts, on="report")
         .join(counts.rename({"report": "report_b", "nonzero": "nonzero_b"}), on="report_b")
-        .with_columns(either=pl.col("nonzero") + pl.col("nonzero_b") - pl.col("both"))
         .filter(
             (pl.col("equal") >= COPIED_TABLE_MIN_EQUAL)
-            & (pl.col("equal") >= COPIED_TABLE_SHARE * pl.col("either"))
+            & (pl.col("equal") >= COPIED_TABLE_SHARE * pl.max_horizontal("nonzero", "nonzero_b"))
         )
+    )
+    keys = nonzero.select("report", *CELL_KEY)
+    both = (
+        equal.select("report", "report_b")
+        .join(keys, on="report")
+        .join(keys.rename({"report": "report_b"}), on=["report_b", *CELL_KEY], how="semi")
+        .group_by("report", "report_b")
+        .agg(both=pl.len())
+    )
+    pairs = (
+        equal.join(both, on=["report", "report_b"])
+        .with_columns(either=pl.col("nonzero") + pl.col("nonzero_b") - pl.col("both"))
+        .filter(pl.col("equal") >= COPIED_TABLE_SHARE * pl.col("either"))
     )
     return pairs.rename({"report_b": "other"}).select(
         **_copy_finding(
@@ -321,9 +333,7 @@ def narrative_paragraphs(paragraphs: pl.LazyFrame) -> pl.LazyFrame:
             section=pl.when(heading).then(pl.col("text")).forward_fill().over("report"),
             is_heading=heading,
         )
-        .with_columns(
-            has_headings=pl.col("section").is_in(NARRATIVE_HEADINGS).any().over("report")
-        )
+        .with_columns(has_headings=pl.col("section").is_in(NARRATIVE_HEADINGS).any().over("report"))
     )
     return marked.filter(
         ~pl.col("is_heading")
@@ -348,9 +358,7 @@ def _grams(paragraphs: pl.LazyFrame) -> pl.LazyFrame:
     "叙述文字与本机关上年度或其他机关同年度的报告相同或几乎相同",
     on="reports",
 )
-def f6_copied_text(
-    reports: pl.LazyFrame, paragraphs: pl.LazyFrame, **_: object
-) -> pl.LazyFrame:
+def f6_copied_text(reports: pl.LazyFrame, paragraphs: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     """F6: at least half of a report's hand-written paragraphs (longer than 30 characters) have a
     near-identical paragraph (3-gram Jaccard ≥ 0.9) in last year's report of the same agency or in
     another agency's report of the same year."""
@@ -380,8 +388,10 @@ def f6_copied_text(
         .group_by("report", "position", "report_b", "position_b", "kind")
         .agg(shared=pl.len())
         .join(sizes, on=["report", "position"])
-        .join(sizes.rename({"report": "report_b", "position": "position_b", "size": "size_b"}),
-              on=["report_b", "position_b"])
+        .join(
+            sizes.rename({"report": "report_b", "position": "position_b", "size": "size_b"}),
+            on=["report_b", "position_b"],
+        )
         .filter(
             pl.col("shared")
             >= COPIED_TEXT_SIMILARITY * (pl.col("size") + pl.col("size_b") - pl.col("shared"))
@@ -476,7 +486,9 @@ def report_status(reports: pl.DataFrame, findings: pl.DataFrame) -> pl.DataFrame
         warnings=(pl.col("level") == Level.WARNING.value).sum(),
     )
     return (
-        reports.select(source_file="report", agency_name="agency_name", year="year", layout="layout")
+        reports.select(
+            source_file="report", agency_name="agency_name", year="year", layout="layout"
+        )
         .join(counts, on="source_file", how="left")
         .with_columns(pl.col("errors", "warnings").fill_null(0).cast(pl.UInt32))
         .with_columns(
@@ -496,12 +508,11 @@ def match_registry(reports: pl.DataFrame, registry: pl.DataFrame) -> pl.DataFram
     title names exactly one registry agency (机关名称, blanks ignored); null where none or
     several do (several: which one is meant cannot be known)."""
     bare = pl.col("name").str.replace_all(r"\s+", "")
-    names = (
-        registry.select(
-            "agency_id", "has_rulemaking_power", "channels", agency_name=bare
-        )
-        .filter(pl.len().over("agency_name") == 1)
+    names = registry.select(
+        "agency_id", "has_rulemaking_power", "channels", agency_name=bare
+    ).filter(pl.len().over("agency_name") == 1)
+    return (
+        reports.select("report", pl.col("agency_name").str.replace_all(r"\s+", ""))
+        .join(names, on="agency_name", how="left", maintain_order="left")
+        .drop("agency_name")
     )
-    return reports.select("report", pl.col("agency_name").str.replace_all(r"\s+", "")).join(
-        names, on="agency_name", how="left", maintain_order="left"
-    ).drop("agency_name")
