@@ -17,7 +17,8 @@ from flows import progress
 from flows.io.landing import ParsedFileCache
 from flows.io.store import StorageAccessError, Store
 from flows.outputs.history import publish_run_artifacts
-from flows.outputs.publish import Release, begin_publishing, end_publishing
+from flows.outputs.publish import Release, begin_publishing, end_publishing, render_ahead
+from flows.outputs.render import AheadRenders
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import dask_backed, new_run_id, run_failed
 from flows.settings import Settings
@@ -121,8 +122,11 @@ def recipe(job: Job) -> CompileResult:
     quarantine = all_quarantined(job.selection, outcomes, narratives)
     quarantine_uri = store_quarantine(job.warehouse, quarantine, job.run_id)
     cells = count(job, outcomes)
-    record_results, checked, violations, documents = check(job, outcomes, cells, narratives)
-    published = publish(job, cells, violations, checked, documents, quarantine)
+    previous = read_published_cells(job.out, job.period.year - 1, job.agency_ids)
+    documents, w4 = draft(job, cells, previous, narratives)
+    ahead = render_ahead_of_checks(job, documents, quarantine)
+    record_results, checked, violations = check(job, outcomes, cells, previous, w4)
+    published = publish(job, cells, violations, checked, documents, quarantine, ahead)
     docs_uri = publish_data_docs(job.out, checked)
     result = CompileResult(
         run_id=job.run_id,
@@ -189,21 +193,46 @@ def count(job: Job, outcomes: dict[str, SourceOutcome]) -> pl.DataFrame:
     return cells
 
 
+def draft(
+    job: Job, cells: pl.DataFrame, previous: pl.DataFrame | None, narratives: NarrativeRead
+) -> tuple[dict[str, Document], pl.DataFrame]:
+    """Each report's document (part 一 drafted from the cells and last year's, the office's
+    narrative), and the W4 warnings of what it still lacks."""
+    return draft_documents(
+        cells, job.selection.agencies, previous, narratives, job.period, job.status
+    )
+
+
+def render_ahead_of_checks(
+    job: Job, documents: dict[str, Document], quarantine: pl.DataFrame
+) -> AheadRenders | None:
+    """Start rendering the reports in worker processes while the checks run (they leave cores
+    idle); on a Dask cluster each publishing task renders its own batch instead."""
+    if dask_backed():
+        return None
+    quarantine_of = quarantine.partition_by("agency_id", as_dict=True)
+    reports = [
+        (agency_id, document, quarantine_of.get((agency_id,), quarantine.clear()))
+        for agency_id, document in documents.items()
+    ]
+    return render_ahead(job.out, job.period.year, reports)
+
+
 def check(
-    job: Job, outcomes: dict[str, SourceOutcome], cells: pl.DataFrame, narratives: NarrativeRead
-) -> tuple[dict, ReportValidation, pl.DataFrame, dict[str, Document]]:
-    """The record suites, the report suite against last year's published cells, W2, and each
-    report's document with its W4 warnings (placeholders, narrative problems)."""
-    previous = read_published_cells(job.out, job.period.year - 1, job.agency_ids)
+    job: Job,
+    outcomes: dict[str, SourceOutcome],
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    w4: pl.DataFrame,
+) -> tuple[dict, ReportValidation, pl.DataFrame]:
+    """The record suites, the report suite against last year's published cells, W2, and the
+    documents' W4 warnings, for every agency."""
     record_results, record_problems = check_records(outcomes, job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
-    documents, w4 = draft_documents(
-        cells, job.selection.agencies, previous, narratives, job.period, job.status
-    )
     violations = for_agencies(pl.concat([checked.violations, record_problems, w4]), job.agency_ids)
-    return record_results, checked, violations, documents
+    return record_results, checked, violations
 
 
 def publish(
@@ -213,6 +242,7 @@ def publish(
     checked: ReportValidation,
     documents: dict[str, Document],
     quarantine: pl.DataFrame,
+    ahead: AheadRenders | None,
 ) -> list[str]:
     """Every report that passed, in batches; a refused one only gets its validation result."""
     out, agencies = job.out, job.selection.agencies
@@ -228,10 +258,13 @@ def publish(
             release,
             {a: documents[a] for a in batch["agency_id"] if a in documents},
             quarantine.join(batch.select("agency_id"), on="agency_id", how="semi"),
+            ahead,
         )
         for batch in agencies.iter_slices(PUBLISH_BATCH)
     ]
     written = [uri for batch in batches for uri in batch.result()]
+    if ahead:
+        ahead.cancel()  # refused reports' renders: never published
     end_publishing(out, job.run_id)
     return written
 

@@ -39,6 +39,7 @@ from flows.outputs.publish import (
     published_cells,
     render_published,
 )
+from flows.outputs.render import AheadRenders
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import TRANSIENT_IO_RETRIES
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
@@ -287,11 +288,13 @@ def publish_reports(
     release: Release,
     documents: dict[str, Document] | None = None,
     quarantine: pl.DataFrame | None = None,
+    ahead: AheadRenders | None = None,
 ) -> list[str]:
     """Publish every agency's report (or only its validation result, when it failed).
 
-    The reports that pass are rendered first, all of the batch at once (in worker processes,
-    unchanged ones copied from their current version); then the files are written.
+    The reports that pass are rendered first: taken from those rendered ahead, copied from
+    their current version when unchanged, the rest all of the batch at once in worker
+    processes; then the files are written.
     """
     cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
     violations_of = violations.partition_by("agency_id", as_dict=True)
@@ -316,6 +319,7 @@ def publish_reports(
             (agency_id, documents[agency_id], quarantine_of.get((agency_id,), quarantine.clear()))
             for agency_id in passing
         ],
+        ahead,
     )
     rendered = dict(zip(passing, renders, strict=True))
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from flows.outputs.render import report_tables
 from tests.factories import agencies
 from transforms.cells import (
     CHANNEL_WEBSITE,
     HEADLINE_CELLS,
-    SECTION_TITLES,
-    SECTIONS,
     Unit,
     channel_name,
     channel_name_of_label,
@@ -73,19 +70,6 @@ def test_every_skeleton_cell_has_a_unit_and_fees_is_the_only_money_cell() -> Non
 def test_money_is_judged_per_row_so_a_stray_column_of_fees_is_money_too() -> None:
     frame = pl.DataFrame({"section": ["proactive", "channels"], "row": ["fees", "fees"]})
     assert frame.select(is_money().alias("money"))["money"].to_list() == [True, False]
-
-
-def test_rendered_tables_carry_the_section_titles_in_section_order() -> None:
-    cells = _skeleton().with_columns(value=pl.lit(0, pl.Decimal(18, 4)))
-    titles = [table.title for table in report_tables(cells, fee_decimals=2)]
-    assert titles == [SECTION_TITLES[section] for section in SECTIONS]
-
-
-def test_rendered_fee_cell_has_the_agency_decimals_and_counts_none() -> None:
-    cells = _skeleton().with_columns(value=pl.lit(1, pl.Decimal(18, 4)))
-    proactive = report_tables(cells, fee_decimals=3)[1].rows
-    assert {row[1]: row[3] for row in proactive}["行政事业性收费"] == "1.000"
-    assert {row[3] for row in proactive if row[1] != "行政事业性收费"} == {"1"}
 
 
 def test_headline_cells_are_cells_of_every_report() -> None:

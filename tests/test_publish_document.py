@@ -321,3 +321,24 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
     changed = cells.with_columns(value=pl.col("value") + 1)
     publish_report(out, agency, changed, violations, Release(PERIOD, "final", "r3", []))
     assert len(rendered) == 1
+
+
+def test_reports_rendered_ahead_in_worker_processes_are_published_without_rendering_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    out = LocalStore(tmp_path / "out")
+    agency, cells, document = _document(FULL_NARRATIVE)
+    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    other = document.__class__(**{**document.__dict__, "agency_name": "乙局"})
+    reports = [("ag-a", document, quarantine), ("ag-b", other, quarantine)]
+
+    ahead = publish_module.render_ahead(out, 2024, reports)
+    assert len(ahead) == 2
+    monkeypatch.setattr(
+        publish_module, "render_reports", lambda todo: todo and pytest.fail("rendered again")
+    )
+    rendered = publish_module.render_published(out, 2024, reports, ahead)
+    assert len(ahead) == 0
+
+    # The worker processes' files are exactly those rendering here would give.
+    assert [files for files, _ in rendered] == [render_report(d, q) for _, d, q in reports]

@@ -18,7 +18,7 @@ from flows.outputs.layout import (
     validation_key,
     version_folder,
 )
-from flows.outputs.render import inputs_hash, render_reports
+from flows.outputs.render import AheadRenders, inputs_hash, render_reports, workers
 from transforms.document import Document, Narrative, report_document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
@@ -164,17 +164,36 @@ def current_render(out: Store, year: int, agency_id: str, digest: str) -> dict[s
         return None
 
 
-def render_published(
+def render_ahead(
     out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
+) -> AheadRenders:
+    """Start rendering, in worker processes, every report whose inputs differ from its current
+    version's; ``render_published`` collects them when the run publishes."""
+    ahead = AheadRenders()
+    if len(reports) < 2 or workers() < 2:
+        return ahead  # nothing to overlap: publishing renders in this process
+    for agency_id, document, quarantine in reports:
+        digest = inputs_hash(document, quarantine)
+        if current_render(out, year, agency_id, digest) is None:
+            ahead.submit(agency_id, digest, document, quarantine)
+    return ahead
+
+
+def render_published(
+    out: Store,
+    year: int,
+    reports: list[tuple[str, Document, pl.DataFrame]],
+    ahead: AheadRenders | None = None,
 ) -> list[tuple[dict[str, bytes], str]]:
     """Each (agency_id, document, quarantine)'s rendered files and the digest of their inputs.
 
-    A report whose inputs are those of its current version gets that version's files back;
-    the others are rendered, side by side in worker processes (``render_reports``).
+    A report rendered ahead (``render_ahead``) is taken from there; one whose inputs are those
+    of its current version gets that version's files back; the others are rendered, side by
+    side in worker processes (``render_reports``).
     """
     digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
     found = [
-        current_render(out, year, agency_id, digest)
+        (ahead and ahead.take(agency_id, digest)) or current_render(out, year, agency_id, digest)
         for (agency_id, _, _), digest in zip(reports, digests, strict=True)
     ]
     todo = [i for i, files in enumerate(found) if files is None]

@@ -13,10 +13,8 @@ import logging
 import multiprocessing
 import os
 import threading
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
@@ -28,20 +26,16 @@ from flows.outputs.formats import pdf as pdf_format
 from flows.outputs.formats import xlsx as xlsx_format
 from flows.outputs.formats.markdown import escape_markdown
 from flows.outputs.layout import PROBLEMS_FILE, RENDERED
-from transforms.cells import (
-    APPEALS_COLUMNS,
-    APPEALS_ROWS,
-    CHANNEL_COLUMN,
-    PROACTIVE_ROWS,
-    REQUEST_COLUMNS,
-    REQUEST_ROWS,
-    SECTION_TITLES,
-    Unit,
-    unit,
-)
 from transforms.document import Document
 
-__all__ = ["escape_markdown", "inputs_hash", "render_report", "render_reports"]
+__all__ = [
+    "AheadRenders",
+    "escape_markdown",
+    "inputs_hash",
+    "render_report",
+    "render_reports",
+    "workers",
+]
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +69,7 @@ _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
 
 
-def _workers() -> int:
+def workers() -> int:
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -88,7 +82,7 @@ def _render_pool() -> ProcessPoolExecutor:
         if _pool is None:
             # spawn, not fork: the parent runs threads (Prefect, Polars) a fork would copy mid-lock.
             context = multiprocessing.get_context("spawn")
-            _pool = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
+            _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=context)
         return _pool
 
 
@@ -108,15 +102,59 @@ def render_reports(reports: list[tuple[Document, pl.DataFrame]]) -> list[dict[st
     process. A pool that cannot start or breaks (a worker killed, a daemonic Dask worker that
     may not have children) falls back to rendering here: slower, never a failed run.
     """
-    if len(reports) < 2 or _workers() < 2:
+    if len(reports) < 2 or workers() < 2:
         return [render_report(*report) for report in reports]
     try:
-        chunk = max(1, len(reports) // (_workers() * 4))
+        chunk = max(1, len(reports) // (workers() * 4))
         return list(_render_pool().map(_render_args, reports, chunksize=chunk))
     except (BrokenProcessPool, AssertionError, OSError) as error:
         log.warning("rendering in worker processes failed (%s): rendering here", error)
         _drop_pool()
         return [render_report(*report) for report in reports]
+
+
+class AheadRenders:
+    """Reports rendered in worker processes while the run goes on checking them.
+
+    Rendering needs only a report's document and quarantine rows, both known once the cells
+    are counted; the checks that follow leave cores idle (Great Expectations is one Python
+    thread). Publishing then takes each report's files from here, or renders it itself when
+    it was not submitted (a worker failed, a Dask run).
+    """
+
+    def __init__(self) -> None:
+        self._futures: dict[tuple[str, str], Future] = {}
+
+    def submit(self, agency_id: str, digest: str, document: Document, quarantine: pl.DataFrame):
+        try:
+            future = _render_pool().submit(render_report, document, quarantine)
+        except (BrokenProcessPool, RuntimeError, OSError) as error:
+            log.warning("cannot render ahead in worker processes (%s)", error)
+            return
+        self._futures[(agency_id, digest)] = future
+
+    def take(self, agency_id: str, digest: str) -> dict[str, bytes] | None:
+        """The files rendered for exactly these inputs, or None (publishing renders them)."""
+        future = self._futures.pop((agency_id, digest), None)
+        if future is None:
+            return None
+        try:
+            return future.result()
+        except (BrokenProcessPool, OSError) as error:
+            log.warning(
+                "rendering %s in a worker process failed (%s): rendering here", agency_id, error
+            )
+            _drop_pool()
+            return None
+
+    def __len__(self) -> int:
+        """How many reports are rendered ahead and not yet taken."""
+        return len(self._futures)
+
+    def cancel(self) -> None:
+        for future in self._futures.values():
+            future.cancel()
+        self._futures.clear()
 
 
 def _renderer_fingerprint() -> str:
@@ -142,71 +180,3 @@ def inputs_hash(document: Document, quarantine: pl.DataFrame) -> str:
     digest.update(repr(document).encode())
     digest.update(quarantine.sort(pl.all()).write_csv().encode())
     return digest.hexdigest()
-
-
-# ---- the statutory tables as flat rows (the reader of old-layout workbooks in
-# flows/handfilled.py still uses them) -------------------------------------------------------
-
-_OUTCOME_PREFIX = "三、本年度办理结果 "
-
-
-@dataclass(frozen=True)
-class ReportTable:
-    title: str
-    header: list[str]
-    rows: list[list[str]]
-
-
-def _format(value: Decimal, decimals: int = 0) -> str:
-    return f"{value:.{decimals}f}"
-
-
-def report_tables(cells: pl.DataFrame, fee_decimals: int) -> list[ReportTable]:
-    """The four statutory tables of one agency's report, from its cells."""
-    value = {
-        (s, r, c): v for s, r, c, v in cells.select("section", "row", "column", "value").iter_rows()
-    }
-    channels = cells.filter(section="channels")
-    tables = [
-        ReportTable(
-            SECTION_TITLES["channels"],
-            ["渠道", CHANNEL_COLUMN[1]],
-            [[label, _format(v)] for label, v in channels.select("row_label", "value").iter_rows()],
-        )
-    ]
-    proactive_rows = []
-    for row, label, group, columns in PROACTIVE_ROWS:
-        decimals = fee_decimals if unit("proactive", row) is Unit.TEN_THOUSAND_YUAN else 0
-        for column, column_label in columns:
-            proactive_rows.append(
-                [group, label, column_label, _format(value["proactive", row, column], decimals)]
-            )
-    tables.append(
-        ReportTable(
-            SECTION_TITLES["proactive"], ["条款", "信息内容", "项目", "数量"], proactive_rows
-        )
-    )
-    tables.append(
-        ReportTable(
-            SECTION_TITLES["requests"],
-            ["", *(label for _, label in REQUEST_COLUMNS)],
-            [
-                [
-                    label.removeprefix(_OUTCOME_PREFIX),
-                    *(_format(value["requests", row, c]) for c, _ in REQUEST_COLUMNS),
-                ]
-                for row, label in REQUEST_ROWS
-            ],
-        )
-    )
-    tables.append(
-        ReportTable(
-            SECTION_TITLES["appeals"],
-            ["", *(label for _, label in APPEALS_COLUMNS)],
-            [
-                [label, *(_format(value["appeals", row, c]) for c, _ in APPEALS_COLUMNS)]
-                for row, label in APPEALS_ROWS
-            ],
-        )
-    )
-    return tables

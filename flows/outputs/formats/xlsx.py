@@ -12,6 +12,7 @@ workbook is opened with formulas, links and number conversion off, so ``=HYPERLI
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import re
 import zipfile
@@ -70,6 +71,11 @@ class UnreadableWorkbook(ValueError):
 # ---- writing -----------------------------------------------------------------------------------
 
 
+# A fixed creation date: the same report gives the same bytes (an unchanged report is not
+# re-rendered, and a re-render is byte-for-byte the same file).
+_PROPERTIES = {"created": dt.datetime(2000, 1, 1)}
+
+
 def to_xlsx(doc: Document) -> bytes:
     """The report as a workbook: 报告正文, then one printable sheet per table."""
     return _workbook(doc, template=False)
@@ -84,6 +90,7 @@ def template_xlsx(doc: Document) -> bytes:
 def _workbook(doc: Document, template: bool) -> bytes:
     buffer = io.BytesIO()
     with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
+        book.set_properties(_PROPERTIES)
         tables = [b for b in doc.blocks if isinstance(b, Table)]
         names = _sheet_names(tables)
         _write_text_sheet(book, doc, names)
@@ -322,6 +329,7 @@ def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
     )
     buffer = io.BytesIO()
     with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
+        book.set_properties(_PROPERTIES)
         sheet = book.add_worksheet("数据问题清单")
         head = book.add_format(
             {"font_name": HEADING_FONT, "bold": True, "border": 1, "bg_color": "#D9E1F2"}
