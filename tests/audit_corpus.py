@@ -45,6 +45,7 @@ class GoldenReport:
     year: int
     document: Document
     cells: pl.DataFrame  # section, row, column, value
+    compiled: pl.DataFrame  # the compiled cells, labels included
 
 
 def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
@@ -71,7 +72,7 @@ def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
             None,
             int(decimals or 2),
         )
-        reports.append(GoldenReport(name, name_, year, doc, mine.select(*KEY, "value")))
+        reports.append(GoldenReport(name, name_, year, doc, mine.select(*KEY, "value"), mine))
     return reports
 
 

@@ -224,18 +224,24 @@ def _table_name(section: str) -> str:
     return f"表“{SECTION_TITLES[section]}”"
 
 
-def _matches(buffer: str, row: _Row) -> bool:
+def _match_end(buffer: str, row: _Row) -> int:
+    """Where in ``buffer`` the row's label ends (its last occurrence), or -1."""
+    end = -1
     for key in row.keys:
-        if key and key in buffer:
-            return True
-        if len(key) > _PREFIX_CHARS and key[:_PREFIX_CHARS] in buffer:
-            # Only the label's beginning: it must run to the end of the text before the
-            # numbers (the rest of the label is printed after them).
+        if not key:
+            continue
+        if key in buffer:
+            end = max(end, buffer.rindex(key) + len(key))
+        elif len(key) > _PREFIX_CHARS and key[:_PREFIX_CHARS] in buffer:
+            # Only the label's beginning: the rest follows the numbers, or is mixed with a
+            # group label printed beside it; little else may stand before the numbers.
             for length in range(len(key) - 1, _PREFIX_CHARS - 1, -1):
                 if key[:length] in buffer:
                     tail = buffer[buffer.rindex(key[:length]) + length :]
-                    return _foreign_chars(tail, key[length:]) <= _MAX_FOREIGN_CHARS
-    return False
+                    if _foreign_chars(tail, key[length:]) <= _MAX_FOREIGN_CHARS:
+                        end = max(end, len(buffer))
+                    break
+    return end
 
 
 def _foreign_chars(tail: str, rest: str) -> int:
@@ -298,17 +304,27 @@ def _runs(rows: Rows, keep_blanks: bool):
                 run.append(_Token(text.strip(), number, blank))
                 continue
             if any(not t.blank for t in run) or (run and buffer):
-                yield "".join(buffer), run, text
+                yield buffer, run, text
                 buffer = []
             run = []
-            buffer.append(label_key(text))
+            buffer.append(text)
         if keep_blanks and run:
-            yield "".join(buffer), run, None
+            yield buffer, run, None
             if any(not t.blank for t in run) or buffer:
                 buffer = []
             run = []
     if run:
-        yield "".join(buffer), run, None
+        yield buffer, run, None
+
+
+def _text_after(texts: list[str], keys: list[str], end: int) -> str:
+    """The text printed right after the label ending at ``end`` of the joined ``keys``."""
+    at = 0
+    for text, key in zip(texts, keys, strict=True):
+        if at >= end and key:
+            return text.strip()
+        at += len(key)
+    return ""
 
 
 def _section_start(rows: Rows) -> int:
@@ -344,14 +360,23 @@ def cells_from_text_rows(
     appeals_seen: list[int] = []
     appeals_done = False
     in_part_four = False
-    for buffer, run, ended_by in _runs(body, keep_blanks):
-        if _PART_FIVE in buffer or buffer.startswith(_PART_FIVE):
-            if in_part_four or next_row >= len(_ROWS):
-                break
+    damaged: dict[int, str] = {}
+    for texts, run, ended_by in _runs(body, keep_blanks):
+        keys = [label_key(text) for text in texts]
+        buffer = "".join(keys)
+        if _PART_FIVE in buffer and (in_part_four or next_row >= len(_ROWS)):
+            break
         if _PART_FOUR in buffer:
             in_part_four = True
-        index = next((j for j in range(next_row, len(_ROWS)) if _matches(buffer, _ROWS[j])), None)
+        # The row whose label stands nearest before the numbers (the first row on a tie).
+        ends = [(_match_end(buffer, _ROWS[j]), -j) for j in range(next_row, len(_ROWS))]
+        best = max(ends, default=(-1, 0))
+        index = -best[1] if best[0] >= 0 else None
         if index is not None and not (in_part_four and _ROWS[index].section == "requests"):
+            for skipped in range(next_row, index):
+                end = ends[skipped - next_row][0]
+                if end >= 0:  # its label is there, but a word follows it, not its numbers
+                    damaged[skipped] = _text_after(texts, keys, end)
             row = _ROWS[index]
             next_row = index + 1
             found.add(index)
@@ -373,7 +398,12 @@ def cells_from_text_rows(
             else:
                 appeals_seen.append(len(values))
     for index, row in enumerate(_ROWS):
-        if index not in found:
+        if index in damaged:
+            reader.problem(
+                f"{_table_name(row.section)}行“{row.label}”的值“{damaged[index][:30]}”不是数字"
+                "（not a number）"
+            )
+        elif index not in found:
             reader.problem(f"{_table_name(row.section)}缺少行“{row.label}”（row missing）")
     if not appeals_done:
         seen = f"，读到的数字行有{'、'.join(map(str, appeals_seen))}个数字" if appeals_seen else ""

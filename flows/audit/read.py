@@ -70,7 +70,7 @@ def read_published_report(path: Path) -> AuditedReport:
         return _read(path, source, data)
     except _Unreadable as error:
         return _unreadable(source, str(error))
-    except Exception as error:  # noqa: BLE001 — a reader failing on a hostile file must not stop an audit of hundreds
+    except Exception as error:
         return _unreadable(source, f"无法读取（{type(error).__name__}）（cannot be read）")
 
 

@@ -102,7 +102,7 @@ def _paragraphs(lines: list[str]) -> list[str]:
             current = ""
         # Chinese wraps without blanks: the printed line break is no space.
         current += text
-        if text.endswith(("。", "】", "：", ":")) or _HEADING.match(text) and len(text) < 40:
+        if text.endswith(("。", "】", "：", ":")) or (_HEADING.match(text) and len(text) < 40):
             paragraphs.append(current)
             current = ""
     if current:
