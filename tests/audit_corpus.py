@@ -46,6 +46,7 @@ class GoldenReport:
     document: Document
     cells: pl.DataFrame  # section, row, column, value
     compiled: pl.DataFrame  # the compiled cells, labels included
+    fee_decimals: int
 
 
 def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
@@ -62,6 +63,7 @@ def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
         if mine.is_empty():
             continue
         year = spec["year"]
+        decimals = int(decimals or 2)
         doc = report_document(
             {"agency_id": agency_id, "agency_name": name_},
             year,
@@ -70,9 +72,11 @@ def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
             mine,
             None,
             None,
-            int(decimals or 2),
+            decimals,
         )
-        reports.append(GoldenReport(name, name_, year, doc, mine.select(*KEY, "value"), mine))
+        reports.append(
+            GoldenReport(name, name_, year, doc, mine.select(*KEY, "value"), mine, decimals)
+        )
     return reports
 
 
@@ -263,14 +267,21 @@ def write_shapes(report: GoldenReport, folder: Path) -> dict[str, Path]:
     from flows.outputs.formats.html import to_html
     from flows.outputs.formats.pdf import to_pdf
     from flows.outputs.formats.xlsx import to_xlsx
+    from flows.outputs.render import report_tables, report_title, to_markdown
 
     doc = report.document
+    markdown = to_markdown(
+        report_title(report.agency_name, report.year, "final"),
+        PERIOD.format(year=report.year),
+        report_tables(report.compiled, report.fee_decimals),
+    )
     folder.mkdir(parents=True, exist_ok=True)
     contents: dict[str, tuple[str, bytes]] = {
         "nianbao-html": ("report.html", to_html(doc).encode()),
         "nianbao-docx": ("report.docx", to_docx(doc)),
         "nianbao-xlsx": ("report.xlsx", to_xlsx(doc)),
         "nianbao-pdf": ("report.pdf", to_pdf(doc)),
+        "nianbao-md": ("report.md", markdown.encode()),
         "site-page": ("site.html", site_page(doc).encode()),
         "site-page-gbk": ("site-gbk.htm", site_page(doc).encode("gb18030")),
         "one-cell-per-line": ("cells.txt", one_cell_per_line(doc).encode()),

@@ -59,6 +59,9 @@ def text_rows(text: str) -> tuple[list[tuple[str, ...]], list[str]]:
             rows.append(tuple(cell.strip() for cell in line.split("\t")))
         elif not stripped:
             continue
+        elif stripped.startswith("#"):  # a Markdown heading: its text
+            rows.append((stripped.lstrip("#").strip(),))
+            paragraphs.append(rows[-1][0])
         elif stripped.count("|") >= 2:
             parts = stripped.strip("|").split("|")
             if all(_PIPE_SEPARATOR.match(part) for part in parts):
@@ -69,7 +72,57 @@ def text_rows(text: str) -> tuple[list[tuple[str, ...]], list[str]]:
             paragraphs.append(stripped)
     if cells:
         rows.append(tuple(cells))
-    return rows, paragraphs
+    return _unflatten_summary_tables(rows, paragraphs)
+
+
+# nianbao's report.md (flows/outputs/render.py to_markdown) prints each table flat: section 一
+# as a table of channels, table 二 one value per line, table 四 as three rows of five.
+_CHANNEL_HEADER = ("渠道", "条数")
+_FLAT_PROACTIVE_HEADER = ("条款", "信息内容", "项目", "数量")
+_FLAT_APPEALS_HEADER = ("", "结果维持", "结果纠正", "其他结果", "尚未审结", "总计")
+
+
+def _unflatten_summary_tables(
+    rows: list[tuple[str, ...]], paragraphs: list[str]
+) -> tuple[list[tuple[str, ...]], list[str]]:
+    """The flat tables of nianbao's report.md laid out as the statutory tables print them:
+    table 二 one row per item, table 四 one row of 15, section 一 as part 一's sentence."""
+    out: list[tuple[str, ...]] = []
+    paragraphs = list(paragraphs)
+    header: tuple[str, ...] | None = None
+    total, channels = "", []
+    for row in rows:
+        if row in (_CHANNEL_HEADER, _FLAT_PROACTIVE_HEADER, _FLAT_APPEALS_HEADER):
+            header = row
+            if row == _FLAT_APPEALS_HEADER:
+                out.append(row[1:])
+                out.append(())
+            continue
+        if header == _CHANNEL_HEADER and len(row) == 2:
+            label, count = row
+            if label == "合计":
+                total = f"主动公开各类政府信息{count}条"
+            else:
+                channels.append(f"{label}公开信息{count}条")
+            continue
+        if header == _FLAT_PROACTIVE_HEADER and len(row) == 4:
+            label, value = row[1], row[3]
+            if out and out[-1][:1] == (label,):
+                out[-1] = (*out[-1], value)
+            else:
+                out.append((label, value))
+            continue
+        if header == _FLAT_APPEALS_HEADER and len(row) == 6:
+            out[-1] = (*out[-1], *row[1:])
+            continue
+        header = None
+        out.append(row)
+    if total or channels:
+        # Part 一's sentence, where part 一 begins, as a published report words it.
+        sentence = "，其中，通过".join(filter(None, (total, "，".join(channels)))) + "。"
+        starts = [i for i, text in enumerate(paragraphs) if text.startswith("一、总体情况")]
+        paragraphs.insert(starts[0] + 1 if starts else 0, sentence)
+    return out, paragraphs
 
 
 def pdf_rows(data: bytes) -> tuple[list[tuple[str, ...]], list[str]]:
