@@ -164,9 +164,10 @@ def separated(doc: Document, separator: str, blank_zero: bool) -> str:
     return "\n".join(_blocks_as_lines(doc, table_lines)) + "\n"
 
 
-def site_page(doc: Document) -> str:
+def site_page(doc: Document, in_layout_table: bool = False) -> str:
     """The report as a real agency site shows it: inside navigation, a header and a footer,
-    the title in one line, tables with widths and ``<p><span>`` in cells, zeros as ``&nbsp;``."""
+    the title in one line, tables with widths and ``<p><span>`` in cells, zeros as ``&nbsp;``;
+    ``in_layout_table``: the article laid out inside a table cell, as older sites do."""
     body = []
     for block in doc.blocks:
         if isinstance(block, Table):
@@ -181,6 +182,10 @@ def site_page(doc: Document) -> str:
                 f'<span style="font-family:仿宋">{html.escape(block.text)}</span></p>'
             )
     title = html.escape("".join(doc.title))
+    article_open, article_close = '<div class="content">', "</div>"
+    if in_layout_table:
+        article_open = '<table width="900" class="layout"><tr><td class="content">'
+        article_close = "</td></tr></table>"
     return f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>{title}_政府信息公开</title>
 <script>var nav = "首页 1 2 3";</script><style>.nav td{{padding:4px}}</style></head>
@@ -192,9 +197,9 @@ def site_page(doc: Document) -> str:
 <div class="article">
 <div class="title" style="text-align:center;font-size:22px">{title}</div>
 <div class="info">发布时间：2025-01-20 来源：办公室 浏览次数：1024</div>
-<div class="content">
+{article_open}
 {chr(10).join(body)}
-</div></div>
+{article_close}</div>
 <div class="footer"><p>主办单位：某某局 网站标识码 5001100001 渝ICP备05003300号</p>
 <p>联系电话：023-12345678</p></div>
 </body></html>
@@ -284,6 +289,7 @@ def write_shapes(report: GoldenReport, folder: Path) -> dict[str, Path]:
         "nianbao-md": ("report.md", markdown.encode()),
         "site-page": ("site.html", site_page(doc).encode()),
         "site-page-gbk": ("site-gbk.htm", site_page(doc).encode("gb18030")),
+        "site-page-in-layout-table": ("site-old.shtml", site_page(doc, True).encode()),
         "one-cell-per-line": ("cells.txt", one_cell_per_line(doc).encode()),
         "tab-separated": ("tabs.txt", separated(doc, "\t", blank_zero=True).encode()),
         "pipe-separated": ("pipes.md", separated(doc, " | ", blank_zero=False).encode()),

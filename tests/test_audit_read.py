@@ -50,7 +50,7 @@ def test_every_shape_of_a_golden_report_reads_back_to_exactly_its_cells(
     # Every agency where the fee is printed at 0, 2 and 4 decimals; one agency elsewhere.
     for number, golden in enumerate(reports if scenario == "fee_rounding_half_up" else reports[:1]):
         shapes = write_shapes(golden, tmp_path / f"shapes-{number}")
-        assert len(shapes) == 11
+        assert len(shapes) == 12
         for shape, path in shapes.items():
             report = read_published_report(path)
             assert report.source_file == str(path), shape

@@ -146,7 +146,7 @@ def report_heading(lines: Sequence[str]) -> ReportHeading:
             year = int(half_width(match.group(1)))
             before = re.sub(r"\s+", "", text[: match.start()]).strip('《》“”"')
             # The opening sentence quotes the title: "现正式公布《某局2024年…报告》".
-            before = re.split(r"[《“\"：:，,。]", before)[-1]
+            before = re.split(r"[《“\"：:，,。>»|/]", before)[-1]
             if not before and _looks_like_name(previous):
                 before = re.sub(r"\s+", "", previous)
             name = before or None
@@ -165,6 +165,29 @@ def report_heading(lines: Sequence[str]) -> ReportHeading:
 def _looks_like_name(text: str) -> bool:
     bare = re.sub(r"\s+", "", text)
     return 2 <= len(bare) <= 40 and not re.search(r"[>|»/\\。，,：:；;！!？?]", bare)
+
+
+# Cells only a statutory table has (a page's layout table holds whole paragraphs instead).
+_TABLE_MARKS = frozenset(
+    label_key(text) for text in ("信息内容", "申请人情况", "自然人", "行政复议", "行政诉讼")
+)
+
+
+def is_statutory_grid(grid: Sequence[Sequence[str]]) -> bool:
+    """Whether a table grid is one of the report's statutory tables (by the labels only they
+    print), rather than a page's layout, navigation or footer table.
+
+    >>> is_statutory_grid([["第二十条第（一）项"], ["信息内容", "本年制发件数"]])
+    True
+    >>> is_statutory_grid([["首页", "政务公开"], ["2024年政府信息公开工作年度报告……"]])
+    False
+    """
+    for row in grid:
+        for text in row:
+            key = label_key(text)
+            if key in _TABLE_MARKS or (key.startswith("第二十条第") and len(key) <= 12):
+                return True
+    return False
 
 
 def is_pre_2021_layout(texts: Sequence[str]) -> bool:

@@ -21,7 +21,12 @@ import polars as pl
 from flows.audit.text import pdf_rows, text_rows
 from transforms.cells import SECTIONS, VALUE_DTYPE
 from transforms.document import ReadDocument, cells_from_read, channel_cells_from_text
-from transforms.published import cells_from_text_rows, is_pre_2021_layout, report_heading
+from transforms.published import (
+    cells_from_text_rows,
+    is_pre_2021_layout,
+    is_statutory_grid,
+    report_heading,
+)
 
 # The kinds of file an audit reads, by extension.
 HTML_SUFFIXES = frozenset({".html", ".htm", ".shtml", ".xhtml"})
@@ -139,6 +144,18 @@ def _as_report(reader, data: bytes, source: str) -> ReadDocument:
 
 
 def _from_document(read: ReadDocument, source: str) -> AuditedReport:
+    # Many sites lay the whole article out inside a table cell: its text is the report's
+    # paragraphs (part 一's sentence among them), not a table of it.
+    laid_out = tuple(
+        text
+        for grid in read.tables
+        if not is_statutory_grid(grid)
+        for row in grid
+        for text in row
+        if text.strip()
+    )
+    if laid_out:
+        read = ReadDocument(read.source, (*read.paragraphs, *laid_out), read.tables, read.title)
     lines = [*read.title, *read.paragraphs]
     heading = report_heading(lines)
     texts = [*lines, *(text for grid in read.tables for row in grid for text in row)]
