@@ -885,6 +885,12 @@ def _half_width(texts: Sequence[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4096)
+def _half_width_text(text: str) -> str:
+    # A report shows few distinct values (mostly 0): one Polars query each, not per cell.
+    return _half_width([text])[0]
+
+
+@functools.lru_cache(maxsize=4096)
 def _label(text: str) -> str:
     """A label as compared: half-width, without blanks, line breaks, quotes and punctuation."""
     bare = re.sub(LABEL_NOISE, "", _half_width([text])[0])
@@ -912,7 +918,7 @@ class _Reader:
 
     def value(self, section: str, row: str, column: str, text: str, where: str) -> None:
         shown = text.strip()
-        number = _half_width([shown])[0].strip().replace(" ", "")
+        number = _half_width_text(shown).strip().replace(" ", "")
         if _GROUPED_NUMBER.match(number):
             number = number.replace(",", "")
         if not shown and self.blank_is_zero:
