@@ -351,10 +351,12 @@ def _text_after(texts: list[str], keys: list[str], end: int) -> str:
 
 
 def _section_start(rows: Rows) -> int:
-    for index, cells in enumerate(rows):
-        for text in cells:
-            key = label_key(text)
-            if key.startswith(_PART_TWO) or "第二十条第" in key:
+    """Where table 二 begins: its part's heading, else its first clause band; part 一's
+    sentences before it carry numbers of their own."""
+    keys = [[label_key(text) for text in cells] for cells in rows]
+    for marks in (lambda key: key.startswith(_PART_TWO), lambda key: key.startswith("第二十条第")):
+        for index, cells in enumerate(keys):
+            if any(marks(key) for key in cells):
                 return index
     return 0
 

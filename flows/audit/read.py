@@ -115,7 +115,7 @@ def _read(path: Path, source: str, data: bytes) -> AuditedReport:
     if suffix in HTML_SUFFIXES:
         from flows.outputs.formats.html import read_html
 
-        return _from_document(read_html(_decode(data), source), source)
+        return _from_document(_as_report(read_html, _decode(data), source), source)
     if suffix == ".docx":
         from flows.outputs.formats.docx import read_docx
 
@@ -136,10 +136,10 @@ def _read(path: Path, source: str, data: bytes) -> AuditedReport:
     raise _Unreadable(f"不是可读取的报告文件类型“{suffix[:10]}”（not a report file type）")
 
 
-def _as_report(reader, data: bytes, source: str) -> ReadDocument:
+def _as_report(reader, data: bytes | str, source: str) -> ReadDocument:
     try:
         return reader(data, source)
-    except ValueError as error:  # DocxReadError, UnreadableWorkbook: name the file and why
+    except ValueError as error:  # ReportReadError, DocxReadError, UnreadableWorkbook: say why
         raise _Unreadable(" ".join(str(error).removeprefix(f"{source}: ").split())) from None
 
 
