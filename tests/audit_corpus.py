@@ -291,6 +291,8 @@ def write_shapes(report: GoldenReport, folder: Path) -> dict[str, Path]:
         "site-page-gbk": ("site-gbk.htm", site_page(doc).encode("gb18030")),
         "site-page-in-layout-table": ("site-old.shtml", site_page(doc, True).encode()),
         "one-cell-per-line": ("cells.txt", one_cell_per_line(doc).encode()),
+        # Copied from a browser without the cells' tabs: every value must be printed.
+        "plain-lines": ("lines.text", one_cell_per_line(doc).replace("\t", "").encode()),
         "tab-separated": ("tabs.txt", separated(doc, "\t", blank_zero=True).encode()),
         "pipe-separated": ("pipes.md", separated(doc, " | ", blank_zero=False).encode()),
         "handmade-docx": ("handmade.docx", handmade_docx(doc)),

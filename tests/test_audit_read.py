@@ -50,7 +50,7 @@ def test_every_shape_of_a_golden_report_reads_back_to_exactly_its_cells(
     # Every agency where the fee is printed at 0, 2 and 4 decimals; one agency elsewhere.
     for number, golden in enumerate(reports if scenario == "fee_rounding_half_up" else reports[:1]):
         shapes = write_shapes(golden, tmp_path / f"shapes-{number}")
-        assert len(shapes) == 12
+        assert len(shapes) == 13
         for shape, path in shapes.items():
             report = read_published_report(path)
             assert report.source_file == str(path), shape
@@ -261,3 +261,20 @@ def test_find_report_files_walks_folders_without_leaving_them(tmp_path: Path) ->
             "reports/link-in.txt",
         ]
     )
+
+
+def test_an_empty_line_in_text_copied_without_cells_is_not_taken_for_zero(
+    reference, tmp_path: Path
+) -> None:
+    doc, _ = reference
+    text = one_cell_per_line(doc).replace("\t", "")
+    row = "二、上年结转政府信息公开申请数量\n0\n0\n"
+    assert row in text
+    path = tmp_path / "lines.txt"
+    path.write_text(text.replace(row, "二、上年结转政府信息公开申请数量\n0\n\n"), encoding="utf-8")
+
+    report = read_published_report(path)
+
+    assert len(report.problems) == 1
+    assert "行“二、上年结转政府信息公开申请数量”应有7个数字，读到6个" in report.problems[0]
+    assert report.cells.filter(row="carried_over_from_last_year").is_empty()
