@@ -5,8 +5,7 @@
 Builds the demo landing zone in a temporary folder, compiles its cells (flows/io/ingest.py),
 builds the demo agency's Document N times (N different agency names: Typst memoizes a
 compile of identical input, which a compile never repeats) and prints the milliseconds per
-report of each format: html, xlsx, docx, pdf (Typst, from the Document) and, with
---weasyprint, pdf printed from report.html by WeasyPrint (the first renderer). The first render
+report of each format: html, xlsx, docx, pdf (Typst, from the Document). The first render
 of each format (imports, font loading) is timed apart as "first"; "cpu" is the process's CPU
 time, less noisy than the wall clock on a shared machine.
 """
@@ -49,10 +48,6 @@ def documents(n: int) -> list[Document]:
     ]
 
 
-def _pdf_weasyprint(doc: Document) -> bytes:
-    return to_pdf(to_html(doc))
-
-
 FORMATS: dict[str, Callable[[Document], object]] = {
     "html": to_html,
     "xlsx": to_xlsx,
@@ -64,14 +59,9 @@ FORMATS: dict[str, Callable[[Document], object]] = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("n", nargs="?", type=int, default=50, help="documents per format")
-    parser.add_argument(
-        "--weasyprint", action="store_true", help="also time to_pdf(to_html(doc)) (slow)"
-    )
     args = parser.parse_args()
     docs = documents(args.n + 1)
     formats = dict(FORMATS)
-    if args.weasyprint:
-        formats["pdf-weasyprint"] = _pdf_weasyprint
     wall_total = cpu_total = 0.0
     print(f"{'format':<15} {'first ms':>9} {'ms/report':>10} {'cpu ms':>8}  (N={args.n})")
     for name, render in formats.items():

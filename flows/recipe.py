@@ -23,21 +23,25 @@ from flows.runtime import dask_backed, new_run_id, run_failed
 from flows.settings import Settings
 from flows.steps import (
     PUBLISH_BATCH,
+    NarrativeRead,
     NothingToReport,
     Selection,
     check_records,
     check_reports,
     compile_cells,
+    draft_documents,
     for_agencies,
     ingest_source,
     publish_data_docs,
     publish_reports,
+    read_narratives,
     read_published_cells,
     record_run,
     refuse_empty_year,
     store_quarantine,
     store_records,
 )
+from transforms.document import Document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
 
@@ -109,13 +113,16 @@ def compile_and_publish(job: Job) -> CompileResult:
 def recipe(job: Job) -> CompileResult:
     """The data's path, one step per line."""
     outcomes = ingest(job)
+    narratives = read_narratives(
+        job.settings.landing_zone(), job.selection.narratives, job.agency_ids, job.period.year
+    )
     for outcome in outcomes.values():
         store_records(job.warehouse, outcome, job.agency_ids)
-    quarantine = all_quarantined(job.selection, outcomes)
+    quarantine = all_quarantined(job.selection, outcomes, narratives)
     quarantine_uri = store_quarantine(job.warehouse, quarantine, job.run_id)
     cells = count(job, outcomes)
-    record_results, checked, violations = check(job, outcomes, cells)
-    published = publish(job, cells, violations, checked)
+    record_results, checked, violations, documents = check(job, outcomes, cells, narratives)
+    published = publish(job, cells, violations, checked, documents, quarantine)
     docs_uri = publish_data_docs(job.out, checked)
     result = CompileResult(
         run_id=job.run_id,
@@ -158,13 +165,17 @@ def ingest(job: Job) -> dict[str, SourceOutcome]:
     return outcomes
 
 
-def all_quarantined(selection: Selection, outcomes: dict[str, SourceOutcome]) -> pl.DataFrame:
-    """The registry rows, misplaced files and source rows and files this run set aside."""
+def all_quarantined(
+    selection: Selection, outcomes: dict[str, SourceOutcome], narratives: NarrativeRead
+) -> pl.DataFrame:
+    """The registry rows, misplaced files, source rows and files, and narrative files this run
+    set aside."""
     return pl.concat(
         [
             selection.registry_quarantine,
             pl.DataFrame(selection.misplaced, schema=QUARANTINE_SCHEMA),
             *(o.quarantine for o in outcomes.values()),
+            narratives.quarantine,
         ]
     )
 
@@ -179,20 +190,29 @@ def count(job: Job, outcomes: dict[str, SourceOutcome]) -> pl.DataFrame:
 
 
 def check(
-    job: Job, outcomes: dict[str, SourceOutcome], cells: pl.DataFrame
-) -> tuple[dict, ReportValidation, pl.DataFrame]:
-    """The record suites, the report suite against last year's published cells, and W2."""
+    job: Job, outcomes: dict[str, SourceOutcome], cells: pl.DataFrame, narratives: NarrativeRead
+) -> tuple[dict, ReportValidation, pl.DataFrame, dict[str, Document]]:
+    """The record suites, the report suite against last year's published cells, W2, and each
+    report's document with its W4 warnings (placeholders, narrative problems)."""
     previous = read_published_cells(job.out, job.period.year - 1, job.agency_ids)
     record_results, record_problems = check_records(outcomes, job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
-    violations = for_agencies(pl.concat([checked.violations, record_problems]), job.agency_ids)
-    return record_results, checked, violations
+    documents, w4 = draft_documents(
+        cells, job.selection.agencies, previous, narratives, job.period, job.status
+    )
+    violations = for_agencies(pl.concat([checked.violations, record_problems, w4]), job.agency_ids)
+    return record_results, checked, violations, documents
 
 
 def publish(
-    job: Job, cells: pl.DataFrame, violations: pl.DataFrame, checked: ReportValidation
+    job: Job,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame,
+    checked: ReportValidation,
+    documents: dict[str, Document],
+    quarantine: pl.DataFrame,
 ) -> list[str]:
     """Every report that passed, in batches; a refused one only gets its validation result."""
     out, agencies = job.out, job.selection.agencies
@@ -206,6 +226,8 @@ def publish(
             cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
             violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
             release,
+            {a: documents[a] for a in batch["agency_id"] if a in documents},
+            quarantine.join(batch.select("agency_id"), on="agency_id", how="semi"),
         )
         for batch in agencies.iter_slices(PUBLISH_BATCH)
     ]

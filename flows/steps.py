@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 from prefect import task
@@ -17,24 +17,37 @@ from expectations.run import ReportValidation, validate_reports, validate_source
 from flows import progress
 from flows.io.ingest import files_in_run, read_and_normalize
 from flows.io.landing import (
+    NARRATIVE_FOLDER,
     Landing,
     LandingFile,
     ManifestInput,
     ParsedFileCache,
     RegistryInput,
+    UnreadableFile,
+    file_problem,
+    narrative_path,
+    read_narrative,
 )
 from flows.io.registry import load_registry
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
 from flows.outputs.manifest import completed_manifest, write_manifest
-from flows.outputs.publish import Release, publish_report, published_cells
+from flows.outputs.publish import (
+    Release,
+    agency_document,
+    publish_report,
+    published_cells,
+    render_published,
+)
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import TRANSIENT_IO_RETRIES
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
+from transforms.document import Document, Narrative, parse_narrative
 from transforms.errors import InputError
+from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells
-from transforms.rules import level_of
+from transforms.rules import level_of, w4_narrative
 
 PUBLISH_BATCH = 100  # agencies per publishing task
 
@@ -169,6 +182,102 @@ def publish_data_docs(out: Store, checked: ReportValidation) -> str | None:
     return out.uri(DATA_DOCS_INDEX) if checked.docs_files else None
 
 
+@dataclass(frozen=True)
+class NarrativeRead:
+    """The narrative files of one run's agencies: parsed, or why one could not be read."""
+
+    narratives: dict[str, Narrative]  # by agency id
+    unreadable: dict[str, str]  # agency id → why its narrative file was not used
+    quarantine: pl.DataFrame  # a row per unreadable file (QUARANTINE_SCHEMA)
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def read_narratives(
+    landing: Landing, files: dict[str, LandingFile], agency_ids: list[str], year: int
+) -> NarrativeRead:
+    """Each agency's ``<agency_id>/narrative/<year>.md``, where there is one; a file that
+    cannot be used is quarantined and its report shows placeholders."""
+    narratives, unreadable, problems = {}, {}, []
+    for agency_id in agency_ids:
+        file = files.get(narrative_path(agency_id, year))
+        if file is None:
+            continue
+        try:
+            narratives[agency_id] = parse_narrative(read_narrative(landing, file), file.path)
+        except UnreadableFile as error:
+            unreadable[agency_id] = str(error)
+            problems.append(file_problem(NARRATIVE_FOLDER, file, str(error)))
+    return NarrativeRead(narratives, unreadable, pl.DataFrame(problems, schema=QUARANTINE_SCHEMA))
+
+
+def narrative_findings(
+    agency_id: str, year: int, document: Document, read: NarrativeRead
+) -> list[dict]:
+    """The W4 findings of one report: each placeholder it shows and each problem of its
+    narrative file, naming the file."""
+    path = narrative_path(agency_id, year)
+    found = []
+    if agency_id in read.unreadable:
+        found.append(
+            {
+                "cells": path,
+                "expected": "a narrative file nianbao can read (docs/report-document.md)",
+                "actual": f"叙述文件无法读取，已隔离（{read.unreadable[agency_id]}）",
+            }
+        )
+    narrative = read.narratives.get(agency_id)
+    for warning in narrative.warnings if narrative else ():
+        found.append(
+            {"cells": path, "expected": "headings of docs/report-document.md", "actual": warning}
+        )
+    if document.placeholders:
+        state = "未填写这些部分" if narrative else "叙述文件不存在"
+        found.append(
+            {
+                "cells": path,
+                "expected": "叙述文件填写：" + "、".join(document.placeholders),
+                "actual": f"{state}：报告中显示占位文字【待填写：…】，不可直接发布",
+            }
+        )
+    return [{"agency_id": agency_id} | f for f in found]
+
+
+@task(cache_policy=NO_CACHE)
+def draft_documents(
+    cells: pl.DataFrame,
+    agencies: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    read: NarrativeRead,
+    period: Period,
+    status: str,
+) -> tuple[dict[str, Document], pl.DataFrame]:
+    """Every agency's report document (pure and cheap), and its W4 warnings."""
+    cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
+    previous_of = (
+        previous.partition_by("agency_id", as_dict=True, include_key=False)
+        if previous is not None
+        else {}
+    )
+    documents, findings = {}, []
+    for agency in agencies.to_dicts():
+        key = (agency["agency_id"],)
+        if key not in cells_of:
+            continue
+        document = agency_document(
+            agency,
+            cells_of[key],
+            previous_of.get(key),
+            read.narratives.get(agency["agency_id"]),
+            period,
+            status,
+        )
+        documents[agency["agency_id"]] = document
+        findings += narrative_findings(agency["agency_id"], period.year, document, read)
+    schema = {c: pl.String for c in ("agency_id", "cells", "expected", "actual")}
+    w4 = w4_narrative(pl.LazyFrame(findings, schema=schema)).collect()
+    return documents, w4
+
+
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def publish_reports(
     out: Store,
@@ -176,22 +285,55 @@ def publish_reports(
     cells: pl.DataFrame,
     violations: pl.DataFrame,
     release: Release,
+    documents: dict[str, Document] | None = None,
+    quarantine: pl.DataFrame | None = None,
 ) -> list[str]:
-    """Publish every agency's report (or only its validation result, when it failed)."""
+    """Publish every agency's report (or only its validation result, when it failed).
+
+    The reports that pass are rendered first, all of the batch at once (in worker processes,
+    unchanged ones copied from their current version); then the files are written.
+    """
     cells_of = cells.partition_by("agency_id", as_dict=True, include_key=False)
     violations_of = violations.partition_by("agency_id", as_dict=True)
     no_violations = violations.clear()
+    documents = documents or {}
+    if quarantine is None:
+        quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    quarantine_of = quarantine.partition_by("agency_id", as_dict=True)
+    rows = agencies.to_dicts()
+    passing = [
+        a["agency_id"]
+        for a in rows
+        if a["agency_id"] in documents
+        and violations_of.get((a["agency_id"],), no_violations)
+        .filter(pl.col("severity") == "error")
+        .is_empty()
+    ]
+    renders = render_published(
+        out,
+        release.period.year,
+        [
+            (agency_id, documents[agency_id], quarantine_of.get((agency_id,), quarantine.clear()))
+            for agency_id in passing
+        ],
+    )
+    rendered = dict(zip(passing, renders, strict=True))
 
     def publish(agency: dict) -> list[str]:
         key = (agency["agency_id"],)
         progress.advance("reports published")
         return publish_report(
-            out, agency, cells_of[key], violations_of.get(key, no_violations), release
+            out,
+            agency,
+            cells_of[key],
+            violations_of.get(key, no_violations),
+            release,
+            rendered.get(agency["agency_id"]),
         )
 
     # Writes wait on the disk or the network, not the CPU: overlap them.
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return [uri for uris in pool.map(publish, agencies.to_dicts()) for uri in uris]
+        return [uri for uris in pool.map(publish, rows) for uri in uris]
 
 
 def for_agencies(violations: pl.DataFrame, agency_ids: list[str]) -> pl.DataFrame:
@@ -229,6 +371,8 @@ class Selection:
     misplaced: list[dict]
     registry_quarantine: pl.DataFrame
     registry_input: RegistryInput
+    # The agencies' narrative files (of any year) by path: <agency_id>/narrative/<year>.md.
+    narratives: dict[str, LandingFile] = field(default_factory=dict)
 
     @property
     def agency_ids(self) -> list[str]:
@@ -238,8 +382,12 @@ class Selection:
 def select_inputs(zone: Landing, agencies: list[str] | None) -> Selection:
     """The registry rows to compile and their landing files, grouped by source."""
     selected, registry_quarantine, registry_input = read_registry(zone, agencies)
-    files_by_source, misplaced = files_in_run(zone, selected["agency_id"].to_list(), bool(agencies))
-    return Selection(selected, files_by_source, misplaced, registry_quarantine, registry_input)
+    files_by_source, misplaced, narratives = files_in_run(
+        zone, selected["agency_id"].to_list(), bool(agencies)
+    )
+    return Selection(
+        selected, files_by_source, misplaced, registry_quarantine, registry_input, narratives
+    )
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)

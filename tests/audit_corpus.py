@@ -270,16 +270,12 @@ def write_shapes(report: GoldenReport, folder: Path) -> dict[str, Path]:
     """Every shape of ``report`` written into ``folder``: shape name → file."""
     from flows.outputs.formats.docx import to_docx
     from flows.outputs.formats.html import to_html
+    from flows.outputs.formats.markdown import to_markdown
     from flows.outputs.formats.pdf import to_pdf
     from flows.outputs.formats.xlsx import to_xlsx
-    from flows.outputs.render import report_tables, report_title, to_markdown
 
     doc = report.document
-    markdown = to_markdown(
-        report_title(report.agency_name, report.year, "final"),
-        PERIOD.format(year=report.year),
-        report_tables(report.compiled, report.fee_decimals),
-    )
+    markdown = to_markdown(doc)
     folder.mkdir(parents=True, exist_ok=True)
     contents: dict[str, tuple[str, bytes]] = {
         "nianbao-html": ("report.html", to_html(doc).encode()),

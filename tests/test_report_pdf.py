@@ -1,7 +1,6 @@
 """report.pdf and report.html as an office sees them: printed, extracted, screenshotted.
 
-report.pdf is typeset by Typst from the Document; ``to_pdf`` still prints an HTML page with
-WeasyPrint for callers passing one (test_pdf_of_a_page_loads_no_file_or_url_it_names).
+report.pdf is typeset by Typst from the Document; report.html is screenshotted in Chromium.
 
 Needs poppler-utils (pdftotext, pdfinfo, pdffonts) and Debian's chromium, which ``.ci/run``
 installs; a missing tool fails the test with the package to install, it is not skipped.
@@ -144,20 +143,6 @@ def test_overlapping_cells_are_refused_naming_the_table() -> None:
     doc = Document(agency_name="x", year=2024, title=("x",), blocks=(table,))
     with pytest.raises(ValueError, match=r"proactive.*overlap"):
         to_pdf(doc)
-
-
-def test_pdf_of_a_page_loads_no_file_or_url_it_names(tmp_path: Path) -> None:
-    leaked = tmp_path / "leak.css"
-    leaked.write_text('body::after { content: "LEAKEDFROMDISK"; }', encoding="utf-8")
-    page = (
-        f'<html><head><link rel="stylesheet" href="{leaked.as_uri()}">'
-        f'<style>@import url("{leaked.as_uri()}");</style></head>'
-        "<body><p>一、总体情况</p></body></html>"
-    )
-    out = tmp_path / "r.pdf"
-    out.write_bytes(to_pdf(page))
-    text = _run(_tool("pdftotext", "poppler-utils"), str(out), "-")
-    assert "一、总体情况" in text and "LEAKEDFROMDISK" not in text
 
 
 def test_pdf_is_refused_when_its_chinese_fonts_are_missing(

@@ -177,6 +177,19 @@ REASON_TRANSLATIONS: tuple[tuple[str, str], ...] = (
         r"^not a landing path \(<agency_id>/<source>/<file>\)$",
         "不是落地区的路径（应为 <agency_id>/<来源>/<文件>）",
     ),
+    # flows/io/landing.py: the narrative file.
+    (
+        r"^not a narrative file \(expected <agency_id>/narrative/<year>\.md\)$",
+        "不是叙述文件（应为 <agency_id>/narrative/<年度>.md）",
+    ),
+    (
+        r"^larger than the (?P<n>\d+) KiB a narrative file may be: not read$",
+        "超过叙述文件允许的 ${n} KiB：未读取",
+    ),
+    (
+        r"^not UTF-8 text \(undecodable byte at offset (?P<o>\d+)\): save it as UTF-8$",
+        "不是 UTF-8 文本（第 ${o} 字节无法解码）：请另存为 UTF-8",
+    ),
     # Last: the generic "X is empty" (a required value, agency_id).
     (r"^(?P<h>.+) is empty$", "${h}为空"),
 )

@@ -133,6 +133,8 @@ def report_heading(lines: Sequence[str]) -> ReportHeading:
 
     >>> report_heading(["首页 > 政务公开", "重庆市某局", "2024年政府信息公开工作年度报告"])
     ReportHeading(agency_name='重庆市某局', year=2024)
+    >>> report_heading(["当前位置：首页 > 年报 重庆市某局2024年政府信息公开工作年度报告"]).agency_name
+    '重庆市某局'
     >>> report_heading(["本报告中所列数据的统计时段为2023年1月1日至2023年12月31日。"])
     ReportHeading(agency_name=None, year=2023)
     """
@@ -144,9 +146,10 @@ def report_heading(lines: Sequence[str]) -> ReportHeading:
         match = _TITLE.search(text)
         if match:
             year = int(half_width(match.group(1)))
-            before = re.sub(r"\s+", "", text[: match.start()]).strip('《》“”"')
-            # The opening sentence quotes the title: "现正式公布《某局2024年…报告》".
-            before = re.split(r"[《“\"：:，,。>»|/]", before)[-1]
+            # The opening sentence quotes the title ("现正式公布《某局2024年…报告》") and a
+            # page may glue its breadcrumbs before it ("当前位置：首页 > 年报 某局2024年…").
+            chunks = re.split(r"[《“：，。]", text[: match.start()])[-1].split()
+            before = chunks[-1].strip("《》“”\"'") if chunks else ""
             if not before and _looks_like_name(previous):
                 before = re.sub(r"\s+", "", previous)
             name = before or None
@@ -163,8 +166,13 @@ def report_heading(lines: Sequence[str]) -> ReportHeading:
 
 
 def _looks_like_name(text: str) -> bool:
-    bare = re.sub(r"\s+", "", text)
-    return 2 <= len(bare) <= 40 and not re.search(r"[>|»/\\。，,：:；;！!？?]", bare)
+    """Whether the line before a title is the agency's name, not a sentence or breadcrumbs."""
+    bare = text.strip()
+    return (
+        2 <= len(bare) <= 60
+        and not re.search(r"[。，；！？»]", bare)
+        and not any(mark in bare for mark in (" > ", "首页", "当前位置", "您的位置"))
+    )
 
 
 # Cells only a statutory table has (a page's layout table holds whole paragraphs instead).

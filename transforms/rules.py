@@ -4,7 +4,8 @@ Two kinds of rule register here:
 
 - report rules (C1, B1–B9, W1–W3): one Polars query each over report cells, declared with
   ``@rule("B1", Level.ERROR, "…")`` in ``transforms/balance.py``; the report suite
-  (``expectations/build.py``) runs each by id and the tests call the same query;
+  (``expectations/build.py``) runs each by id and the tests call the same query; W4 (a report
+  showing a placeholder, a narrative file with problems) is declared at the end of this file;
 - record rules: what several fields of one landing record must satisfy together (dates in order,
   a refusal with its reasons), declared below with ``@record_rule`` or :func:`ordered_dates`. The
   normalizer quarantines every row that breaks one; those with a suite form (dates in order) are
@@ -287,3 +288,17 @@ ordered_dates("appeals", "concluded_on", "filed_on")
 concluded_with_result("appeals", "concluded_on", "result")
 
 ordered_dates("documents", "repealed_on", "published_on")
+
+
+# ---- The narrative: what only the office can write ---------------------------------------------
+
+
+@rule("W4", Level.WARNING, "叙述未填写/叙述文件有问题", on="narrative")
+def w4_narrative(findings: pl.LazyFrame) -> pl.LazyFrame:
+    """W4: 叙述未填写/叙述文件有问题 (the report shows a placeholder, or its narrative file
+    has lines nianbao ignored or cannot be read): published, but not ready to be published on.
+
+    ``findings`` has one row per problem: ``agency_id``, ``cells`` (the narrative file),
+    ``expected`` (what belongs there) and ``actual`` (what is missing or wrong).
+    """
+    return findings

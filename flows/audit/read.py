@@ -131,7 +131,7 @@ def _read(path: Path, source: str, data: bytes) -> AuditedReport:
             raise _Unreadable(f"不是可读取文字的PDF：{error}") from None
         return _from_text(source, rows, paragraphs)
     if suffix in TEXT_SUFFIXES:
-        rows, paragraphs = text_rows(_decode(data))
+        rows, paragraphs = text_rows(_decode(data), markdown=suffix == ".md")
         return _from_text(source, rows, paragraphs)
     raise _Unreadable(f"不是可读取的报告文件类型“{suffix[:10]}”（not a report file type）")
 

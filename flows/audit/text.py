@@ -8,6 +8,7 @@ paragraph is a row of one cell. ``transforms/published.py`` finds the statutory 
 
 from __future__ import annotations
 
+import html
 import io
 import re
 
@@ -25,8 +26,9 @@ _MAX_CONTINUATION = 40
 MAX_PDF_PAGES = 200
 
 
-def text_rows(text: str) -> tuple[list[tuple[str, ...]], list[str]]:
-    """A text's rows (see the module docstring) and its paragraphs (its lines outside tables).
+def text_rows(text: str, markdown: bool = False) -> tuple[list[tuple[str, ...]], list[str]]:
+    """A text's rows (see the module docstring) and its paragraphs (its lines outside tables);
+    ``markdown``: undo Markdown's escapes and emphasis first (nianbao's report.md).
 
     >>> text_rows("规章\\t0\\t0\\t0\\n\\t行政许可\\n\\t12\\n")[0]
     [('规章', '0', '0', '0'), ('行政许可', '12')]
@@ -35,7 +37,7 @@ def text_rows(text: str) -> tuple[list[tuple[str, ...]], list[str]]:
     paragraphs: list[str] = []
     cells: list[str] = []  # the tab-indented lines of the row being read
     for raw in text.removeprefix("\ufeff").splitlines():
-        line = raw.rstrip("\r\n")
+        line = _plain_markdown(raw) if markdown else raw
         stripped = line.strip()
         one_cell = line.startswith("\t") and "\t" not in line[1:]
         if one_cell:
@@ -72,57 +74,22 @@ def text_rows(text: str) -> tuple[list[tuple[str, ...]], list[str]]:
             paragraphs.append(stripped)
     if cells:
         rows.append(tuple(cells))
-    return _unflatten_summary_tables(rows, paragraphs)
+    return rows, paragraphs
 
 
-# nianbao's report.md (flows/outputs/render.py to_markdown) prints each table flat: section 一
-# as a table of channels, table 二 one value per line, table 四 as three rows of five.
-_CHANNEL_HEADER = ("渠道", "条数")
-_FLAT_PROACTIVE_HEADER = ("条款", "信息内容", "项目", "数量")
-_FLAT_APPEALS_HEADER = ("", "结果维持", "结果纠正", "其他结果", "尚未审结", "总计")
+_MARKDOWN_ESCAPE = re.compile(r"\\([\\`*_\[\]#~.+\-])")
+_EMPHASIS = re.compile(r"^\*\*(.*)\*\*$")
 
 
-def _unflatten_summary_tables(
-    rows: list[tuple[str, ...]], paragraphs: list[str]
-) -> tuple[list[tuple[str, ...]], list[str]]:
-    """The flat tables of nianbao's report.md laid out as the statutory tables print them:
-    table 二 one row per item, table 四 one row of 15, section 一 as part 一's sentence."""
-    out: list[tuple[str, ...]] = []
-    paragraphs = list(paragraphs)
-    header: tuple[str, ...] | None = None
-    total, channels = "", []
-    for row in rows:
-        if row in (_CHANNEL_HEADER, _FLAT_PROACTIVE_HEADER, _FLAT_APPEALS_HEADER):
-            header = row
-            if row == _FLAT_APPEALS_HEADER:
-                out.append(row[1:])
-                out.append(())
-            continue
-        if header == _CHANNEL_HEADER and len(row) == 2:
-            label, count = row
-            if label == "合计":
-                total = f"主动公开各类政府信息{count}条"
-            else:
-                channels.append(f"{label}公开信息{count}条")
-            continue
-        if header == _FLAT_PROACTIVE_HEADER and len(row) == 4:
-            label, value = row[1], row[3]
-            if out and out[-1][:1] == (label,):
-                out[-1] = (*out[-1], value)
-            else:
-                out.append((label, value))
-            continue
-        if header == _FLAT_APPEALS_HEADER and len(row) == 6:
-            out[-1] = (*out[-1], *row[1:])
-            continue
-        header = None
-        out.append(row)
-    if total or channels:
-        # Part 一's sentence, where part 一 begins, as a published report words it.
-        sentence = "，其中，通过".join(filter(None, (total, "，".join(channels)))) + "。"
-        starts = [i for i, text in enumerate(paragraphs) if text.startswith("一、总体情况")]
-        paragraphs.insert(starts[0] + 1 if starts else 0, sentence)
-    return out, paragraphs
+def _plain_markdown(line: str) -> str:
+    """A Markdown line as its text: ``**…**`` emphasis of a whole line dropped, ``\\[``-style
+    escapes and entities undone; an escaped ``\\|`` stays inside its cell."""
+    line = _EMPHASIS.sub(r"\1", line.strip())
+    cells = re.split(r"(?<!\\)\|", line)  # split at unescaped bars only, then unescape
+    texts = [
+        html.unescape(_MARKDOWN_ESCAPE.sub(r"\1", cell.replace("\\|", "｜"))) for cell in cells
+    ]
+    return "|".join(texts)
 
 
 def pdf_rows(data: bytes) -> tuple[list[tuple[str, ...]], list[str]]:

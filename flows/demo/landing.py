@@ -394,6 +394,47 @@ def _requests(base: Path) -> None:
     deliver(base / "requests" / "ysqgk-register.xlsx", dt.datetime(2025, 2, 20, 9))
 
 
+# The demo agency's narrative: the parts of the report only the office can write. Our own
+# wording, in the shape real reports use; the numbers stay in the data.
+NARRATIVE = """\
+# 一、总体情况
+
+## （三）政府信息管理情况
+一是坚持先审后发。拟公开的信息由承办科室初审、分管领导复审后发布，确保内容准确、表述规范。
+二是做好动态更新。对机构职能、办事指南等栏目定期核对，内容变化后及时更新。
+
+## （四）政府信息公开平台建设情况
+本局以区政府门户网站信息公开专栏为第一平台，以“綦江城管”“綦江城管执法”两个微信公众号为补充，\
+安排专人维护，做到栏目清晰、更新及时。
+
+## （五）监督保障情况
+将政务公开工作纳入年度目标考核，主要负责同志负总责，办公室统筹推进，各科室按职责抓好落实；\
+定期检查已公开内容，发现问题及时整改。
+
+# 五、存在的主要问题及改进情况
+
+## （一）存在的主要问题
+部分信息发布的及时性有待提高，信息公开与业务工作的衔接还不够紧密。
+
+## （二）改进情况
+下一步，本局将加强对信息发布人员的业务培训，完善科室之间的信息报送机制，\
+进一步提高政府信息公开工作的质量和效率。
+
+# 六、其他需要报告的事项
+本年度未收取信息处理费。无其他需要报告的事项。
+
+# 联系方式
+电子版：重庆市綦江区人民政府网站“政府信息公开”专栏
+联系：重庆市綦江区城市管理局办公室
+"""
+
+
+def _narrative(base: Path) -> None:
+    folder = base / "narrative"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{DEMO_YEAR}.md").write_text(NARRATIVE, encoding="utf-8")
+
+
 def _appeals(base: Path) -> None:
     cases = pl.DataFrame(
         {
@@ -437,4 +478,5 @@ def build_demo_landing(root: str | Path, seed: int = 2024) -> Path:
     _fees(rng, base)
     _requests(base)
     _appeals(base)
+    _narrative(base)
     return root

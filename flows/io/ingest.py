@@ -19,6 +19,7 @@ from flows.io.landing import (
     ParsedFileCache,
     SourceRead,
     group_files,
+    is_narrative,
     read_source,
 )
 from flows.io.registry import load_registry
@@ -30,18 +31,21 @@ from transforms.sources import SOURCES
 
 def files_in_run(
     zone: Landing, agency_ids: list[str], named: bool
-) -> tuple[dict[str, list[LandingFile]], list[dict]]:
-    """The landing files a run reads, by source, and the misplaced files it reports.
+) -> tuple[dict[str, list[LandingFile]], list[dict], dict[str, LandingFile]]:
+    """The landing files a run reads, by source, the misplaced files it reports, and the
+    narrative files of its agencies by path.
 
     A run for named agencies leaves the others' files alone; a run for all reports every file,
     including folders of agencies the registry does not know.
     """
-    by_source, misplaced = group_files(zone.files())
+    listed = zone.files()
+    by_source, misplaced = group_files(listed)
     selected = set(agency_ids)
     in_run = (lambda agency_id: agency_id in selected) if named else (lambda _: True)
     return (
         {name: [f for f in files if in_run(f.agency_id)] for name, files in by_source.items()},
         [m for m in misplaced if m["agency_id"] is None or in_run(m["agency_id"])],
+        {f.path: f for f in listed if is_narrative(f) and f.agency_id in selected},
     )
 
 
@@ -77,7 +81,7 @@ def ingest_and_compile(
     selected, registry_quarantine, _ = load_registry(zone, agencies)
     agency_ids = selected["agency_id"].to_list()
     channels = dict(zip(agency_ids, selected["channels"].to_list(), strict=True))
-    files_by_source, misplaced = files_in_run(zone, agency_ids, bool(agencies))
+    files_by_source, misplaced, _ = files_in_run(zone, agency_ids, bool(agencies))
     records: dict[str, pl.DataFrame] = {}
     quarantines = [registry_quarantine, pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA)]
     for name, files in files_by_source.items():

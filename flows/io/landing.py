@@ -55,6 +55,10 @@ ROW_PROBLEM = "row_problem"
 MAX_XLSX_UNPACKED_BYTES = 256 * 2**20
 MAX_XLSX_CELLS = 10_000_000
 TABLE_SUFFIXES = {".csv", ".xlsx"}
+# An office's own text for its report: <agency_id>/narrative/<year>.md (docs/report-document.md).
+NARRATIVE_FOLDER = "narrative"
+# A narrative is a few pages of text: anything much larger is not one, and is not read whole.
+MAX_NARRATIVE_BYTES = 256 * 1024
 FIRST_DATA_ROW = 2  # row 1 is the header, as a spreadsheet numbers it
 _UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -771,6 +775,16 @@ def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]],
         if file.skipped:  # a symbolic link out of the zone, a fifo: listed, never read
             unknown.append(file_problem("landing", file, file.skipped))
             continue
+        if file.source == NARRATIVE_FOLDER:  # read by read_narrative, not by a source reader
+            if not is_narrative(file):
+                unknown.append(
+                    file_problem(
+                        NARRATIVE_FOLDER,
+                        file,
+                        "not a narrative file (expected <agency_id>/narrative/<year>.md)",
+                    )
+                )
+            continue
         # Upstream systems may file exports in subfolders (by month, by batch): any depth is fine.
         if file.source in by_source and len(file.parts) >= (4 if file.source == "wechat" else 3):
             if file.source != "wechat" and file.suffix not in TABLE_SUFFIXES:
@@ -782,6 +796,45 @@ def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]],
                 file_problem("landing", file, "not a landing path (<agency_id>/<source>/<file>)")
             )
     return by_source, unknown
+
+
+def narrative_path(agency_id: str, year: int) -> str:
+    """Where an agency's narrative file for ``year`` lies in the landing zone."""
+    return f"{agency_id}/{NARRATIVE_FOLDER}/{year}.md"
+
+
+def is_narrative(file: LandingFile) -> bool:
+    """``<agency_id>/narrative/<name>.md``: a narrative file (of some year) in its place."""
+    return (
+        len(file.parts) == 3
+        and file.parts[1] == NARRATIVE_FOLDER
+        and file.suffix == ".md"
+        and file.skipped is None
+    )
+
+
+def read_narrative(landing: Landing, file: LandingFile) -> str:
+    """A narrative file's text; ``UnreadableFile`` saying why it cannot be used.
+
+    Read like every landing file (a regular file inside the zone, never through a link out of
+    it), at most ``MAX_NARRATIVE_BYTES``, UTF-8 with or without a BOM.
+    """
+    too_big = f"larger than the {MAX_NARRATIVE_BYTES // 1024} KiB a narrative file may be: not read"
+    if file.size > MAX_NARRATIVE_BYTES:
+        raise UnreadableFile(too_big)
+    try:
+        data = landing.read_bytes(file.path)
+    except OSError as error:
+        reason = error.strerror if error.strerror else str(error)
+        raise UnreadableFile(f"cannot be read from the landing zone: {reason}") from None
+    if len(data) > MAX_NARRATIVE_BYTES:  # grew after it was listed
+        raise UnreadableFile(too_big)
+    try:
+        return data.removeprefix(_UTF8_BOM).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UnreadableFile(
+            f"not UTF-8 text (undecodable byte at offset {error.start}): save it as UTF-8"
+        ) from None
 
 
 def read_agencies_table(landing: Landing) -> tuple[pl.DataFrame, str]:

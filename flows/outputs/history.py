@@ -14,8 +14,8 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.clock import BEIJING
 from flows.io.store import StorageAccessError
+from flows.outputs.formats.markdown import escape_markdown
 from flows.outputs.layout import MANIFESTS
-from flows.outputs.render import escape_markdown
 from transforms.cells import HEADLINE_CELLS
 from transforms.errors import InputError
 

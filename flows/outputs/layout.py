@@ -14,7 +14,8 @@ from transforms.agencies import safe_agency_id
 # --- the published dataset (--out) ---------------------------------------------------------
 
 # The files rendered for every published report, beside its cells.
-RENDERED = ("report.md", "report.html", "report.xlsx")
+PROBLEMS_FILE = "数据问题清单.xlsx"  # the agency's quarantined rows, in Chinese
+RENDERED = ("report.md", "report.html", "report.docx", "report.pdf", "report.xlsx", PROBLEMS_FILE)
 # Which run is publishing which reports, written before the first report and marked done after
 # the last: a run cut off (killed, disk full) leaves it "publishing" for the next run to repair.
 JOURNAL_KEY = ".publishing.json"

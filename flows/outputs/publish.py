@@ -18,7 +18,9 @@ from flows.outputs.layout import (
     validation_key,
     version_folder,
 )
-from flows.outputs.render import report_tables, report_title, to_html, to_markdown, to_xlsx
+from flows.outputs.render import inputs_hash, render_reports
+from transforms.document import Document, Narrative, report_document
+from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
 from transforms.report import changed_cells
 
@@ -118,14 +120,85 @@ class Release:
     checks: list[dict]  # the report suite's checks, for each report's validation result
 
 
+def period_text(period: Period) -> str:
+    """The statistics period as the report prints it: 2024年1月1日至2024年12月31日."""
+    return f"{period.start:%Y年%-m月%-d日}至{period.end:%Y年%-m月%-d日}"
+
+
+def agency_document(
+    agency: dict,
+    cells: pl.DataFrame,
+    previous_cells: pl.DataFrame | None,
+    narrative: Narrative | None,
+    period: Period,
+    status: str,
+) -> Document:
+    """One agency's report as a document: its registry name (else its id), its cells, last
+    year's published cells (for the year-over-year sentences) and its narrative file."""
+    name = agency.get("name") or agency["agency_id"]
+    return report_document(
+        {"agency_name": name},
+        period.year,
+        "final" if status == "final" else "provisional",
+        period_text(period),
+        cells,
+        previous_cells,
+        narrative,
+        agency["fee_decimals"],
+    )
+
+
+def current_render(out: Store, year: int, agency_id: str, digest: str) -> dict[str, bytes] | None:
+    """The rendered files of the current version of a report, if they were rendered from the
+    same inputs (``render_hash`` in its version.json) and are all there; else None."""
+    run_id = current_run_id(out, year, agency_id)
+    if run_id is None:
+        return None
+    folder = version_folder(year, agency_id, run_id)
+    try:
+        about = json.loads(out.read_bytes(f"{folder}/version.json"))
+        if about.get("render_hash") != digest:
+            return None
+        return {name: out.read_bytes(f"{folder}/{name}") for name in RENDERED}
+    except (FileNotFoundError, ValueError):  # an older version, or one kept only in part
+        return None
+
+
+def render_published(
+    out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
+) -> list[tuple[dict[str, bytes], str]]:
+    """Each (agency_id, document, quarantine)'s rendered files and the digest of their inputs.
+
+    A report whose inputs are those of its current version gets that version's files back;
+    the others are rendered, side by side in worker processes (``render_reports``).
+    """
+    digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
+    found = [
+        current_render(out, year, agency_id, digest)
+        for (agency_id, _, _), digest in zip(reports, digests, strict=True)
+    ]
+    todo = [i for i, files in enumerate(found) if files is None]
+    fresh = render_reports([(reports[i][1], reports[i][2]) for i in todo])
+    for i, files in zip(todo, fresh, strict=True):
+        found[i] = files
+    return [(files, digest) for files, digest in zip(found, digests, strict=True)]
+
+
 def publish_report(
-    out: Store, agency: dict, cells: pl.DataFrame, violations: pl.DataFrame, release: Release
+    out: Store,
+    agency: dict,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame,
+    release: Release,
+    rendered: tuple[dict[str, bytes], str] | None = None,
 ) -> list[str]:
     """Write one agency's report: history version first, then the current files, cells last.
 
     A report with a blocking violation writes only its validation result: the previous
     published version stays current. The cells are the commit point: a publish cut off before
-    them is undone by ``restore_interrupted`` at the next run's start.
+    them is undone by ``restore_interrupted`` at the next run's start. ``rendered`` is its
+    files and their inputs' digest (``render_published``); without it the report is rendered
+    here, with no narrative, no last year and no quarantine rows.
     """
     period, status, run_id = release.period, release.status, release.run_id
     year, agency_id = period.year, agency["agency_id"]
@@ -149,14 +222,11 @@ def publish_report(
     published = cells.with_columns(
         status=pl.lit(status), as_of=pl.lit(period.end), run_id=pl.lit(run_id)
     ).select(PUBLISHED_COLUMNS)
-    title = report_title(agency["name"] or agency["agency_id"], period.year, status)
-    period_text = f"{period.start:%Y年%-m月%-d日}至{period.end:%Y年%-m月%-d日}"
-    tables = report_tables(cells, agency["fee_decimals"])
-    rendered = {
-        "report.md": to_markdown(title, period_text, tables).encode(),
-        "report.html": to_html(title, period_text, tables).encode(),
-        "report.xlsx": to_xlsx(title, period_text, tables),
-    }
+    if rendered is None:
+        document = agency_document(agency, cells, None, None, period, status)
+        quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+        rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
+    files, render_hash = rendered
     cells_bytes = parquet_bytes(published)
     version = version_folder(year, agency_id, run_id)
     about = {
@@ -164,13 +234,15 @@ def publish_report(
         "status": status,
         "as_of": period.end.isoformat(),
         "published_at": dt.datetime.now(dt.UTC).isoformat(),
+        # What the rendered files were made from: the next run copies them when it is the same.
+        "render_hash": render_hash,
     }
     out.write_bytes(f"{version}/version.json", json.dumps(about).encode())
     out.write_bytes(f"{version}/data.parquet", cells_bytes)
     out.write_bytes(f"{version}/result.json", validation_bytes)  # to restore a cut-off publish
-    for name, data in rendered.items():
+    for name, data in files.items():
         out.write_bytes(f"{version}/{name}", data)
-    for name, data in rendered.items():
+    for name, data in files.items():
         written.append(out.write_bytes(report_key(year, agency_id, name), data))
     written.append(out.write_bytes(cells_key(year, agency_id), cells_bytes))
     return written

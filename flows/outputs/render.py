@@ -1,15 +1,33 @@
-"""The rendered report: the statutory tables with Chinese labels, as Markdown, HTML, XLSX or terminal."""
+"""One agency's published inputs → its rendered files: every format from one document model.
+
+``render_report`` is the one function that turns a report's ``Document`` and its agency's
+quarantine rows into the files published beside its cells (``RENDERED``). ``render_reports``
+renders many at once, the slow formats (Word, PDF) in a pool of processes sized to the cores.
+"""
 
 from __future__ import annotations
 
-import html
-import io
+import hashlib
+import importlib.metadata
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
-import xlsxwriter
 
+from flows.outputs.formats import docx as docx_format
+from flows.outputs.formats import html as html_format
+from flows.outputs.formats import markdown as markdown_format
+from flows.outputs.formats import pdf as pdf_format
+from flows.outputs.formats import xlsx as xlsx_format
+from flows.outputs.formats.markdown import escape_markdown
+from flows.outputs.layout import PROBLEMS_FILE, RENDERED
 from transforms.cells import (
     APPEALS_COLUMNS,
     APPEALS_ROWS,
@@ -21,6 +39,113 @@ from transforms.cells import (
     Unit,
     unit,
 )
+from transforms.document import Document
+
+__all__ = ["escape_markdown", "inputs_hash", "render_report", "render_reports"]
+
+log = logging.getLogger(__name__)
+
+
+def render_report(document: Document, quarantine: pl.DataFrame) -> dict[str, bytes]:
+    """Every file of one published report, by name (``RENDERED``, in that order).
+
+    ``quarantine`` is the agency's quarantined rows (``QUARANTINE_SCHEMA``): its
+    数据问题清单.xlsx, written even when empty so an office sees that nothing was set aside.
+    """
+    page = html_format.to_html(document)
+    rendered = {
+        "report.md": markdown_format.to_markdown(document).encode(),
+        "report.html": page.encode(),
+        "report.docx": docx_format.to_docx(document),
+        "report.pdf": pdf_format.to_pdf(document),
+        "report.xlsx": xlsx_format.to_xlsx(document),
+        PROBLEMS_FILE: xlsx_format.problems_xlsx(quarantine),
+    }
+    assert tuple(rendered) == RENDERED, "RENDERED lists every rendered file"
+    return rendered
+
+
+def _render_args(args: tuple[Document, pl.DataFrame]) -> dict[str, bytes]:
+    return render_report(*args)
+
+
+# One pool per process, shared by the publishing tasks running side by side: sized to the cores
+# (rendering is CPU-bound), started on first use and kept for the next run of a long-lived worker.
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _workers() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _render_pool() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn, not fork: the parent runs threads (Prefect, Polars) a fork would copy mid-lock.
+            context = multiprocessing.get_context("spawn")
+            _pool = ProcessPoolExecutor(max_workers=_workers(), mp_context=context)
+        return _pool
+
+
+def _drop_pool() -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = None
+
+
+def render_reports(reports: list[tuple[Document, pl.DataFrame]]) -> list[dict[str, bytes]]:
+    """``render_report`` of each (document, quarantine), in order.
+
+    Several reports on a machine with several cores are rendered in worker processes (the
+    documents are pickled in, the files' bytes come back); one report, or one core, in this
+    process. A pool that cannot start or breaks (a worker killed, a daemonic Dask worker that
+    may not have children) falls back to rendering here: slower, never a failed run.
+    """
+    if len(reports) < 2 or _workers() < 2:
+        return [render_report(*report) for report in reports]
+    try:
+        chunk = max(1, len(reports) // (_workers() * 4))
+        return list(_render_pool().map(_render_args, reports, chunksize=chunk))
+    except (BrokenProcessPool, AssertionError, OSError) as error:
+        log.warning("rendering in worker processes failed (%s): rendering here", error)
+        _drop_pool()
+        return [render_report(*report) for report in reports]
+
+
+def _renderer_fingerprint() -> str:
+    """What else decides the rendered bytes: the format modules' code and the libraries' versions."""
+    digest = hashlib.sha256()
+    for module in (docx_format, html_format, markdown_format, pdf_format, xlsx_format):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    for package in ("python-docx", "typst", "xlsxwriter", "pylopdf-fonts-zh-cn"):
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    return digest.hexdigest()
+
+
+_FINGERPRINT = _renderer_fingerprint()
+
+
+def inputs_hash(document: Document, quarantine: pl.DataFrame) -> str:
+    """A digest of everything a report's rendered files are made from: equal digests, equal
+    files, so an unchanged report is copied from its current version instead of rendered."""
+    digest = hashlib.sha256(_FINGERPRINT.encode())
+    digest.update(repr(document).encode())
+    digest.update(quarantine.sort(pl.all()).write_csv().encode())
+    return digest.hexdigest()
+
+
+# ---- the statutory tables as flat rows (the reader of old-layout workbooks in
+# flows/handfilled.py still uses them) -------------------------------------------------------
 
 _OUTCOME_PREFIX = "三、本年度办理结果 "
 
@@ -85,101 +210,3 @@ def report_tables(cells: pl.DataFrame, fee_decimals: int) -> list[ReportTable]:
         )
     )
     return tables
-
-
-def report_title(agency_name: str, year: int, status: str) -> str:
-    suffix = "" if status == "final" else "（截至统计日的临时数据）"
-    return f"{agency_name}{year}年政府信息公开工作年度报告{suffix}"
-
-
-# Backslash-escaped wherever they stand: each can open markup (emphasis, code, a link, a table
-# cell, a heading's closing #, strikethrough). "<", ">" and "&" become entities instead, so raw
-# HTML and entity references are shown as typed, not interpreted, by every Markdown renderer.
-_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|#~"})
-_HTML_SPECIAL = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
-
-
-def escape_markdown(text: str) -> str:
-    r"""Text (a registry name, a cell, a rule's values) shown as typed inside Markdown.
-
-    >>> escape_markdown("<b>a|b</b> [x](y)")
-    '&lt;b&gt;a\\|b&lt;/b&gt; \\[x\\](y)'
-    """
-    # A line break would end the heading or table row the text sits in.
-    flat = " ".join(text.splitlines())
-    return flat.translate(_HTML_SPECIAL).translate(_MARKDOWN_SPECIAL)
-
-
-def to_markdown(title: str, period: str, tables: list[ReportTable]) -> str:
-    lines = [f"# {escape_markdown(title)}", "", f"统计时段：{escape_markdown(period)}", ""]
-    for table in tables:
-        header = [escape_markdown(h) for h in table.header]
-        lines += [f"## {escape_markdown(table.title)}", "", "| " + " | ".join(header) + " |"]
-        lines.append("|" + "---|" * len(table.header))
-        lines += ["| " + " | ".join(escape_markdown(c) for c in r) + " |" for r in table.rows]
-        lines.append("")
-    return "\n".join(lines)
-
-
-def to_html(title: str, period: str, tables: list[ReportTable]) -> str:
-    parts = [
-        "<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;"
-        "margin-bottom:2em}td,th{border:1px solid #999;padding:4px 8px}"
-        "td.n{text-align:right}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p>统计时段：{html.escape(period)}</p>",
-    ]
-    for table in tables:
-        parts.append(f"<h2>{html.escape(table.title)}</h2><table><tr>")
-        parts += [f"<th>{html.escape(h)}</th>" for h in table.header]
-        parts.append("</tr>")
-        for row in table.rows:
-            cells = [
-                f"<td class='n'>{html.escape(c)}</td>"
-                if _is_number(c)
-                else f"<td>{html.escape(c)}</td>"
-                for c in row
-            ]
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
-    parts.append("</body></html>")
-    return "".join(parts)
-
-
-def to_xlsx(title: str, period: str, tables: list[ReportTable]) -> bytes:
-    buffer = io.BytesIO()
-    # Registry names are text: never a formula (=HYPERLINK…), a link (http:, external:) or a number.
-    options = {
-        "in_memory": True,
-        "strings_to_formulas": False,
-        "strings_to_urls": False,
-        "strings_to_numbers": False,
-    }
-    with xlsxwriter.Workbook(buffer, options) as book:
-        sheet = book.add_worksheet("年度报告")
-        bold = book.add_format({"bold": True})
-        sheet.write_string(0, 0, title, bold)
-        sheet.write_string(1, 0, f"统计时段：{period}")
-        line = 3
-        for table in tables:
-            sheet.write_string(line, 0, table.title, bold)
-            for j, header in enumerate(table.header):
-                sheet.write_string(line + 1, j, header, bold)
-            for i, row in enumerate(table.rows):
-                for j, cell in enumerate(row):
-                    if _is_number(cell):
-                        sheet.write_number(line + 2 + i, j, float(cell))
-                    else:
-                        sheet.write_string(line + 2 + i, j, cell)
-            line += len(table.rows) + 3
-        sheet.set_column(0, 0, 60)
-    return buffer.getvalue()
-
-
-def _is_number(text: str) -> bool:
-    try:
-        number = Decimal(text)
-    except ArithmeticError:
-        return False
-    return number.is_finite()  # "NaN" or "Infinity" in a label is text

@@ -1,7 +1,8 @@
 """report.pdf: the report typeset on A4 by Typst, from the document model.
 
 Typst (the ``typst`` wheel: the Typst compiler, in Rust) lays out one report in about 10 ms
-where printing report.html with WeasyPrint took 400 ms, and every compile renders hundreds.
+where printing report.html with WeasyPrint took 400 ms (the first engine, dropped), and every
+compile renders hundreds.
 The layout follows report.html's print CSS: GB/T 9704-2012 margins, title, the six parts, the
 tables with their row and column spans, borders and repeated header rows, placeholders boxed
 and marked 【待补充】.
@@ -16,9 +17,6 @@ Chinese text is set in Noto Serif SC / Noto Sans SC (SIL OFL), shipped by the
 glyphs are embedded (subset) with their Unicode mapping, so the text can be selected, searched
 and extracted. Without those files no PDF is written at all: a report of empty boxes is worse
 than none.
-
-``to_pdf`` also still accepts an HTML page (a ``str``) and prints it with WeasyPrint, as the
-first version did, for callers not yet passing the Document; that path is 40 times slower.
 """
 
 from __future__ import annotations
@@ -59,56 +57,12 @@ def cjk_font_files() -> dict[str, Path]:
     return files
 
 
-def _fetcher_of(allowed: frozenset[str]) -> Any:
-    """A URL fetcher that loads the fonts and nothing else: a page's markup can neither reach
-    the network nor pull a local file into the PDF."""
-    from weasyprint.urls import URLFetcher
-
-    class _FontsOnly(URLFetcher):
-        def fetch(self, url: str, headers: Any = None) -> Any:
-            if url not in allowed:
-                raise ValueError(f"report.pdf loads nothing but its fonts, not {url[:200]}")
-            return super().fetch(url, headers)
-
-    return _FontsOnly(allowed_protocols=("file",))
-
-
-def _html_to_pdf(html: str) -> bytes:
-    """An HTML page printed by WeasyPrint (the slow path, for callers passing a page)."""
-    fonts = cjk_font_files()
-    # Imported here: WeasyPrint loads Pango and its CSS machinery, which only this step needs.
-    from weasyprint import CSS, HTML
-    from weasyprint.text.fonts import FontConfiguration
-
-    uris = {family: path.resolve().as_uri() for family, path in fonts.items()}
-    fetcher = _fetcher_of(frozenset(uris.values()))
-    font_config = FontConfiguration()
-    faces = "\n".join(
-        f'@font-face {{ font-family: "{family}"; src: url("{uri}"); }}'
-        for family, uri in uris.items()
-    )
-    # The PDF is set in these fonts wherever it is made (the same file from every machine, and
-    # fonts whose licence allows embedding): body and tables in the serif, title and part
-    # headings in the sans, as 仿宋 and 黑体/小标宋 stand in an office's Word file.
-    fallback = (
-        'body, p, td, th, h2 { font-family: "Noto Serif SC", serif !important; }\n'
-        'header.doc-title p, h1 { font-family: "Noto Sans SC", sans-serif !important; }\n'
-        '@page { @bottom-center { font-family: "Noto Serif SC", serif !important; } }\n'
-    )
-    stylesheet = CSS(string=faces + "\n" + fallback, font_config=font_config, url_fetcher=fetcher)
-    document = HTML(string=html, url_fetcher=fetcher)
-    return document.write_pdf(stylesheets=[stylesheet], font_config=font_config)
-
-
-def to_pdf(doc: Document | str) -> bytes:
+def to_pdf(doc: Document) -> bytes:
     """The report as an A4 PDF with its Chinese text embedded and selectable.
 
-    ``doc`` is the Document (typeset by Typst); an HTML page (``to_html``'s output) is still
-    accepted and printed by WeasyPrint. Raises ``CJKFontMissing`` when the fonts are not
-    installed, ``ValueError`` for a table whose cells overlap or leave its grid.
+    Raises ``CJKFontMissing`` when the fonts are not installed, ``ValueError`` for a table
+    whose cells overlap or leave its grid.
     """
-    if isinstance(doc, str):
-        return _html_to_pdf(doc)
     fonts = cjk_font_files()
     data = json.dumps(_typst_model(doc), ensure_ascii=False)
     compiler = _compiler(tuple(str(path) for path in fonts.values()))

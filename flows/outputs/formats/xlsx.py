@@ -304,6 +304,7 @@ def _format_of(text: str) -> str:
 # ---- 数据问题清单 -----------------------------------------------------------------------------
 
 PROBLEM_COLUMNS = (("文件", 48), ("行", 8), ("列", 16), ("值", 36), ("问题", 72))
+NO_PROBLEMS = "无（本次编制未隔离任何数据）"
 
 
 def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
@@ -333,6 +334,8 @@ def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
             for col, value in enumerate(values):
                 if value:  # a whole-file problem has no row, column or value
                     sheet.write_string(r, col, value, text)
+        if listed.is_empty():  # said, not left blank: the office sees nothing was set aside
+            sheet.write_string(1, 0, NO_PROBLEMS, text)
         sheet.freeze_panes(1, 0)
         sheet.autofilter(0, 0, max(listed.height, 1), len(PROBLEM_COLUMNS) - 1)
         sheet.set_paper(A4)
