@@ -885,6 +885,12 @@ def _half_width(texts: Sequence[str]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=4096)
+def _half_width_text(text: str) -> str:
+    # A report shows few distinct values (mostly 0): one Polars query each, not per cell.
+    return _half_width([text])[0]
+
+
+@functools.lru_cache(maxsize=4096)
 def _label(text: str) -> str:
     """A label as compared: half-width, without blanks, line breaks, quotes and punctuation."""
     bare = re.sub(LABEL_NOISE, "", _half_width([text])[0])
@@ -900,19 +906,24 @@ def _table_name(section: str) -> str:
 class _Reader:
     """Collects cells and problems for one read-back document."""
 
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, blank_is_zero: bool = False) -> None:
         self.source = source
         self.rows: list[tuple[str, str, str, Decimal]] = []
         self.problems: list[str] = []
+        # Published pages print an empty cell for 0; nianbao's own layout always writes 0.
+        self.blank_is_zero = blank_is_zero
 
     def problem(self, message: str) -> None:
         self.problems.append(f"{self.source}：{message}")
 
     def value(self, section: str, row: str, column: str, text: str, where: str) -> None:
         shown = text.strip()
-        number = _half_width([shown])[0].strip().replace(" ", "")
+        number = _half_width_text(shown).strip().replace(" ", "")
         if _GROUPED_NUMBER.match(number):
             number = number.replace(",", "")
+        if not shown and self.blank_is_zero:
+            self.rows.append((section, row, column, Decimal(0)))
+            return
         if not shown:
             self.problem(f"{where}为空白，应填写数字（0 也须填写）（blank cell: write 0）")
             return
@@ -1029,6 +1040,9 @@ def _read_appeals(grid: Grid, reader: _Reader) -> None:
     n_values = len(APPEALS_ROWS) * len(APPEALS_COLUMNS)
     filled = [cells for cells in grid if any(text.strip() for text in cells)]
     values = filled[-1] if filled else ()
+    if reader.blank_is_zero and len(filled) >= 2:
+        # A row of blanks (all zero) is the value row, not the header above it.
+        values = grid[-1]
     if len(filled) < 2 or len(values) < n_values:
         reader.problem(
             f"{_table_name('appeals')}应有一行{n_values}个数字（行政复议5个、行政诉讼10个）"
@@ -1096,21 +1110,39 @@ def _read_channels(paragraphs: Sequence[str], reader: _Reader) -> bool:
 _READERS = {"proactive": _read_proactive, "requests": _read_requests, "appeals": _read_appeals}
 
 
-def cells_from_read(read: ReadDocument) -> tuple[pl.DataFrame, list[str]]:
+def channel_cells_from_text(
+    paragraphs: Sequence[str], source: str
+) -> tuple[pl.DataFrame, list[str]]:
+    """Section 一's cells from part 一's sentence alone (for a report read as plain text), and
+    the problems met, as :func:`cells_from_read` reads them."""
+    reader = _Reader(source)
+    _read_channels(paragraphs, reader)
+    frame = pl.DataFrame(
+        reader.rows,
+        schema={"section": pl.String, "row": pl.String, "column": pl.String, "value": VALUE_DTYPE},
+        orient="row",
+    )
+    return frame, reader.problems
+
+
+def cells_from_read(
+    read: ReadDocument, *, blank_is_zero: bool = False
+) -> tuple[pl.DataFrame, list[str]]:
     """The cells a rendered report shows (``section``, ``row``, ``column``, ``value``), and the
     problems met on the way, each naming the source, the table, the row and the column.
 
     The three tables are recognised by their labels (blanks, line breaks and full-width digits
     inside labels do not matter); section 一's channel counts come from part 一's sentence
     ("主动公开各类政府信息234条，其中，通过政府网站公开信息152条，“綦江城管”微信公众号公开信息60条").
-    A cell whose text is no number is left out and named in a problem.
+    A cell whose text is no number is left out and named in a problem; so is a blank cell,
+    unless ``blank_is_zero`` (published pages print an empty cell for 0).
 
     Raises
     ------
     ValueError
         When nothing in ``read`` resembles a report (no statutory table, no channel sentence).
     """
-    reader = _Reader(read.source)
+    reader = _Reader(read.source, blank_is_zero)
     grids: dict[str, Grid] = {}
     for number, grid in enumerate(read.tables, start=1):
         section = _table_section(grid)

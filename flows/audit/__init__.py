@@ -1,0 +1,1 @@
+"""Reading published reports for ``nianbao audit`` (issue 12): any file into cells."""

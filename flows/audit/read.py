@@ -1,74 +1,274 @@
-"""STAND-IN, to be replaced at merge by the "audit-read" helper's reader.
+"""Any published annual report, read into cells: nianbao's own files, saved pages of agency
+sites, Word, PDF and text copied from a page (``nianbao audit``, issue 12).
 
-Implements only the interface of WAVE12.md (``AuditedReport``, ``read_published_report``,
-``find_report_files``) for nianbao's own report.html/.docx/.xlsx, so that ``nianbao audit``
-(flows/audit/run.py) can be built and tested against it. No audit logic lives here.
+Each file is read by its kind: HTML, DOCX and XLSX into table grids (the readers of
+``nianbao check``), mapped by ``transforms.document.cells_from_read``; PDF and plain text into
+text rows, mapped by ``transforms.published.cells_from_text_rows``. A grid that does not map
+cleanly is read again as text rows, and whichever reading has fewer problems is kept: both
+only take numbers standing where the layout puts them, so neither guesses. A bad file never
+stops an audit: it comes back ``unreadable`` with the reason.
 """
 
 from __future__ import annotations
 
-import re
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from transforms.cells import VALUE_DTYPE
-from transforms.document import cells_from_read
-
-_TITLE = re.compile(r"^(.*?)([0-9]{4})\s*年\s*(?:度\s*)?政府信息公开工作年度报告")
-_SUFFIXES = (".html", ".htm", ".docx", ".xlsx")
-_EMPTY = pl.DataFrame(
-    schema={"section": pl.String, "row": pl.String, "column": pl.String, "value": VALUE_DTYPE}
+from flows.audit.text import pdf_rows, text_rows
+from transforms.cells import SECTIONS, VALUE_DTYPE
+from transforms.document import ReadDocument, cells_from_read, channel_cells_from_text
+from transforms.published import (
+    cells_from_text_rows,
+    is_pre_2021_layout,
+    is_statutory_grid,
+    report_heading,
 )
+
+# The kinds of file an audit reads, by extension.
+HTML_SUFFIXES = frozenset({".html", ".htm", ".shtml", ".xhtml"})
+TEXT_SUFFIXES = frozenset({".txt", ".text", ".md"})
+REPORT_SUFFIXES = HTML_SUFFIXES | TEXT_SUFFIXES | {".docx", ".xlsx", ".pdf"}
+# No annual report comes near this (a saved page with inline images runs to a few MiB).
+MAX_FILE_BYTES = 32 * 2**20
+
+CELLS_SCHEMA = {"section": pl.String, "row": pl.String, "column": pl.String, "value": VALUE_DTYPE}
+_UNRECOGNISED_TABLE = "（unrecognised table ignored）"
 
 
 @dataclass(frozen=True)
 class AuditedReport:
-    source_file: str
-    agency_name: str | None
-    year: int | None
+    """One published report as read: where from, whose and which year, and its cells."""
+
+    source_file: str  # the path as given/found
+    agency_name: str | None  # from the title
+    year: int | None  # from the title / statistics period
     layout: str  # "2021" | "pre-2021" | "unreadable"
-    cells: pl.DataFrame
-    paragraphs: tuple[str, ...]
-    problems: tuple[str, ...]
+    cells: pl.DataFrame  # section,row,column,value (VALUE_DTYPE); empty when unreadable
+    paragraphs: tuple[str, ...]  # the six parts' text, for the copy check
+    problems: tuple[str, ...]  # what could not be read (table/row/column/why), Chinese
+
+
+class _Unreadable(Exception):
+    """A file that cannot be read as a report, with the reason shown to the user."""
+
+
+def _empty_cells() -> pl.DataFrame:
+    return pl.DataFrame(schema=CELLS_SCHEMA)
+
+
+def _unreadable(source: str, why: str, name=None, year=None, paragraphs=()) -> AuditedReport:
+    return AuditedReport(
+        source, name, year, "unreadable", _empty_cells(), tuple(paragraphs), (f"{source}：{why}",)
+    )
 
 
 def read_published_report(path: Path) -> AuditedReport:
-    """A published report as cells (stand-in: nianbao's own html/docx/xlsx only)."""
-    from flows.outputs.formats.docx import read_docx
-    from flows.outputs.formats.html import read_html
-    from flows.outputs.formats.xlsx import read_xlsx
-
-    readers = {".html": read_html, ".htm": read_html, ".docx": read_docx, ".xlsx": read_xlsx}
+    """The report in ``path`` read into cells; never raises for a bad file (it comes back
+    with layout ``unreadable`` and the reason in ``problems``)."""
     source = str(path)
     try:
-        read = readers[path.suffix.lower()](path.read_bytes(), source)
-    except (OSError, ValueError, KeyError) as error:
-        return AuditedReport(source, None, None, "unreadable", _EMPTY, (), (str(error),))
-    text = "".join("".join(read.title).split())
-    match = _TITLE.match(text)
-    name, year = (match.group(1) or None, int(match.group(2))) if match else (None, None)
-    joined = "".join(read.paragraphs)
-    if "第二十条" in joined or "政府集中采购" in joined:
-        return AuditedReport(source, name, year, "pre-2021", _EMPTY, read.paragraphs, ())
+        data = _read_bytes(path)
+        return _read(path, source, data)
+    except _Unreadable as error:
+        return _unreadable(source, str(error))
+    except Exception as error:
+        return _unreadable(source, f"无法读取（{type(error).__name__}）（cannot be read）")
+
+
+def _read_bytes(path: Path) -> bytes:
     try:
-        cells, problems = cells_from_read(read)
-    except ValueError as error:
-        return AuditedReport(source, name, year, "unreadable", _EMPTY, (), (str(error),))
-    return AuditedReport(source, name, year, "2021", cells, read.paragraphs, tuple(problems))
+        info = os.stat(path)
+    except OSError as error:
+        raise _Unreadable(f"无法打开（{error.strerror}）（cannot open）") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _Unreadable("不是普通文件（not a regular file）")
+    if info.st_size > MAX_FILE_BYTES:
+        raise _Unreadable(
+            f"文件有{info.st_size / 2**20:,.0f} MiB，超过{MAX_FILE_BYTES // 2**20} MiB，不是年度报告"
+            "（too large）"
+        )
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:  # grew since stat
+        raise _Unreadable(f"文件超过{MAX_FILE_BYTES // 2**20} MiB，不是年度报告（too large）")
+    return data
+
+
+def _decode(data: bytes) -> str:
+    """Text as Chinese sites save it: UTF-8 (with or without BOM), else GB18030 (GBK)."""
+    if b"\x00" in data[:4096]:
+        raise _Unreadable("是二进制文件，不是文本或网页（binary file）")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise _Unreadable("既不是UTF-8也不是GB18030编码的文本（unknown encoding）")
+
+
+def _read(path: Path, source: str, data: bytes) -> AuditedReport:
+    suffix = path.suffix.lower()
+    if suffix in HTML_SUFFIXES:
+        from flows.outputs.formats.html import read_html
+
+        return _from_document(_as_report(read_html, _decode(data), source), source)
+    if suffix == ".docx":
+        from flows.outputs.formats.docx import read_docx
+
+        return _from_document(_as_report(read_docx, data, source), source)
+    if suffix == ".xlsx":
+        from flows.outputs.formats.xlsx import read_xlsx
+
+        return _from_document(_as_report(read_xlsx, data, source), source)
+    if suffix == ".pdf":
+        try:
+            rows, paragraphs = pdf_rows(data)
+        except ValueError as error:
+            raise _Unreadable(f"不是可读取文字的PDF：{error}") from None
+        return _from_text(source, rows, paragraphs)
+    if suffix in TEXT_SUFFIXES:
+        rows, paragraphs = text_rows(_decode(data), markdown=suffix == ".md")
+        return _from_text(source, rows, paragraphs)
+    raise _Unreadable(f"不是可读取的报告文件类型“{suffix[:10]}”（not a report file type）")
+
+
+def _as_report(reader, data: bytes | str, source: str) -> ReadDocument:
+    try:
+        return reader(data, source)
+    except ValueError as error:  # ReportReadError, DocxReadError, UnreadableWorkbook: say why
+        raise _Unreadable(" ".join(str(error).removeprefix(f"{source}: ").split())) from None
+
+
+def _from_document(read: ReadDocument, source: str) -> AuditedReport:
+    # Many sites lay the whole article out inside a table cell: its text is the report's
+    # paragraphs (part 一's sentence among them), not a table of it.
+    laid_out = tuple(
+        text
+        for grid in read.tables
+        if not is_statutory_grid(grid)
+        for row in grid
+        for text in row
+        if text.strip()
+    )
+    if laid_out:
+        read = ReadDocument(read.source, (*read.paragraphs, *laid_out), read.tables, read.title)
+    lines = [*read.title, *read.paragraphs]
+    heading = report_heading(lines)
+    texts = [*lines, *(text for grid in read.tables for row in grid for text in row)]
+    if is_pre_2021_layout(texts):
+        return _pre_2021(source, heading, read.paragraphs)
+    try:
+        cells, problems = cells_from_read(read, blank_is_zero=True)
+        # A page's layout tables (navigation, footer) are no report tables and no problem.
+        problems = [p for p in problems if not p.endswith(_UNRECOGNISED_TABLE)]
+    except ValueError:
+        cells, problems = _empty_cells(), None
+    if problems is None or problems:
+        # The grid did not map cleanly (a page laid out in one big table, cells split
+        # unusually): the same text read as rows, without taking an empty cell for 0.
+        rows = [*((p,) for p in read.paragraphs), *(row for grid in read.tables for row in grid)]
+        as_text = _text_cells(source, rows, read.paragraphs, keep_blanks=(False,))
+        if problems is None or len(as_text[1]) < len(problems):
+            cells, problems = as_text
+    return _report(source, heading, cells, problems, read.paragraphs)
+
+
+def _from_text(source: str, rows, paragraphs: list[str]) -> AuditedReport:
+    # A PDF line split at blanks ("2024", "年政府信息公开…") is one line of the title again.
+    heading = report_heading(["".join(row) for row in rows[:200]] + paragraphs)
+    if is_pre_2021_layout([text for row in rows for text in row]):
+        return _pre_2021(source, heading, paragraphs)
+    cells, problems = _text_cells(source, rows, paragraphs, keep_blanks=(True, False))
+    return _report(source, heading, cells, problems, paragraphs)
+
+
+def _text_cells(source, rows, paragraphs, keep_blanks) -> tuple[pl.DataFrame, list[str]]:
+    """The tables read from text rows, each way in ``keep_blanks`` until one reads cleanly
+    (the fewest problems otherwise), and section 一 from part 一's sentence."""
+    best: tuple[pl.DataFrame, list[str]] | None = None
+    for keep in keep_blanks:
+        tables, problems = cells_from_text_rows(rows, source, keep_blanks=keep)
+        if best is None or len(problems) < len(best[1]):
+            best = (tables, problems)
+        if not problems:
+            break
+    tables, problems = best
+    channels, channel_problems = channel_cells_from_text(paragraphs, source)
+    return pl.concat([channels, tables]), channel_problems + problems
+
+
+def _report(source, heading, cells: pl.DataFrame, problems, paragraphs) -> AuditedReport:
+    if cells.filter(pl.col("section") != "channels").is_empty():
+        return _unreadable(
+            source,
+            "找不到政府信息公开工作年度报告的统计表（表二、三、四）（no statutory table found）",
+            heading.agency_name,
+            heading.year,
+            paragraphs,
+        )
+    order = {section: i for i, section in enumerate(SECTIONS)}
+    cells = cells.with_row_index("_at").sort(
+        pl.col("section").replace_strict(order, return_dtype=pl.Int8), "_at"
+    )
+    return AuditedReport(
+        source_file=source,
+        agency_name=heading.agency_name,
+        year=heading.year,
+        layout="2021",
+        cells=cells.drop("_at"),
+        paragraphs=tuple(paragraphs),
+        problems=tuple(problems),
+    )
+
+
+def _pre_2021(source, heading, paragraphs) -> AuditedReport:
+    return AuditedReport(
+        source_file=source,
+        agency_name=heading.agency_name,
+        year=heading.year,
+        layout="pre-2021",
+        cells=_empty_cells(),
+        paragraphs=tuple(paragraphs),
+        problems=(
+            f"{source}：采用2021年以前的年度报告格式（国办公开办函〔2019〕60号），未按2021年格式读取"
+            "（pre-2021 layout: not read）",
+        ),
+    )
 
 
 def find_report_files(paths: list[Path]) -> list[Path]:
-    """Report files among ``paths`` (files as given; folders walked, symlinks not followed)."""
-    found: list[Path] = []
+    """The report files among ``paths``: a file as given; in a folder, every file with a
+    report's extension (.html .htm .shtml .xhtml .docx .xlsx .pdf .txt .text .md), walked
+    without following links: a link pointing outside the folder, hidden files and Office
+    lock files (~$…) are left out. Sorted, each once."""
+    found: dict[str, Path] = {}
     for path in paths:
         if path.is_dir() and not path.is_symlink():
-            found += sorted(
-                p
-                for p in path.rglob("*")
-                if p.suffix.lower() in _SUFFIXES and p.is_file() and not p.is_symlink()
-            )
-        elif path.is_file():
-            found.append(path)
-    return found
+            root = path.resolve()
+            for folder, folders, files in os.walk(path, followlinks=False):
+                folders[:] = sorted(f for f in folders if not f.startswith("."))
+                for name in sorted(files):
+                    if name.startswith((".", "~$")):
+                        continue
+                    if Path(name).suffix.lower() not in REPORT_SUFFIXES:
+                        continue
+                    file = Path(folder) / name
+                    if _inside(file, root) and file.is_file():
+                        found.setdefault(str(file), file)
+        elif path.is_dir():
+            # A link to a folder named on the command line: its target, walked the same way.
+            found.update((str(f), f) for f in find_report_files([path.resolve()]))
+        elif path.exists() or path.is_symlink():
+            found.setdefault(str(path), path)
+    return sorted(found.values(), key=str)
+
+
+def _inside(file: Path, root: Path) -> bool:
+    try:
+        return file.resolve().is_relative_to(root)
+    except (OSError, RuntimeError):  # a link loop
+        return False
