@@ -7,6 +7,7 @@ know, and where it does not the run warns (W4) naming the agency and the file.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -327,9 +328,9 @@ def test_reports_rendered_ahead_in_worker_processes_are_published_without_render
     tmp_path: Path, monkeypatch
 ) -> None:
     out = LocalStore(tmp_path / "out")
-    agency, cells, document = _document(FULL_NARRATIVE)
+    _, _, document = _document(FULL_NARRATIVE)
     quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    other = document.__class__(**{**document.__dict__, "agency_name": "乙局"})
+    other = dataclasses.replace(document, agency_name="乙局")
     reports = [("ag-a", document, quarantine), ("ag-b", other, quarantine)]
 
     ahead = publish_module.render_ahead(out, 2024, reports)

@@ -163,7 +163,7 @@ def f0_unreadable(reports: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     return reports.filter(pl.col("layout") == "unreadable").select(
         agency_id="report",
         cells=pl.lit("—"),
-        expected=pl.lit("a report in the 2021 format"),
+        expected=pl.lit("2021年格式的年度报告"),
         actual=pl.col("problems").list.join("；"),
     )
 
@@ -174,8 +174,8 @@ def f1_old_layout(reports: pl.LazyFrame, **_: object) -> pl.LazyFrame:
     return reports.filter(pl.col("layout") == "pre-2021").select(
         agency_id="report",
         cells=pl.lit("—"),
-        expected=pl.lit("the 2021 format (国办公开办函〔2021〕30号)"),
-        actual=pl.lit("pre-2021 layout"),
+        expected=pl.lit("2021年格式（国办公开办函〔2021〕30号）"),
+        actual=pl.lit("2021年以前的格式"),
     )
 
 
@@ -190,7 +190,7 @@ def f2_read_problems(reports: pl.LazyFrame, **_: object) -> pl.LazyFrame:
         .select(
             agency_id="report",
             cells=pl.lit("—"),
-            expected=pl.lit("readable"),
+            expected=pl.lit("每个单元格可读"),
             actual=pl.col("problems"),
         )
     )
@@ -229,7 +229,7 @@ def f4_duplicate_reports(reports: pl.LazyFrame, **_: object) -> pl.LazyFrame:
         .select(
             agency_id="report",
             cells=pl.lit("—"),
-            expected=pl.lit("one report per agency and year"),
+            expected=pl.lit("每个机关每年一份报告"),
             actual=pl.col("others").list.sort().list.join("、"),
         )
     )
@@ -266,8 +266,8 @@ def _copy_finding(kind_text: pl.Expr, what: str, actual: pl.Expr) -> dict[str, p
 def _kind_text() -> pl.Expr:
     return (
         pl.when(pl.col("kind") == "previous_year")
-        .then(pl.lit("不同于本机关上年度报告 (differs from last year's report)"))
-        .otherwise(pl.lit("不同于其他机关同年度报告 (differs from another agency's report)"))
+        .then(pl.lit("不同于本机关上年度报告"))
+        .otherwise(pl.lit("不同于其他机关同年度报告"))
     )
 
 
@@ -420,6 +420,10 @@ def f6_copied_text(reports: pl.LazyFrame, paragraphs: pl.LazyFrame, **_: object)
 AUDIT_RULES = ("F0", "F1", "F2", "F3", "F4", "F5", "F6")
 
 
+# The few words the report rules (transforms/balance.py) write in English, as a message says them.
+_IN_CHINESE = {"present": "有此单元格", "missing": "缺少此单元格"}
+
+
 def audit_findings(
     reports: pl.DataFrame, cells: pl.DataFrame, paragraphs: pl.DataFrame
 ) -> pl.DataFrame:
@@ -470,8 +474,8 @@ def audit_findings(
                 "{}：{}（应为 {}，实为 {}）",
                 pl.col("summary_zh"),
                 "cells",
-                "expected",
-                "actual",
+                pl.col("expected").replace(_IN_CHINESE),
+                pl.col("actual").replace(_IN_CHINESE),
             ),
         )
         .cast(FINDINGS_SCHEMA)
