@@ -58,6 +58,12 @@ RENDER = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path: Path, monkeypatch) -> None:
+    """A published report's results go to the working folder: never the repository's."""
+    monkeypatch.chdir(tmp_path)
+
+
 def _published(root: Path, name: str, data: bytes, agency: str = AGENCY) -> Path:
     target = root / f"reports/year=2024/agency_id={agency}/{name}"
     target.parent.mkdir(parents=True, exist_ok=True)
