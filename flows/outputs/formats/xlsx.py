@@ -13,6 +13,7 @@ workbook is opened with formulas, links and number conversion off, so ``=HYPERLI
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import io
 import re
 import zipfile
@@ -320,6 +321,20 @@ def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
     ``quarantine`` has the columns of transforms.normalize.QUARANTINE_SCHEMA. A whole-file problem
     has no row or column: those cells are left empty.
     """
+    if quarantine.is_empty():
+        return _no_problems_xlsx()  # most agencies: the same file every time
+    return _problems_workbook(quarantine)
+
+
+@functools.cache
+def _no_problems_xlsx() -> bytes:
+    return _problems_workbook(pl.DataFrame(schema={c: pl.String for c in _PROBLEM_SOURCE}))
+
+
+_PROBLEM_SOURCE = ("file", "row", "column", "value", "reason")
+
+
+def _problems_workbook(quarantine: pl.DataFrame) -> bytes:
     listed = quarantine.select(
         pl.col("file").fill_null(""),
         pl.col("row").cast(pl.String).fill_null(""),
