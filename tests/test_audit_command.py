@@ -28,7 +28,7 @@ from flows.outputs.formats.html import to_html
 from flows.outputs.formats.xlsx import to_xlsx
 from tests.helpers import REGISTRY_HEADER
 from transforms.cells import VALUE_DTYPE, report_skeleton
-from transforms.document import report_document
+from transforms.document import final_report
 from transforms.rules import REPORT_RULES
 from transforms.sources import AGENCY_SCHEMA
 
@@ -89,16 +89,7 @@ def render(
     fmt: str = "html",
     file: str | None = None,
 ) -> Path:
-    doc = report_document(
-        {"agency_id": "x", "agency_name": name},
-        year,
-        "final",
-        f"{year}年1月1日至{year}年12月31日",
-        cells,
-        None,
-        None,
-        2,
-    )
+    doc = final_report("x", name, year, cells)
     data = {"html": lambda d: to_html(d).encode(), "docx": to_docx, "xlsx": to_xlsx}[fmt](doc)
     path = folder / (file or f"{name}-{year}.{fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
