@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -25,6 +26,7 @@ from transforms.errors import InputError
 from transforms.report import REPORT_CELLS_SCHEMA, add_totals
 from transforms.rollup import (
     ROLLUP_CELLS_SCHEMA,
+    exact_fee_fen,
     member_pairs,
     rollup_cells,
     unknown_parents,
@@ -344,3 +346,28 @@ def test_outcome_rows_are_all_present_in_a_rollup() -> None:
     rollups = rollup_cells(cells, member_pairs(agencies), None, agencies)
     rows = set(rollups.filter(section="requests")["row"])
     assert set(OUTCOME_ROW_KEYS) <= rows
+
+
+def test_exact_fen_is_kept_only_where_it_rounds_to_the_published_fee() -> None:
+    agencies = registry([("a", None, [], 2), ("b", None, [], 2), ("c", None, [], 2)])
+    fees = pl.DataFrame(
+        {
+            "agency_id": ["a", "a", "b", "b"],
+            "paid_on": [
+                dt.date(2024, 3, 1),
+                dt.date(2023, 12, 31),
+                dt.date(2024, 5, 1),
+                dt.date(2024, 6, 1),
+            ],
+            "amount_fen": [4_000, 99_999_999, 1_000_000, 5_000],
+        }
+    )
+    published = pl.DataFrame(
+        {"agency_id": ["a", "b", "c"], "value": [Decimal("0.00"), Decimal("9.99"), Decimal(0)]},
+        schema={"agency_id": pl.String, "value": pl.Decimal(18, 4)},
+    )
+    in_2024 = pl.col("paid_on").dt.year() == 2024
+    exact = exact_fee_fen(fees, published, agencies, in_2024)
+    # a: 4,000 分 rounds to 0.00 (kept); b: 1.01 万元 was refused, 9.99 is older (left out);
+    # c: no records and 0 published (exactly 0 分).
+    assert sorted(exact.rows()) == [("a", 4_000), ("c", 0)]

@@ -17,9 +17,12 @@ import polars as pl
 from transforms.cells import (
     CELL_KEY,
     CHANNEL_COLUMN,
+    CHANNEL_WEBSITE,
     FEES_COLUMN,
     FEES_ROW,
     WEBSITE_ROW,
+    WECHAT_ROW_PREFIX,
+    channel_row_label,
     is_money,
     static_cells,
 )
@@ -132,15 +135,15 @@ def rollup_cells(
     """Each parent's roll-up: its members' cells summed, in the report_cells schema plus
     ``members`` and ``missing`` (see ``ROLLUP_CELLS_SCHEMA``).
 
-    ``cells``: the current cells (``agency_id`` and ``REPORT_CELLS_SCHEMA``) of any agencies, one
-    report each; a refused report's previous current version is what the caller passes.
+    ``cells``: the current cells (``agency_id``, ``section``, ``row``, ``column``, ``value``) of
+    any agencies, one report each (labels are not read: reported cells have none); a refused report's previous current version is what the caller passes.
     ``pairs``: :func:`member_pairs`. ``fee_fen``: ``agency_id``, ``fen`` — the exact 分 a
     member's fee cell was rounded from, where known (else None). ``agencies``: the registry
     (``agency_id``, ``fee_decimals``). Every cell of 二, 三, 四 is present (0 when no member has
     it); 一 has the union of the members' channel rows and the total of all of them.
     """
     key = ["agency_id", *CELL_KEY]
-    members = cells.select(REPORT_CELLS_SCHEMA.names()).cast(REPORT_CELLS_SCHEMA)
+    members = cells.select(*key, "value").cast({k: REPORT_CELLS_SCHEMA[k] for k in (*key, "value")})
     reporting = members.select(member_id="agency_id").unique()
     coverage = (
         pairs.join(reporting.with_columns(has=pl.lit(True)), on="member_id", how="left")
@@ -156,11 +159,7 @@ def rollup_cells(
     summed = (
         in_rollup.filter(~is_money())
         .group_by("parent_id", *CELL_KEY)
-        .agg(
-            pl.col("value").sum(),
-            pl.col("row_label").first(),
-            pl.col("column_label").first(),
-        )
+        .agg(pl.col("value").sum())
         .rename({"parent_id": "agency_id"})
     )
     fen = (
@@ -185,9 +184,15 @@ def rollup_cells(
     parents = coverage.select(agency_id="parent_id")
     # 二, 三, 四: every cell of the format, a key no member has is 0 (so the rules see it).
     static = parents.join(static_cells(), how="cross")
+    # Labels from the row key: a ``reported`` member's cells carry none.
+    channel = (
+        pl.when(pl.col("row") == WEBSITE_ROW)
+        .then(pl.lit(CHANNEL_WEBSITE))
+        .otherwise(pl.col("row").str.strip_prefix(WECHAT_ROW_PREFIX))
+    )
     channel_rows = summed.filter(
         (pl.col("section") == "channels") & (pl.col("row") != "total")
-    ).select(*key, "row_label", "column_label")
+    ).select(*key, row_label=channel_row_label(channel), column_label=pl.lit(CHANNEL_COLUMN[1]))
     channel_total = parents.select(
         "agency_id",
         section=pl.lit("channels"),
@@ -213,4 +218,36 @@ def rollup_cells(
         .join(coverage.rename({"parent_id": "agency_id"}), on="agency_id", how="left")
         .select(ROLLUP_CELLS_SCHEMA.names())
         .cast(ROLLUP_CELLS_SCHEMA)
+    )
+
+
+def exact_fee_fen(
+    fees: pl.DataFrame, fee_cells: pl.DataFrame, agencies: pl.DataFrame, period_contains: pl.Expr
+) -> pl.DataFrame:
+    """Each agency's fees of the period in exact 分 (``FEE_FEN_SCHEMA``), where they are what its
+    published fee cell was rounded from.
+
+    ``fees``: normalized fee records (``agency_id``, ``paid_on``, ``amount_fen``); ``fee_cells``:
+    the published fee cells (``agency_id``, ``value``). The records are the latest compiled; a
+    report refused since, or published for another period, keeps an older cell: a sum that does
+    not round to the published value is left out, and that member counts at its rounded 万元.
+    """
+    sums = (
+        fees.filter(period_contains)
+        .group_by(pl.col("agency_id").cast(pl.String))
+        .agg(fen=pl.col("amount_fen").cast(pl.Int64).sum())
+    )
+    return (
+        fee_cells.select(pl.col("agency_id").cast(pl.String), "value")
+        .join(sums, on="agency_id", how="left")
+        .with_columns(pl.col("fen").fill_null(0))  # no fee record: exactly 0 分
+        .join(agencies.select("agency_id", "fee_decimals"), on="agency_id", how="left")
+        .filter(
+            round_fen_to_10k_yuan(
+                pl.col("fen"), pl.col("fee_decimals").fill_null(DEFAULT_FEE_DECIMALS)
+            )
+            == pl.col("value")
+        )
+        .select(FEE_FEN_SCHEMA.names())
+        .cast(FEE_FEN_SCHEMA)
     )
