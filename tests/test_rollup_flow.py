@@ -71,3 +71,20 @@ def test_rollups_sum_exact_fen_list_missing_members_and_follow_a_member_change(
     assert _fee(district) == Decimal("3.73")  # ag-b's exact 分 still found in the warehouse
     versions = sorted(p.name for p in (out / "rollup_history/year=2024/agency_id=ag-a").iterdir())
     assert versions == sorted([f"run_id={first.run_id}", f"run_id={second.run_id}"])
+
+
+def test_a_cycle_in_the_registry_publishes_no_rollup_and_names_its_agencies(tmp_path) -> None:
+    from flows.io.store import LocalStore
+    from flows.outputs.rollups import publish_rollups
+    from tests.test_rollup import registry
+    from transforms.period import Period
+
+    agencies = registry([("ag-a", "ag-b", [], 2), ("ag-b", "ag-a", [], 2), ("ag-c", "x", [], 2)])
+    out = LocalStore(tmp_path / "out")
+    found = publish_rollups(
+        out, LocalStore(tmp_path / "wh"), agencies, Period.of_year(2024), "final", "r1", ["ag-a"]
+    )
+    assert found["published"] == []
+    assert "ag-a, ag-b" in found["error"]
+    assert found["unknown_parents"] == [{"agency_id": "ag-c", "parent_id": "x"}]
+    assert not list(tmp_path.rglob("*.parquet"))
