@@ -33,6 +33,7 @@ from flows.steps import (
     draft_documents,
     for_agencies,
     ingest_source,
+    publish_changes,
     publish_data_docs,
     publish_reports,
     read_narratives,
@@ -42,6 +43,7 @@ from flows.steps import (
     store_quarantine,
     store_records,
 )
+from transforms.changes import year_over_year_warnings
 from transforms.document import Document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
@@ -127,6 +129,7 @@ def recipe(job: Job) -> CompileResult:
     ahead = render_ahead_of_checks(job, documents, quarantine)
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
+    publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked)
     result = CompileResult(
         run_id=job.run_id,
@@ -225,13 +228,15 @@ def check(
     previous: pl.DataFrame | None,
     w4: pl.DataFrame,
 ) -> tuple[dict, ReportValidation, pl.DataFrame]:
-    """The record suites, the report suite against last year's published cells, W2, and the
-    documents' W4 warnings, for every agency."""
+    """The record suites, the report suite against last year's published cells, W2, the
+    documents' W4 warnings and the changes from last year (W5, W6), for every agency."""
     record_results, record_problems = check_records(outcomes, job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
-    violations = for_agencies(pl.concat([checked.violations, record_problems, w4]), job.agency_ids)
+    changed = year_over_year_warnings(cells, previous, job.settings.changes.bounds)
+    found = pl.concat([checked.violations, record_problems, w4, changed])
+    violations = for_agencies(found, job.agency_ids)
     return record_results, checked, violations
 
 

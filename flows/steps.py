@@ -30,6 +30,7 @@ from flows.io.landing import (
 )
 from flows.io.registry import load_registry
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.changes import write_changes
 from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
 from flows.outputs.manifest import completed_manifest, write_manifest
 from flows.outputs.publish import (
@@ -406,3 +407,21 @@ def record_run(
     """The run manifest under ``<out>/runs/``: what was read, kept, checked and written."""
     manifest = completed_manifest(result, parameters, inputs, started, flow_name)
     return write_manifest(out, manifest, started)
+
+
+# --- year over year (issue 13) ---------------------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_changes(
+    out: Store,
+    year: int,
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    violations: pl.DataFrame,
+) -> list[str]:
+    """``changes/year=<Y>`` (and Y+1) for the reports this run published: each cell beside
+    last year's; refused reports (a blocking violation) keep their rows."""
+    refused = set(violations.filter(pl.col("severity") == "error")["agency_id"])
+    published = [a for a in cells["agency_id"].unique(maintain_order=True) if a not in refused]
+    return write_changes(out, year, cells, previous, published)

@@ -77,3 +77,11 @@ def records_key(source: str) -> str:
 def quarantine_key(run_id: str) -> str:
     """Every row and file one run quarantined, with its reason."""
     return f"quarantine/run_id={run_id}/quarantine.parquet"
+
+
+# --- year over year (issue 13): the changes dataset -------------------------------------------
+
+
+def changes_key(year: int) -> str:
+    """Every current report of ``year`` beside last year's, cell by cell (one file a year)."""
+    return f"changes/year={year}/data.parquet"
