@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -157,3 +159,63 @@ def test_w6_is_silent_for_all_zeros_and_for_a_first_report() -> None:
     some = _set(zeros, WEBSITE, 3)
     assert _warned(some, None) == set()
     assert _warned(some, _report("ag-b")) == set()  # last year is another agency's
+
+
+# --- wired into a run: the changes dataset and W5 in the run's results ---------------------
+
+
+def _landing(root: Path, items_2023: int, items_2024: int) -> Path:
+    (root / "ag-a" / "website").mkdir(parents=True, exist_ok=True)
+    (root / "agencies.csv").write_text(
+        "agency_id,机关名称,统一社会信用代码,上级机关,渠道,规章制定权,收费小数位\n"
+        "ag-a,测试局,,,政府网站,否,2\n",
+        encoding="utf-8",
+    )
+    rows = [
+        f"W{year}-{i},通知{i},通知公告,{year}-03-01,主动公开,已发布,"
+        for year, n in ((2023, items_2023), (2024, items_2024))
+        for i in range(n)
+    ]
+    (root / "ag-a" / "website" / "export.csv").write_text(
+        "索引号,标题,栏目,发布日期,公开方式,状态,链接\n" + "\n".join(rows) + "\n",
+        encoding="utf-8",
+    )
+    return root
+
+
+def _changes(out: Path, year: int) -> pl.DataFrame:
+    return pl.read_parquet(out / f"changes/year={year}/data.parquet")
+
+
+def test_a_run_publishes_the_changes_and_warns_of_a_channel_that_fell(
+    compile_landing, tmp_path: Path
+) -> None:
+    out = tmp_path / "published"
+    landing = _landing(tmp_path / "landing", items_2023=12, items_2024=1)
+    assert compile_landing(landing, 2023, out=str(out)).ok
+    first = _changes(out, 2023)
+    assert (
+        first.schema == changes_schema() and first["last_year_value"].null_count() == first.height
+    )
+
+    result = compile_landing(landing, 2024, out=str(out))
+
+    assert result.ok  # a W5 warning never refuses a report
+    w5 = result.violations.filter(rule="W5")
+    assert w5.select("agency_id", "severity", "cells").rows() == [
+        ("ag-a", "warning", "channels/website/items")
+    ]
+    published = json.loads((out / "validation/year=2024/agency_id=ag-a/result.json").read_text())
+    assert "W5" in {v["rule"] for v in published["violations"]}
+    website = _cell(_changes(out, 2024), WEBSITE)
+    assert (website["value"], website["last_year_value"], website["change"]) == (1, 12, -11)
+
+    # Last year's report republished: this year's changes follow it.
+    _landing(landing, items_2023=20, items_2024=1)
+    assert compile_landing(landing, 2023, out=str(out)).ok
+    assert _cell(_changes(out, 2024), WEBSITE)["last_year_value"] == 20
+    assert _changes(out, 2024).height == _report_rows(out, 2024)
+
+
+def _report_rows(out: Path, year: int) -> int:
+    return pl.read_parquet(out / f"report_cells/year={year}/agency_id=ag-a/data.parquet").height
