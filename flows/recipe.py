@@ -234,7 +234,9 @@ def check(
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
-    changed = year_over_year_warnings(cells, previous, job.settings.changes.bounds)
+    # A year-to-date report is part of a year: against a whole year every channel "fell".
+    last_year = previous if job.status == "final" else None
+    changed = year_over_year_warnings(cells, last_year, job.settings.changes.bounds)
     found = pl.concat([checked.violations, record_problems, w4, changed])
     violations = for_agencies(found, job.agency_ids)
     return record_results, checked, violations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -197,6 +198,11 @@ def test_a_run_publishes_the_changes_and_warns_of_a_channel_that_fell(
     assert (
         first.schema == changes_schema() and first["last_year_value"].null_count() == first.height
     )
+
+    # Year to date (provisional): part of a year against a whole one, no W5.
+    year_to_date = compile_landing(landing, 2024, run_date=dt.date(2024, 7, 2), out=str(out))
+    assert year_to_date.ok and year_to_date.violations.filter(rule="W5").is_empty()
+    assert _cell(_changes(out, 2024), WEBSITE)["last_year_value"] == 12
 
     result = compile_landing(landing, 2024, out=str(out))
 

@@ -41,14 +41,15 @@ def current_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame 
 def merge_changes(out: Store, year: int, changes: pl.DataFrame) -> str:
     """Replace the rows of ``changes``' agencies in year's dataset, keep the others'."""
     key = changes_key(year)
+    schema = changes_schema()
     kept = (
         read_parquet_bytes(out.read_bytes(key)).join(changes, on="agency_id", how="anti")
         if out.exists(key)
         else changes.clear()
     )
-    merged = pl.concat([kept, changes.cast(changes_schema())]).sort(
-        "agency_id", maintain_order=True
-    )  # each report's cells stay in report order
+    merged = pl.concat(
+        [frame.select(schema.names()).cast(schema) for frame in (kept, changes)]
+    ).sort("agency_id", maintain_order=True)  # each report's cells stay in report order
     return out.write_bytes(key, parquet_bytes(merged))
 
 
