@@ -92,6 +92,9 @@ def test_a_cell_only_last_year_follows_with_no_value_and_other_agencies_are_left
     closed = changes.row(-1, named=True)
     assert (closed["row"], closed["value"], closed["last_year_value"]) == ("wechat:旧号", None, 12)
     assert closed["row_label"] == "“旧号”微信公众号"
+    # Last year's cells as the run reads them (no labels): the labels come from the dictionary.
+    unlabelled = year_over_year(_report("ag-a"), last.drop("row_label", "column_label"))
+    assert unlabelled.row(-1, named=True) == closed
 
 
 def test_any_id_column_names_the_report() -> None:

@@ -17,7 +17,16 @@ from dataclasses import dataclass
 import polars as pl
 
 from transforms.balance import VIOLATION_SCHEMA
-from transforms.cells import CELL_KEY, CHANNEL_COLUMN, VALUE_DTYPE
+from transforms.cells import (
+    CELL_KEY,
+    CHANNEL_COLUMN,
+    CHANNEL_WEBSITE,
+    VALUE_DTYPE,
+    WEBSITE_ROW,
+    WECHAT_ROW_PREFIX,
+    channel_row_label,
+    static_cells,
+)
 from transforms.rules import Level, rule
 
 # A change is the difference of two Decimal(18, 4) values: one more digit never overflows.
@@ -45,6 +54,33 @@ def changes_schema(by: str = "agency_id") -> pl.Schema:
 def _with_labels(cells: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in ("row_label", "column_label") if c not in cells.columns]
     return cells.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+
+
+def _dictionary_labels(cells: pl.DataFrame) -> pl.DataFrame:
+    """Labels missing from ``cells`` (last year's cells as B5/B6 read them carry none) taken
+    from the cell dictionary; a section 一 row's from its channel name, as the report prints it."""
+    row = pl.col("row")
+    channel = pl.when(row == WEBSITE_ROW).then(pl.lit(CHANNEL_WEBSITE))
+    channel = channel.otherwise(row.str.strip_prefix(WECHAT_ROW_PREFIX))
+    in_channels = pl.col("section") == "channels"
+    channel_label = (
+        pl.when(row == "total").then(pl.lit("合计")).otherwise(channel_row_label(channel))
+    )
+    dictionary = static_cells().select(
+        *CELL_KEY, known_row="row_label", known_column="column_label"
+    )
+    return (
+        cells.join(dictionary, on=list(CELL_KEY), how="left", maintain_order="left")
+        .with_columns(
+            row_label=pl.coalesce(
+                "row_label", "known_row", pl.when(in_channels).then(channel_label)
+            ),
+            column_label=pl.coalesce(
+                "column_label", "known_column", pl.when(in_channels).then(pl.lit(CHANNEL_COLUMN[1]))
+            ),
+        )
+        .drop("known_row", "known_column")
+    )
 
 
 def year_over_year(
@@ -79,7 +115,7 @@ def year_over_year(
     )
     last = previous.select(*key, last_year_value=pl.col("value").cast(VALUE_DTYPE))
     both = current.join(last, on=key, how="left", maintain_order="left")
-    gone = previous.join(current, on=key, how="anti").select(
+    gone = _dictionary_labels(previous.join(current, on=key, how="anti")).select(
         *key,
         "row_label",
         "column_label",
