@@ -33,6 +33,7 @@ from flows.steps import (
     draft_documents,
     for_agencies,
     ingest_source,
+    publish_changes,
     publish_data_docs,
     publish_reports,
     publish_rollups_of_run,
@@ -43,6 +44,7 @@ from flows.steps import (
     store_quarantine,
     store_records,
 )
+from transforms.changes import year_over_year_warnings
 from transforms.document import Document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
@@ -128,16 +130,9 @@ def recipe(job: Job) -> CompileResult:
     ahead = render_ahead_of_checks(job, documents, quarantine)
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
+    publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked)
-    rollups = publish_rollups_of_run(
-        job.out,
-        job.warehouse,
-        job.settings.landing_zone(),
-        job.period,
-        job.status,
-        job.run_id,
-        job.agency_ids,
-    )
+    rollups = roll_up(job)
     result = CompileResult(
         run_id=job.run_id,
         year=job.period.year,
@@ -236,13 +231,17 @@ def check(
     previous: pl.DataFrame | None,
     w4: pl.DataFrame,
 ) -> tuple[dict, ReportValidation, pl.DataFrame]:
-    """The record suites, the report suite against last year's published cells, W2, and the
-    documents' W4 warnings, for every agency."""
+    """The record suites, the report suite against last year's published cells, W2, the
+    documents' W4 warnings and the changes from last year (W5, W6), for every agency."""
     record_results, record_problems = check_records(outcomes, job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
-    violations = for_agencies(pl.concat([checked.violations, record_problems, w4]), job.agency_ids)
+    # A year-to-date report is part of a year: against a whole year every channel "fell".
+    last_year = previous if job.status == "final" else None
+    changed = year_over_year_warnings(cells, last_year, job.settings.changes.bounds)
+    found = pl.concat([checked.violations, record_problems, w4, changed])
+    violations = for_agencies(found, job.agency_ids)
     return record_results, checked, violations
 
 
@@ -278,6 +277,19 @@ def publish(
         ahead.cancel()  # refused reports' renders: never published
     end_publishing(out, job.run_id)
     return written
+
+
+def roll_up(job: Job) -> dict:
+    """The roll-ups of every parent (上级机关) of an agency this run compiled."""
+    return publish_rollups_of_run(
+        job.out,
+        job.warehouse,
+        job.settings.landing_zone(),
+        job.period,
+        job.status,
+        job.run_id,
+        job.agency_ids,
+    )
 
 
 def record(job: Job, result: CompileResult, outcomes: dict[str, SourceOutcome]) -> CompileResult:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from transforms.changes import ChangeBounds
 from transforms.counting import DEFAULT_OUTCOME_PRECEDENCE, AppealsRule
 from transforms.errors import InputError
 from transforms.report import CountingRules
@@ -27,6 +28,40 @@ class S3Settings(BaseModel):
     max_retries: int = Field(
         6, description="Retries per request on throttling, 5xx and dropped connections (backoff)."
     )
+
+
+class ChangeSettings(BaseModel):
+    """When W5 (与上年相比变化异常) asks about a change from last year's published report."""
+
+    channel_fall: float = Field(
+        ChangeBounds.channel_fall,
+        gt=0,
+        le=1,
+        description="A channel's items fell by this share or more (0.9: by 90%) …",
+    )
+    channel_fall_from: int = Field(
+        ChangeBounds.channel_fall_from, ge=0, description="… from at least this many items."
+    )
+    requests_rise: float = Field(
+        ChangeBounds.requests_rise,
+        gt=1,
+        description="New requests (三、一 总计) this many times last year's or more …",
+    )
+    requests_rise_from: int = Field(
+        ChangeBounds.requests_rise_from, ge=0, description="… from at least this many."
+    )
+    decisions_factor: float = Field(
+        ChangeBounds.decisions_factor,
+        gt=1,
+        description="许可/处罚/强制 decisions up or down by this factor or more …",
+    )
+    decisions_from: int = Field(
+        ChangeBounds.decisions_from, ge=0, description="… from at least this many last year."
+    )
+
+    @property
+    def bounds(self) -> ChangeBounds:
+        return ChangeBounds(**self.model_dump())
 
 
 class Settings(BaseSettings):
@@ -52,6 +87,7 @@ class Settings(BaseSettings):
         description="Scheduler of an existing Dask cluster to run tasks on, e.g. tcp://host:8786.",
     )
     s3: S3Settings = Field(default_factory=S3Settings)
+    changes: ChangeSettings = Field(default_factory=ChangeSettings)
 
     def store(self, uri: str) -> LocalStore | S3Store:
         """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""

@@ -30,6 +30,7 @@ from flows.io.landing import (
 )
 from flows.io.registry import load_registry
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.changes import write_changes
 from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
 from flows.outputs.manifest import completed_manifest, write_manifest
 from flows.outputs.publish import (
@@ -423,3 +424,21 @@ def publish_rollups_of_run(
 
     registry, _, _ = load_registry(landing, None)
     return publish_rollups(out, warehouse, registry, period, status, run_id, agency_ids)
+
+
+# --- year over year (issue 13) ---------------------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_changes(
+    out: Store,
+    year: int,
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    violations: pl.DataFrame,
+) -> list[str]:
+    """``changes/year=<Y>`` (and Y+1) for the reports this run published: each cell beside
+    last year's; refused reports (a blocking violation) keep their rows."""
+    refused = set(violations.filter(pl.col("severity") == "error")["agency_id"])
+    published = [a for a in cells["agency_id"].unique(maintain_order=True) if a not in refused]
+    return write_changes(out, year, cells, previous, published)

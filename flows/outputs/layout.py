@@ -95,3 +95,11 @@ def rollup_report_key(year: int, agency_id: str, name: str) -> str:
 def rollup_version_folder(year: int, agency_id: str, run_id: str) -> str:
     """One published version of a roll-up: its cells, rendered files and version.json."""
     return f"rollup_history/{partition(year, agency_id)}/run_id={run_id}"
+
+
+# --- year over year (issue 13): the changes dataset -------------------------------------------
+
+
+def changes_key(year: int) -> str:
+    """Every current report of ``year`` beside last year's, cell by cell (one file a year)."""
+    return f"changes/year={year}/data.parquet"
