@@ -35,6 +35,7 @@ from flows.steps import (
     ingest_source,
     publish_data_docs,
     publish_reports,
+    publish_site,
     read_narratives,
     read_published_cells,
     record_run,
@@ -128,6 +129,7 @@ def recipe(job: Job) -> CompileResult:
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
     docs_uri = publish_data_docs(job.out, checked)
+    publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
     result = CompileResult(
         run_id=job.run_id,
         year=job.period.year,

@@ -40,6 +40,7 @@ from flows.outputs.publish import (
     render_published,
 )
 from flows.outputs.render import AheadRenders
+from flows.outputs.site import build_site
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import TRANSIENT_IO_RETRIES
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
@@ -406,3 +407,15 @@ def record_run(
     """The run manifest under ``<out>/runs/``: what was read, kept, checked and written."""
     manifest = completed_manifest(result, parameters, inputs, started, flow_name)
     return write_manifest(out, manifest, started)
+
+
+# --- the browsable index (issue 13: site) -----------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_site(
+    out: Store, warehouse: Store, agencies: pl.DataFrame, agency_ids: list[str]
+) -> list[str]:
+    """index.html of every published agency and roll-up, and the pages of this run's agencies
+    (after everything else is published, so it lists what is there now)."""
+    return build_site(out, agencies, agency_ids, warehouse)

@@ -77,3 +77,17 @@ def records_key(source: str) -> str:
 def quarantine_key(run_id: str) -> str:
     """Every row and file one run quarantined, with its reason."""
     return f"quarantine/run_id={run_id}/quarantine.parquet"
+
+
+# --- the browsable index (issue 13: site) -----------------------------------------------------
+
+SITE_INDEX_KEY = "index.html"  # every agency and roll-up, every year, at the top of --out
+SITE_PREFIX = "site/"  # one page per agency, and the registry names the index was built with
+SITE_NAMES_KEY = SITE_PREFIX + "agencies.parquet"
+ROLLUP_CELLS = "rollup_cells/"  # written by the roll-up step when it runs (issue 13 point 1)
+REPORTED_CELLS = "reported_cells/"  # in the warehouse: ``nianbao audit --import``
+
+
+def agency_page_key(agency_id: str) -> str:
+    """The page of one agency: every year, its links, revisions and charts."""
+    return f"{SITE_PREFIX}agency_id={safe_agency_id(agency_id)}.html"
