@@ -104,8 +104,8 @@ def test_index_links_only_files_that_exist_and_escapes_names() -> None:
     problems = 'href="reports/year=2024/agency_id=a-1/%E6%95%B0%E6%8D%AE%E9%97%AE%E9%A2%98%E6%B8%85%E5%8D%95.xlsx"'
     assert problems in page
     assert "report.pdf" not in page  # not published: no link that would not resolve
-    assert 'href="site/agency_id=a-2.html"' in page
-    assert 'href="site/agency_id=a-1.html"' not in page
+    assert 'href="site/a-2.html"' in page
+    assert 'href="site/a-1.html"' not in page
     assert ESCAPED in page and "<script>document" not in page
     assert page.count("<script>") == 1  # the sorting script, admitted by its hash
     assert "script-src 'sha256-" in page and "default-src 'none'" in page
@@ -236,13 +236,13 @@ def test_build_site_lists_every_published_agency_rollup_and_reported_report(
         ]
     )
     assert "缺 1 个" in index  # the roll-up's missing member (a list of ids) counted
-    page = (tmp_path / "out/site/agency_id=a-1.html").read_text(encoding="utf-8")
+    page = (tmp_path / "out/site/a-1.html").read_text(encoding="utf-8")
     assert "汇总历年趋势" in page and page.count("<svg") >= 4
-    assert not (tmp_path / "out/site/agency_id=500101.html").exists()  # not in this run
+    assert not (tmp_path / "out/site/500101.html").exists()  # not in this run
     # A later run of other agencies keeps a-1's name from this run's registry.
     build_site(LocalStore(tmp_path / "out"), registry.clear(), ["500101"])
     index = (tmp_path / "out/index.html").read_text(encoding="utf-8")
-    assert ESCAPED in index and 'href="site/agency_id=500101.html"' in index
+    assert ESCAPED in index and 'href="site/500101.html"' in index
 
 
 def _chromium(page: Path, profile: Path) -> subprocess.CompletedProcess:
@@ -298,8 +298,16 @@ def test_demo_index_and_agency_page_open_in_chromium_with_charts_and_working_lin
             assert target.is_file(), f"{page.name}: {link} does not resolve"
         if page.name == "index.html":
             for agency_id in (AGENCY, NIL_AGENCY):
-                assert f'href="site/agency_id={agency_id}.html"' in dom
+                assert f'href="site/{agency_id}.html"' in dom
                 assert f'href="reports/year={DEMO_YEAR}/agency_id={agency_id}/report.pdf"' in dom
         else:
             assert dom.count("<svg") >= 3 and "<rect" in dom
             assert f'href="../reports/year={DEMO_YEAR}/agency_id={AGENCY}/report.docx"' in dom
+
+
+def test_build_site_on_an_empty_dataset_writes_an_index_of_nothing(tmp_path: Path) -> None:
+    out = LocalStore(tmp_path / "out")
+    build_site(out, pl.DataFrame({"agency_id": ["a-1"], "name": ["甲局"]}), ["a-1"])
+    index = (tmp_path / "out/index.html").read_text(encoding="utf-8")
+    assert "0 个机关，0 行" in index and "<tr data-status" not in index
+    assert not (tmp_path / "out/site/a-1.html").exists()  # nothing of it is published

@@ -90,4 +90,5 @@ REPORTED_CELLS = "reported_cells/"  # in the warehouse: ``nianbao audit --import
 
 def agency_page_key(agency_id: str) -> str:
     """The page of one agency: every year, its links, revisions and charts."""
-    return f"{SITE_PREFIX}agency_id={safe_agency_id(agency_id)}.html"
+    # Not "agency_id=<id>": that name is the partition folders' (tools glob "agency_id=*").
+    return f"{SITE_PREFIX}{safe_agency_id(agency_id)}.html"
