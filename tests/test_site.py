@@ -311,3 +311,22 @@ def test_build_site_on_an_empty_dataset_writes_an_index_of_nothing(tmp_path: Pat
     index = (tmp_path / "out/index.html").read_text(encoding="utf-8")
     assert "0 个机关，0 行" in index and "<tr data-status" not in index
     assert not (tmp_path / "out/site/a-1.html").exists()  # nothing of it is published
+
+
+@pytest.mark.slow
+def test_hostile_agency_name_runs_no_script_in_index_or_agency_page_in_chromium(
+    tmp_path: Path,
+) -> None:
+    _write_published(tmp_path)
+    registry = pl.DataFrame({"agency_id": ["a-1"], "name": [HOSTILE]})
+    build_site(LocalStore(tmp_path / "out"), registry, ["a-1"], LocalStore(tmp_path / "wh"))
+    titles = {
+        "index.html": "<title>政府信息公开工作年度报告</title>",
+        "a-1.html": '<title>&lt;script&gt;document.title="PWNED"&lt;/script&gt;局（a-1）</title>',
+    }
+    for page in (tmp_path / "out/index.html", tmp_path / "out/site/a-1.html"):
+        run = _chromium(page, tmp_path / "profile")
+        assert titles[page.name] in run.stdout  # the title as written: no script changed it
+        assert '&lt;script&gt;document.title="PWNED"&lt;/script&gt;局</' in run.stdout  # text
+        assert [line for line in run.stderr.splitlines() if "CONSOLE" in line] == []
+        assert "<svg" in run.stdout or page.name == "index.html"
