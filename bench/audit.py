@@ -26,7 +26,7 @@ from flows.outputs.formats.docx import to_docx
 from flows.outputs.formats.html import to_html
 from flows.outputs.formats.pdf import to_pdf
 from flows.outputs.formats.xlsx import to_xlsx
-from transforms.document import report_document
+from transforms.document import final_report
 
 RENDER = {
     "html": lambda doc: to_html(doc).encode(),
@@ -44,18 +44,10 @@ def build(folder: Path, n: int, formats: list[str], identical: bool) -> None:
     folder.mkdir(parents=True)
     for i in range(n):
         name = f"重庆市綦江区第{i}局"
-        doc = report_document(
-            {"agency_id": AGENCY, "agency_name": name},
-            2024,
-            "final",
-            "2024年1月1日至2024年12月31日",
-            # Every count times i + 1: the balances still hold, and no two agencies' tables are
-            # alike (unless --identical: every pair is then a copy, the copy check's worst case).
-            cells if identical else cells.with_columns(pl.col("value") * (i + 1)),
-            None,
-            None,
-            2,
-        )
+        # Every count times i + 1: the balances still hold, and no two agencies' tables are
+        # alike (unless --identical: every pair is then a copy, the copy check's worst case).
+        scaled = cells if identical else cells.with_columns(pl.col("value") * (i + 1))
+        doc = final_report(AGENCY, name, 2024, scaled)
         fmt = formats[i % len(formats)]
         (folder / f"{i:04d}.{fmt}").write_bytes(RENDER[fmt](doc))
 

@@ -39,7 +39,7 @@ from transforms.document import (
     TableCell,
     _Reader,  # the one reading of a cell's text (blank, "/", 1,322, full-width digits)
     cells_from_read,
-    report_document,
+    final_report,
 )
 from transforms.errors import InputError
 from transforms.parse import to_half_width
@@ -411,15 +411,8 @@ def template_document(agency: pl.DataFrame, year: int) -> Document:
     cannot be filled in). Rendered by ``template_xlsx``, which leaves value cells empty."""
     row = agency.row(0, named=True)
     cells = report_skeleton(agency).with_columns(value=pl.lit(0, VALUE_DTYPE))
-    doc = report_document(
-        {"agency_id": row["agency_id"], "agency_name": row["name"] or row["agency_id"]},
-        year,
-        "final",
-        f"{year}年1月1日至{year}年12月31日",
-        cells,
-        None,
-        None,
-        row["fee_decimals"],
+    doc = final_report(
+        row["agency_id"], row["name"] or row["agency_id"], year, cells, row["fee_decimals"]
     )
     channels = cells.filter(section="channels")
     table = Table(

@@ -35,6 +35,7 @@ from flows.steps import (
     ingest_source,
     publish_data_docs,
     publish_reports,
+    publish_rollups_of_run,
     publish_site,
     read_narratives,
     read_published_cells,
@@ -129,6 +130,15 @@ def recipe(job: Job) -> CompileResult:
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
     docs_uri = publish_data_docs(job.out, checked)
+    rollups = publish_rollups_of_run(
+        job.out,
+        job.warehouse,
+        job.settings.landing_zone(),
+        job.period,
+        job.status,
+        job.run_id,
+        job.agency_ids,
+    )
     publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
     result = CompileResult(
         run_id=job.run_id,
@@ -144,6 +154,7 @@ def recipe(job: Job) -> CompileResult:
         source_counts={name: o.counts for name, o in outcomes.items()},
         data_docs_uri=docs_uri,
         record_checks=record_results,
+        rollups=rollups,
     )
     return record(job, result, outcomes)
 

@@ -51,6 +51,8 @@ class CompileResult:
     source_counts: dict[str, dict[str, int]] = field(default_factory=dict)
     data_docs_uri: str | None = None
     record_checks: dict[str, list[dict]] = field(default_factory=dict)
+    # The roll-ups along 上级机关 this run published, and their members with no report.
+    rollups: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -409,6 +409,23 @@ def record_run(
     return write_manifest(out, manifest, started)
 
 
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_rollups_of_run(
+    out: Store,
+    warehouse: Store,
+    landing: Landing,
+    period: Period,
+    status: str,
+    run_id: str,
+    agency_ids: list[str],
+) -> dict:
+    """The roll-ups of every parent (上级机关, whole registry) of an agency this run compiled."""
+    from flows.outputs.rollups import publish_rollups
+
+    registry, _, _ = load_registry(landing, None)
+    return publish_rollups(out, warehouse, registry, period, status, run_id, agency_ids)
+
+
 # --- the browsable index (issue 13: site) -----------------------------------------------------
 
 

@@ -29,10 +29,9 @@ from transforms.document import (
     Paragraph,
     Table,
     cell_positions,
-    report_document,
+    final_report,
 )
 
-PERIOD = "{year}年1月1日至{year}年12月31日"
 KEY = ["section", "row", "column"]
 
 
@@ -64,16 +63,7 @@ def golden_reports(name: str, folder: Path) -> list[GoldenReport]:
             continue
         year = spec["year"]
         decimals = int(decimals or 2)
-        doc = report_document(
-            {"agency_id": agency_id, "agency_name": name_},
-            year,
-            "final",
-            PERIOD.format(year=year),
-            mine,
-            None,
-            None,
-            decimals,
-        )
+        doc = final_report(agency_id, name_, year, mine, decimals)
         reports.append(
             GoldenReport(name, name_, year, doc, mine.select(*KEY, "value"), mine, decimals)
         )
@@ -364,16 +354,7 @@ def reference_document(template_cells: pl.DataFrame) -> tuple[Document, pl.DataF
     replaced by the reference's.
     """
     cells = with_values(template_cells, REFERENCE_VALUES)
-    doc = report_document(
-        {"agency_name": REFERENCE_AGENCY},
-        2024,
-        "final",
-        PERIOD.format(year=2024),
-        cells,
-        None,
-        _OWN_NARRATIVE,
-        2,
-    )
+    doc = final_report("", REFERENCE_AGENCY, 2024, cells, narrative=_OWN_NARRATIVE)
     return doc, cells.select(*KEY, "value")
 
 

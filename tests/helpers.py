@@ -6,9 +6,11 @@ import datetime as dt
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 # The day most tests compile on: after 2024 and 2025 ended, so their reports are final.
 RUN_DATE = dt.date(2026, 11, 27)
@@ -82,3 +84,37 @@ def compile_args(landing, out, warehouse, *extra: str, year: int | str = 2024) -
         str(warehouse),
         *extra,
     ]
+
+
+def headless_chromium(
+    profile: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Debian's chromium (``.ci/run`` installs it), headless, offline and in a fresh profile.
+
+    Every host is unresolvable, so a page that tried to load anything from the network fails
+    at once instead of waiting; ``args`` say what to do (``--dump-dom``, ``--screenshot=…``)
+    and end with the page's URI. A missing chromium fails the test, naming the package.
+    """
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it when missing)")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+    ]
+    return subprocess.run(
+        [chromium, *flags, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env=env,
+    )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import shutil
 import subprocess
 import sys
 from decimal import Decimal
@@ -26,9 +25,9 @@ from flows.cli import app
 from flows.outputs.formats.docx import to_docx
 from flows.outputs.formats.html import to_html
 from flows.outputs.formats.xlsx import to_xlsx
-from tests.helpers import REGISTRY_HEADER
+from tests.helpers import REGISTRY_HEADER, headless_chromium
 from transforms.cells import VALUE_DTYPE, report_skeleton
-from transforms.document import report_document
+from transforms.document import final_report
 from transforms.rules import REPORT_RULES
 from transforms.sources import AGENCY_SCHEMA
 
@@ -89,16 +88,7 @@ def render(
     fmt: str = "html",
     file: str | None = None,
 ) -> Path:
-    doc = report_document(
-        {"agency_id": "x", "agency_name": name},
-        year,
-        "final",
-        f"{year}年1月1日至{year}年12月31日",
-        cells,
-        None,
-        None,
-        2,
-    )
+    doc = final_report("x", name, year, cells)
     data = {"html": lambda d: to_html(d).encode(), "docx": to_docx, "xlsx": to_xlsx}[fmt](doc)
     path = folder / (file or f"{name}-{year}.{fmt}")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -403,9 +393,6 @@ def test_index_html_is_offline_escapes_hostile_names_and_sorts_in_chromium(
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
     assert page.count("<script>") == 1 and "<link" not in page
 
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it when missing)")
     # Click the 机关 header once (ascending by name), then dump the DOM: a test copy of the page
     # whose policy also admits the clicking script, by its hash.
     click = "document.querySelectorAll('th')[1].click();"
@@ -417,28 +404,13 @@ def test_index_html_is_offline_escapes_hostile_names_and_sorts_in_chromium(
         ),
         encoding="utf-8",
     )
-    run = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=2000",
-            "--dump-dom",
-            clicker.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    run = headless_chromium(
+        tmp_path / "profile",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        clicker.as_uri(),
     )
     dom = run.stdout
     assert "<title>政府信息公开工作年度报告审核结果</title>" in dom

@@ -27,7 +27,7 @@ from flows.outputs.formats.docx import to_docx
 from flows.outputs.formats.html import to_html
 from flows.outputs.formats.xlsx import read_xlsx, to_xlsx
 from tests.helpers import RUN_DATE
-from transforms.document import Document, report_document
+from transforms.document import Document, final_report
 
 AGENCY_NAME = "重庆市綦江区城市管理局"
 
@@ -38,16 +38,7 @@ def demo(tmp_path_factory) -> tuple[Path, pl.DataFrame, Document]:
     landing = build_demo_landing(tmp_path_factory.mktemp("demo") / "landing")
     cells, _ = ingest_and_compile(landing, 2024, RUN_DATE)
     cells = cells.filter(agency_id=AGENCY)
-    doc = report_document(
-        {"agency_id": AGENCY, "agency_name": AGENCY_NAME},
-        2024,
-        "final",
-        "2024年1月1日至2024年12月31日",
-        cells,
-        None,
-        None,
-        2,
-    )
+    doc = final_report(AGENCY, AGENCY_NAME, 2024, cells)
     return landing, cells, doc
 
 

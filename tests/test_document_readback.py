@@ -16,7 +16,7 @@ from transforms.document import (
     ReadDocument,
     Table,
     cells_from_read,
-    report_document,
+    final_report,
 )
 
 
@@ -43,16 +43,7 @@ def demo(tmp_path_factory) -> tuple[pl.DataFrame, Document]:
     landing = build_demo_landing(tmp_path_factory.mktemp("demo") / "landing")
     cells, _ = ingest_and_compile(landing, 2024, RUN_DATE)
     cells = cells.filter(agency_id=AGENCY)
-    doc = report_document(
-        {"agency_id": AGENCY, "agency_name": "重庆市綦江区城市管理局"},
-        2024,
-        "final",
-        "2024年1月1日至2024年12月31日",
-        cells,
-        None,
-        None,
-        2,
-    )
+    doc = final_report(AGENCY, "重庆市綦江区城市管理局", 2024, cells)
     return cells, doc
 
 

@@ -12,8 +12,6 @@ import csv
 import datetime as dt
 import json
 import os
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 from types import SimpleNamespace
@@ -29,7 +27,7 @@ from flows.handfilled import agency_for, check_report, report_template, write_ch
 from flows.outputs.formats.markdown import to_markdown
 from flows.outputs.formats.xlsx import to_xlsx
 from flows.outputs.history import key_cells_table, summary_markdown
-from tests.helpers import DEFAULT_DELIVERY, REGISTRY_HEADER
+from tests.helpers import DEFAULT_DELIVERY, REGISTRY_HEADER, headless_chromium
 from transforms.balance import VIOLATION_SCHEMA
 from transforms.document import Document, Heading, Paragraph, Table, TableCell
 
@@ -79,32 +77,8 @@ class _Dom(HTMLParser):
 
 def _rendered_dom(page: Path, profile: Path) -> _Dom:
     """The DOM of a page after its scripts ran (``--dump-dom``), in headless Chromium."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it when missing)")
-    run = subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            # Offline: the CDN styles and scripts of Data Docs fail fast instead of being fetched.
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--virtual-time-budget=2000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    # Offline: the CDN styles and scripts of Data Docs fail fast instead of being fetched.
+    run = headless_chromium(profile, "--virtual-time-budget=2000", "--dump-dom", page.as_uri())
     assert "<html" in run.stdout, run.stderr[-2000:]
     return _Dom(run.stdout)
 

@@ -23,7 +23,7 @@ from flows.outputs.formats.html import read_html, to_html
 from flows.outputs.formats.xlsx import read_xlsx, to_xlsx
 from flows.settings import load_settings
 from tests.helpers import GOLDEN, RUN_DATE, SCENARIOS, lay_landing, scenario_spec
-from transforms.document import cells_from_read, report_document
+from transforms.document import cells_from_read, final_report
 
 FORMATS = {
     "report.html": (lambda doc: to_html(doc).encode(), read_html),
@@ -46,16 +46,7 @@ def test_every_format_of_every_golden_report_reads_back_to_its_cells(
 
     for number, agency in enumerate(agencies.iter_rows(named=True)):
         own = cells.filter(agency_id=agency["agency_id"])
-        doc = report_document(
-            {"agency_id": agency["agency_id"], "agency_name": agency["name"]},
-            year,
-            "final",
-            f"{year}年1月1日至{year}年12月31日",
-            own,
-            None,
-            None,
-            agency["fee_decimals"],
-        )
+        doc = final_report(agency["agency_id"], agency["name"], year, own, agency["fee_decimals"])
         for file, (render, read) in FORMATS.items():
             data = render(doc)
             read_back, problems = cells_from_read(read(data, f"{agency['agency_id']}/{file}"))

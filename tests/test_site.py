@@ -20,7 +20,13 @@ import polars as pl
 import pytest
 
 from flows.io.store import LocalStore, parquet_bytes
-from flows.outputs.layout import agency_page_key, cells_key, report_key, validation_key
+from flows.outputs.layout import (
+    agency_page_key,
+    cells_key,
+    report_key,
+    rollup_report_key,
+    validation_key,
+)
 from flows.outputs.publish import PUBLISHED_COLUMNS
 from flows.outputs.site import (
     CHART_SCHEMA,
@@ -97,12 +103,17 @@ def test_index_rows_mark_refused_reported_and_rollups() -> None:
 
 
 def test_index_links_only_files_that_exist_and_escapes_names() -> None:
-    files = {report_key(2024, "a-1", "report.html"), report_key(2024, "a-1", "数据问题清单.xlsx")}
+    files = {
+        report_key(2024, "a-1", "report.html"),
+        report_key(2024, "a-1", "数据问题清单.xlsx"),
+        rollup_report_key(2024, "city", "report.docx"),
+    }
     pages = {agency_page_key("a-2")}
     page = index_html(_rows(), files, pages)
     assert 'href="reports/year=2024/agency_id=a-1/report.html"' in page
     problems = 'href="reports/year=2024/agency_id=a-1/%E6%95%B0%E6%8D%AE%E9%97%AE%E9%A2%98%E6%B8%85%E5%8D%95.xlsx"'
     assert problems in page
+    assert 'href="rollup_reports/year=2024/agency_id=city/report.docx"' in page
     assert "report.pdf" not in page  # not published: no link that would not resolve
     assert 'href="site/a-2.html"' in page
     assert 'href="site/a-1.html"' not in page
@@ -330,3 +341,36 @@ def test_hostile_agency_name_runs_no_script_in_index_or_agency_page_in_chromium(
         assert '&lt;script&gt;document.title="PWNED"&lt;/script&gt;局</' in run.stdout  # text
         assert [line for line in run.stderr.splitlines() if "CONSOLE" in line] == []
         assert "<svg" in run.stdout or page.name == "index.html"
+
+
+# City ag-c → district ag-a → ag-b and ag-d (no files): two roll-ups, ag-d missing.
+ROLLUP_REGISTRY = (
+    "ag-c,重庆市人民政府,,,政府网站,否,4\n"
+    "ag-a,重庆市綦江区人民政府,,ag-c,政府网站,否,2\n"
+    "ag-b,整数局,,ag-a,政府网站,否,0\n"
+    "ag-d,空白局,,ag-a,政府网站,否,2\n"
+)
+
+
+@pytest.mark.slow
+def test_compiled_rollups_are_listed_as_汇总_with_links_that_resolve(
+    compile_landing, tmp_path: Path
+) -> None:
+    from tests.helpers import GOLDEN, REGISTRY_HEADER
+
+    landing = tmp_path / "landing"
+    shutil.copytree(GOLDEN / "fee_rounding_half_up" / "landing", landing)
+    (landing / "agencies.csv").write_text(REGISTRY_HEADER + ROLLUP_REGISTRY, encoding="utf-8")
+    compile_landing(landing, 2024, agencies=["ag-a", "ag-b", "ag-c"])
+    out = tmp_path / "published"
+    index = (out / "index.html").read_text(encoding="utf-8")
+    rollups = re.findall(r'<tr data-status="\w+" data-kind="rollup">(.*?)</tr>', index)
+    assert len(rollups) == 2
+    district = '<a href="site/ag-a.html">重庆市綦江区人民政府</a> <span class="rollup">汇总</span>'
+    assert district + "（2 个机关，缺 1 个）" in index
+    assert 'href="rollup_reports/year=2024/agency_id=ag-a/report.html"' in index
+    page = out / "site/ag-a.html"
+    assert "汇总历年趋势" in page.read_text(encoding="utf-8")
+    for html in (out / "index.html", page):
+        for link in _relative_links(html.read_text(encoding="utf-8")):
+            assert (html.parent / unquote(link)).resolve().is_file(), f"{html.name}: {link}"

@@ -852,6 +852,33 @@ def report_document(
     )
 
 
+def full_year(year: int) -> str:
+    """The statistics period of a final report as printed: "2024年1月1日至2024年12月31日"."""
+    return f"{year}年1月1日至{year}年12月31日"
+
+
+def final_report(
+    agency_id: str,
+    agency_name: str,
+    year: int,
+    cells: pl.DataFrame,
+    fee_decimals: int = 2,
+    narrative: Narrative | None = None,
+) -> Document:
+    """The final report of a whole year with no last year to compare: what a template, a
+    reader's test or a benchmark builds from cells alone."""
+    return report_document(
+        {"agency_id": agency_id, "agency_name": agency_name},
+        year,
+        "final",
+        full_year(year),
+        cells,
+        None,
+        narrative,
+        fee_decimals,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading a rendered report back into cells
 # ---------------------------------------------------------------------------------------------

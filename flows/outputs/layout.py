@@ -79,6 +79,24 @@ def quarantine_key(run_id: str) -> str:
     return f"quarantine/run_id={run_id}/quarantine.parquet"
 
 
+# --- roll-ups along 上级机关 (flows/outputs/rollups.py) ---------------------------------------
+
+
+def rollup_cells_key(year: int, agency_id: str) -> str:
+    """The current roll-up cells of one parent agency (its own and every descendant's summed)."""
+    return f"rollup_cells/{partition(year, agency_id)}/data.parquet"
+
+
+def rollup_report_key(year: int, agency_id: str, name: str) -> str:
+    """A rendered file of the current roll-up of one parent agency."""
+    return f"rollup_reports/{partition(year, agency_id)}/{name}"
+
+
+def rollup_version_folder(year: int, agency_id: str, run_id: str) -> str:
+    """One published version of a roll-up: its cells, rendered files and version.json."""
+    return f"rollup_history/{partition(year, agency_id)}/run_id={run_id}"
+
+
 # --- the browsable index (issue 13: site) -----------------------------------------------------
 
 SITE_INDEX_KEY = "index.html"  # every agency and roll-up, every year, at the top of --out

@@ -35,6 +35,7 @@ from flows.outputs.layout import (
     SITE_PREFIX,
     agency_page_key,
     report_key,
+    rollup_report_key,
 )
 from flows.outputs.publish import revisions
 from transforms.cells import CHANNEL_COLUMN, HEADLINE_CELLS, OUTCOME_GROUPS, OUTCOME_ROWS
@@ -283,12 +284,10 @@ def index_rows(
 
 
 def _links(row: dict, files: set[str], prefix: str) -> str:
-    """Links to every rendered file of the report's current version that is there."""
-    if row["kind"] != "report":
-        return "—"
-    keys = [
-        (report_key(row["year"], row["agency_id"], name), label) for name, label in FORMATS.items()
-    ]
+    """Links to every rendered file of the report's (or roll-up's) current version that is
+    there."""
+    key_of = rollup_report_key if row["kind"] == "rollup" else report_key
+    keys = [(key_of(row["year"], row["agency_id"], name), label) for name, label in FORMATS.items()]
     links = [f'<a href="{_href(k, prefix)}">{label}</a>' for k, label in keys if k in files]
     return " ".join(links) or "—"
 
@@ -636,7 +635,7 @@ def build_site(
     ]
     cells = pl.concat(charts).collect() if charts else pl.DataFrame(schema=CHART_SCHEMA)
     cells = cells.with_columns(kind=pl.col("kind").replace({"reported": "report"}))
-    files = set(_partition_keys(out, "reports/"))
+    files = set(_partition_keys(out, "reports/")) | set(_partition_keys(out, "rollup_reports/"))
     written = []
     rows_of = rows.filter(pl.col("agency_id").is_in(list(pages_of))).partition_by(
         "agency_id", as_dict=True
