@@ -37,6 +37,7 @@ from flows.steps import (
     publish_data_docs,
     publish_reports,
     publish_rollups_of_run,
+    publish_site,
     read_narratives,
     read_published_cells,
     record_run,
@@ -133,6 +134,7 @@ def recipe(job: Job) -> CompileResult:
     publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked)
     rollups = roll_up(job)
+    publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
     result = CompileResult(
         run_id=job.run_id,
         year=job.period.year,

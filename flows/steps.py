@@ -41,6 +41,7 @@ from flows.outputs.publish import (
     render_published,
 )
 from flows.outputs.render import AheadRenders
+from flows.outputs.site import build_site
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import TRANSIENT_IO_RETRIES
 from transforms.balance import VIOLATION_SCHEMA, validation_frame, w2_overdue_open_requests
@@ -442,3 +443,15 @@ def publish_changes(
     refused = set(violations.filter(pl.col("severity") == "error")["agency_id"])
     published = [a for a in cells["agency_id"].unique(maintain_order=True) if a not in refused]
     return write_changes(out, year, cells, previous, published)
+
+
+# --- the browsable index (issue 13: site) -----------------------------------------------------
+
+
+@task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
+def publish_site(
+    out: Store, warehouse: Store, agencies: pl.DataFrame, agency_ids: list[str]
+) -> list[str]:
+    """index.html of every published agency and roll-up, and the pages of this run's agencies
+    (after everything else is published, so it lists what is there now)."""
+    return build_site(out, agencies, agency_ids, warehouse)

@@ -103,3 +103,18 @@ def rollup_version_folder(year: int, agency_id: str, run_id: str) -> str:
 def changes_key(year: int) -> str:
     """Every current report of ``year`` beside last year's, cell by cell (one file a year)."""
     return f"changes/year={year}/data.parquet"
+
+
+# --- the browsable index (issue 13: site) -----------------------------------------------------
+
+SITE_INDEX_KEY = "index.html"  # every agency and roll-up, every year, at the top of --out
+SITE_PREFIX = "site/"  # one page per agency, and the registry names the index was built with
+SITE_NAMES_KEY = SITE_PREFIX + "agencies.parquet"
+ROLLUP_CELLS = "rollup_cells/"  # written by the roll-up step when it runs (issue 13 point 1)
+REPORTED_CELLS = "reported_cells/"  # in the warehouse: ``nianbao audit --import``
+
+
+def agency_page_key(agency_id: str) -> str:
+    """The page of one agency: every year, its links, revisions and charts."""
+    # Not "agency_id=<id>": that name is the partition folders' (tools glob "agency_id=*").
+    return f"{SITE_PREFIX}{safe_agency_id(agency_id)}.html"
