@@ -8,12 +8,15 @@ installs; a missing tool fails the test with the package to install, it is not s
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import struct
 import subprocess
 from pathlib import Path
 
+import pikepdf
+import polars as pl
 import pytest
 
 from flows.outputs.formats import pdf as pdf_format
@@ -21,6 +24,7 @@ from flows.outputs.formats.html import to_html
 from flows.outputs.formats.pdf import CJKFontMissing, cjk_font_files, to_pdf
 from tests.test_report_html import sample_document
 from transforms.document import Document, Heading, Paragraph, Table, TableCell
+from transforms.normalize import QUARANTINE_SCHEMA
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +204,118 @@ def test_chromium_screenshot_of_the_page_shows_it(tmp_path: Path) -> None:
     png = shot.read_bytes()
     assert _png_size(png) == (900, 2000)
     assert len(png) > 20_000  # a blank page compresses to a few kilobytes
+
+
+def _short_document(name: str, paragraphs: int) -> Document:
+    """A report of its own title, one heading and ``paragraphs`` paragraphs (pages)."""
+    return Document(
+        agency_name=name,
+        year=2024,
+        title=(name, "2024年政府信息公开工作年度报告"),
+        blocks=(
+            Heading(f"一、{name}总体情况", 1),
+            *(Paragraph(f"{name}第{i}段。" + "本机关依法主动公开政府信息。" * 40) for i in range(paragraphs)),
+        ),
+    )  # fmt: skip
+
+
+def _batch() -> list[Document]:
+    return [_short_document("甲局", 1), sample_document(), _short_document("乙局", 6)]
+
+
+def _pdf_text(tmp_path: Path, pdf: bytes, name: str, *options: str) -> str:
+    path = tmp_path / name
+    path.write_bytes(pdf)
+    return _run(_tool("pdftotext", "poppler-utils"), *options, str(path), "-")
+
+
+def test_pdfs_of_a_batch_are_each_reports_own_pdf(tmp_path: Path) -> None:
+    docs = _batch()
+    pdfs = pdf_format.to_pdfs(docs)
+    assert len(pdfs) == 3
+    for i, (doc, pdf) in enumerate(zip(docs, pdfs, strict=True)):
+        path = tmp_path / f"batch{i}.pdf"
+        path.write_bytes(pdf)
+        assert _pdf_text(tmp_path, pdf, f"b{i}.pdf") == _pdf_text(
+            tmp_path, to_pdf(doc), f"a{i}.pdf"
+        )
+        info = _run(_tool("pdfinfo", "poppler-utils"), str(path))
+        assert f"Title:           {''.join(doc.title)}\n" in info
+        assert "Page size:       595.276 x 841.89 pts (A4)" in info
+        pages = int(info.split("Pages:")[1].split()[0])
+        # Each report is numbered from 1 (the footer: — n —), whatever came before it.
+        for page in range(1, pages + 1):
+            footer = _pdf_text(tmp_path, pdf, f"p{i}.pdf", "-f", str(page), "-l", str(page))
+            assert f"\u2014{page}\u2014" in "".join(footer.split()), (i, page, footer)
+        fonts = _run(_tool("pdffonts", "poppler-utils"), str(path)).splitlines()[2:]
+        assert fonts and all(line.split()[-5:-2] == ["yes", "yes", "yes"] for line in fonts)
+    # The reports really are of different lengths: 乙局's runs over several pages.
+    assert "\u20142\u2014" in "".join(_pdf_text(tmp_path, pdfs[2], "last.pdf").split())
+    assert "\u20142\u2014" not in "".join(_pdf_text(tmp_path, pdfs[0], "first.pdf").split())
+
+
+def test_pdfs_of_a_batch_keep_each_reports_bookmarks() -> None:
+    docs = _batch()
+    for doc, pdf in zip(docs, pdf_format.to_pdfs(docs), strict=True):
+        with pikepdf.open(io.BytesIO(pdf)) as opened, opened.open_outline() as outline:
+            marks = [
+                (item.title, [child.title for child in item.children]) for item in outline.root
+            ]
+        headings = [b.text for b in doc.blocks if isinstance(b, Heading) and b.level == 1]
+        assert [title for title, _ in marks] == headings
+    assert marks[0][0] == "一、乙局总体情况"
+
+
+def test_same_batch_gives_the_same_pdf_bytes() -> None:
+    assert pdf_format.to_pdfs(_batch()) == pdf_format.to_pdfs(_batch())
+
+
+def test_empty_batch_gives_no_pdf() -> None:
+    assert pdf_format.to_pdfs([]) == []
+
+
+def test_batch_with_an_overlapping_table_is_refused_naming_the_report_and_table() -> None:
+    table = Table(
+        section="proactive",
+        n_rows=2,
+        n_cols=2,
+        cells=(TableCell(0, 0, "a", rowspan=2), TableCell(1, 0, "b")),
+    )
+    bad = Document(agency_name="丙局", year=2024, title=("丙局",), blocks=(table,))
+    with pytest.raises(ValueError, match=r"丙局.*proactive.*overlap"):
+        pdf_format.to_pdfs([sample_document(), bad, _short_document("甲局", 1)])
+
+
+def test_reports_rendered_in_chunks_come_back_in_order_each_with_its_own_files(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.outputs import render
+
+    # Chunks of 2 over 5 reports: the last chunk is short, and each chunk one Typst compile.
+    monkeypatch.setattr(render, "CHUNK", 2)
+    docs = [_short_document(f"局{i}", 1 + i % 2) for i in range(5)]
+    empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    rendered = render.render_reports([(doc, empty) for doc in docs])
+    assert len(rendered) == 5
+    for doc, files in zip(docs, rendered, strict=True):
+        assert files == {**render.render_report(doc, empty), "report.pdf": files["report.pdf"]}
+        with pikepdf.open(io.BytesIO(files["report.pdf"])) as pdf:
+            assert str(pdf.docinfo["/Title"]) == "".join(doc.title)
+
+
+def test_reports_rendered_ahead_are_taken_each_with_its_own_files() -> None:
+    from flows.outputs.render import AheadRenders, render_report
+
+    docs = [_short_document(f"局{i}", 1) for i in range(3)]
+    empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    ahead = AheadRenders()
+    ahead.submit_all([(f"a{i}", f"d{i}", doc, empty) for i, doc in enumerate(docs)])
+    assert len(ahead) == 3
+    assert ahead.take("a1", "other digest") is None
+    for i in (2, 0, 1):
+        files = ahead.take(f"a{i}", f"d{i}")
+        assert files is not None
+        assert files["report.html"] == render_report(docs[i], empty)["report.html"]
+        with pikepdf.open(io.BytesIO(files["report.pdf"])) as pdf:
+            assert str(pdf.docinfo["/Title"]) == "".join(docs[i].title)
+    assert len(ahead) == 0

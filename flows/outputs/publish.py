@@ -172,10 +172,12 @@ def render_ahead(
     ahead = AheadRenders()
     if len(reports) < 2 or workers() < 2:
         return ahead  # nothing to overlap: publishing renders in this process
+    todo = []
     for agency_id, document, quarantine in reports:
         digest = inputs_hash(document, quarantine)
         if current_render(out, year, agency_id, digest) is None:
-            ahead.submit(agency_id, digest, document, quarantine)
+            todo.append((agency_id, digest, document, quarantine))
+    ahead.submit_all(todo)
     return ahead
 
 

@@ -1,8 +1,9 @@
 """One agency's published inputs → its rendered files: every format from one document model.
 
 ``render_report`` is the one function that turns a report's ``Document`` and its agency's
-quarantine rows into the files published beside its cells (``RENDERED``). ``render_reports``
-renders many at once, the slow formats (Word, PDF) in a pool of processes sized to the cores.
+quarantine rows into the files published beside its cells (``RENDERED``); ``render_chunk``
+does it for several, their PDFs in one Typst compile. ``render_reports`` renders many at once,
+in chunks, in a pool of processes sized to the cores.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import threading
+from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -32,6 +34,7 @@ __all__ = [
     "AheadRenders",
     "escape_markdown",
     "inputs_hash",
+    "render_chunk",
     "render_report",
     "render_reports",
     "workers",
@@ -46,12 +49,26 @@ def render_report(document: Document, quarantine: pl.DataFrame) -> dict[str, byt
     ``quarantine`` is the agency's quarantined rows (``QUARANTINE_SCHEMA``): its
     数据问题清单.xlsx, written even when empty so an office sees that nothing was set aside.
     """
+    return render_chunk([(document, quarantine)])[0]
+
+
+def render_chunk(reports: Sequence[tuple[Document, pl.DataFrame]]) -> list[dict[str, bytes]]:
+    """``render_report`` of each (document, quarantine), in order, their PDFs typeset in one
+    Typst compile (``to_pdfs``: the tables' labels laid out once, not once a report)."""
+    pdfs = pdf_format.to_pdfs([document for document, _ in reports])
+    return [
+        _rendered(document, quarantine, pdf)
+        for (document, quarantine), pdf in zip(reports, pdfs, strict=True)
+    ]
+
+
+def _rendered(document: Document, quarantine: pl.DataFrame, pdf: bytes) -> dict[str, bytes]:
     page = html_format.to_html(document)
     rendered = {
         "report.md": markdown_format.to_markdown(document).encode(),
         "report.html": page.encode(),
         "report.docx": docx_format.to_docx(document),
-        "report.pdf": pdf_format.to_pdf(document),
+        "report.pdf": pdf,
         "report.xlsx": xlsx_format.to_xlsx(document),
         PROBLEMS_FILE: xlsx_format.problems_xlsx(quarantine),
     }
@@ -59,8 +76,16 @@ def render_report(document: Document, quarantine: pl.DataFrame) -> dict[str, byt
     return rendered
 
 
-def _render_args(args: tuple[Document, pl.DataFrame]) -> dict[str, bytes]:
-    return render_report(*args)
+# Reports per worker task, and per Typst compile: a PDF costs 20-23 ms of CPU in a batch of
+# 10, 25 or 50 (bench/render.py --batch) against 35-40 ms alone; 10 keeps the first results
+# coming early and a worker's memory small.
+CHUNK = 10
+
+
+def _chunks(n: int) -> list[range]:
+    """Positions 0..n-1 in chunks of at most ``CHUNK``, at least one chunk a worker."""
+    size = max(1, min(CHUNK, -(-n // workers())))
+    return [range(start, min(start + size, n)) for start in range(0, n, size)]
 
 
 # One pool per process, shared by the publishing tasks running side by side: sized to the cores
@@ -97,20 +122,23 @@ def _drop_pool() -> None:
 def render_reports(reports: list[tuple[Document, pl.DataFrame]]) -> list[dict[str, bytes]]:
     """``render_report`` of each (document, quarantine), in order.
 
-    Several reports on a machine with several cores are rendered in worker processes (the
-    documents are pickled in, the files' bytes come back); one report, or one core, in this
-    process. A pool that cannot start or breaks (a worker killed, a daemonic Dask worker that
-    may not have children) falls back to rendering here: slower, never a failed run.
+    The reports are rendered in chunks (``render_chunk``); several chunks on a machine with
+    several cores in worker processes (the documents are pickled in, the files' bytes come
+    back), one chunk, or one core, in this process. A pool that cannot start or breaks (a
+    worker killed, a daemonic Dask worker that may not have children) falls back to rendering
+    here: slower, never a failed run.
     """
-    if len(reports) < 2 or workers() < 2:
-        return [render_report(*report) for report in reports]
+    chunks = [[reports[i] for i in chunk] for chunk in _chunks(len(reports))]
+    if len(chunks) < 2 or workers() < 2:
+        return [files for chunk in chunks for files in render_chunk(chunk)]
     try:
-        chunk = max(1, len(reports) // (workers() * 4))
-        return list(_render_pool().map(_render_args, reports, chunksize=chunk))
+        pool = _render_pool()
+        futures = [pool.submit(render_chunk, chunk) for chunk in chunks]
+        return [files for future in futures for files in future.result()]
     except (BrokenProcessPool, AssertionError, OSError) as error:
         log.warning("rendering in worker processes failed (%s): rendering here", error)
         _drop_pool()
-        return [render_report(*report) for report in reports]
+        return [files for chunk in chunks for files in render_chunk(chunk)]
 
 
 class AheadRenders:
@@ -123,23 +151,32 @@ class AheadRenders:
     """
 
     def __init__(self) -> None:
-        self._futures: dict[tuple[str, str], Future] = {}
+        # Each report's chunk (rendered by one worker task) and its place in it.
+        self._futures: dict[tuple[str, str], tuple[Future, int]] = {}
 
     def submit(self, agency_id: str, digest: str, document: Document, quarantine: pl.DataFrame):
-        try:
-            future = _render_pool().submit(render_report, document, quarantine)
-        except (BrokenProcessPool, RuntimeError, OSError) as error:
-            log.warning("cannot render ahead in worker processes (%s)", error)
-            return
-        self._futures[(agency_id, digest)] = future
+        self.submit_all([(agency_id, digest, document, quarantine)])
+
+    def submit_all(self, reports: Sequence[tuple[str, str, Document, pl.DataFrame]]) -> None:
+        """Render each (agency_id, digest, document, quarantine), in chunks."""
+        for chunk in _chunks(len(reports)):
+            members = [reports[i] for i in chunk]
+            try:
+                future = _render_pool().submit(render_chunk, [(d, q) for _, _, d, q in members])
+            except (BrokenProcessPool, RuntimeError, OSError) as error:
+                log.warning("cannot render ahead in worker processes (%s)", error)
+                return
+            for place, (agency_id, digest, _, _) in enumerate(members):
+                self._futures[(agency_id, digest)] = (future, place)
 
     def take(self, agency_id: str, digest: str) -> dict[str, bytes] | None:
         """The files rendered for exactly these inputs, or None (publishing renders them)."""
-        future = self._futures.pop((agency_id, digest), None)
-        if future is None:
+        entry = self._futures.pop((agency_id, digest), None)
+        if entry is None:
             return None
+        future, place = entry
         try:
-            return future.result()
+            return future.result()[place]
         except (BrokenProcessPool, OSError) as error:
             log.warning(
                 "rendering %s in a worker process failed (%s): rendering here", agency_id, error
@@ -152,7 +189,7 @@ class AheadRenders:
         return len(self._futures)
 
     def cancel(self) -> None:
-        for future in self._futures.values():
+        for future, _ in self._futures.values():
             future.cancel()
         self._futures.clear()
 
@@ -162,6 +199,7 @@ def _renderer_fingerprint() -> str:
     digest = hashlib.sha256()
     for module in (docx_format, html_format, markdown_format, pdf_format, xlsx_format):
         digest.update(Path(module.__file__ or "").read_bytes())
+    digest.update(pdf_format._template_file().read_bytes())
     for package in ("python-docx", "typst", "xlsxwriter", "pylopdf-fonts-zh-cn"):
         try:
             digest.update(f"{package}={importlib.metadata.version(package)}".encode())

@@ -7,10 +7,16 @@ The layout follows report.html's print CSS: GB/T 9704-2012 margins, title, the s
 tables with their row and column spans, borders and repeated header rows, placeholders boxed
 and marked 【待补充】.
 
-No text of the document is ever Typst markup: the template below is fixed, and the document
-reaches it as one JSON string (``sys.inputs``) whose strings are set as plain text, so ``#``,
-``$``, ``*``, ``]`` or ``\\`` in an agency name or narrative print as themselves. The template
-reads no file and imports no package; the compiler sees only the two fonts.
+No text of the document is ever Typst markup: the template (report.typ beside this module)
+is fixed, and the documents reach it as one JSON string (``sys.inputs``) whose strings are set
+as plain text, so ``#``, ``$``, ``*``, ``]`` or ``\\`` in an agency name or narrative print as
+themselves. The template reads no file and imports no package; the compiler sees only the two
+fonts.
+
+Many reports are typeset in one compile and cut apart (``to_pdfs``, with pikepdf): a compile
+per report costs about twice as much CPU. The cut PDFs carry no tags (PDF/UA structure): a
+structure tree cannot be cut apart with its pages, so the batch is compiled without one; the
+text, its order and the bookmarks are those of the tagged PDF.
 
 Chinese text is set in Noto Serif SC / Noto Sans SC (SIL OFL), shipped by the
 ``pylopdf-fonts-zh-cn`` wheel, so the PDF does not depend on what fonts a machine has: the
@@ -21,11 +27,14 @@ than none.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import io
 import json
 import logging
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,15 +72,91 @@ def to_pdf(doc: Document) -> bytes:
     Raises ``CJKFontMissing`` when the fonts are not installed, ``ValueError`` for a table
     whose cells overlap or leave its grid.
     """
+    return to_pdfs([doc])[0]
+
+
+def to_pdfs(docs: Sequence[Document]) -> list[bytes]:
+    """``to_pdf`` of each document, in order, typeset in one Typst compile and then split.
+
+    Typst lays out the tables' identical labels once for the whole batch (12.7 ms a report
+    in a batch of 10 where one compile per report takes 35 ms). Each report starts on a new
+    page with its page numbers from 1; a metadata element at its start gives its first page,
+    and each is copied out into a PDF of its own with its own title, bookmarks and fonts.
+    A report's fonts are subsets of the batch's glyphs (a few more glyphs than its own), so
+    its bytes depend on the batch, deterministically: the same batch gives the same bytes.
+
+    Raises as ``to_pdf`` does, for the whole batch: a table that cannot be drawn is named
+    with its document's agency.
+    """
+    if not docs:
+        return []
+    models = []
+    for doc in docs:
+        try:
+            models.append(_typst_model(doc))
+        except ValueError as error:
+            raise ValueError(f"report.pdf of {doc.agency_name!r}: {error}") from None
     fonts = cjk_font_files()
-    data = json.dumps(_typst_model(doc), ensure_ascii=False)
     compiler = _compiler(tuple(str(path) for path in fonts.values()))
-    pdf, warnings = compiler.compile_with_warnings(
-        input=_TEMPLATE, format="pdf", sys_inputs={"doc": data}, timestamp=_CREATED
+    data = json.dumps(models, ensure_ascii=False)
+    batch, warnings = compiler.compile_with_warnings(
+        format="pdf", sys_inputs={"docs": data}, timestamp=_CREATED, pdf_tags=False
     )
     for warning in warnings:
         log.warning("report.pdf: %s", warning.message)
-    return pdf
+    # The first page of each report (1-based, in the batch), as the template marks it.
+    marks = json.loads(compiler.query("<nianbao-report>", field="value"))
+    if [index for index, _ in marks] != list(range(len(docs))):
+        raise RuntimeError(f"report.pdf: the batch marks reports {marks}, not {len(docs)}")
+    starts = [page for _, page in marks]
+    return _split(batch, starts, ["".join(model["title"]) for model in models])
+
+
+def _split(batch: bytes, starts: list[int], titles: list[str]) -> list[bytes]:
+    """The batch PDF cut at ``starts`` into one standalone PDF per report."""
+    import pikepdf
+
+    source = pikepdf.open(io.BytesIO(batch))
+    n_pages = len(source.pages)
+    ends = [*starts[1:], n_pages + 1]
+    if len(starts) != len(titles) or any(b <= a for a, b in zip(starts, ends, strict=True)):
+        raise RuntimeError(f"report.pdf: the batch's report starts {starts} do not split it")
+    # Bookmarks (the reports' headings), each under the report whose pages it points to.
+    bookmarks: list[list[tuple[str, int, list[tuple[str, int]]]]] = [[] for _ in starts]
+    with source.open_outline() as outline:
+        for item in outline.root:
+            page = _outline_page(source, item)
+            report = bisect.bisect_right(starts, page + 1) - 1
+            children = [(child.title, _outline_page(source, child)) for child in item.children]
+            bookmarks[report].append((item.title, page, children))
+    info = {key: source.docinfo[key] for key in ("/Author", "/Creator", "/CreationDate")}
+    pdfs = []
+    for first, end, title, marks in zip(starts, ends, titles, bookmarks, strict=True):
+        report = pikepdf.new()
+        report.pages.extend(source.pages[first - 1 : end - 1])
+        report.Root.Lang = source.Root.Lang
+        report.Root.ViewerPreferences = pikepdf.Dictionary(DisplayDocTitle=True)
+        report.docinfo.update({**info, "/ModDate": info["/CreationDate"]})
+        report.docinfo["/Title"] = title
+        with report.open_outline() as outline:
+            for text, page, children in marks:
+                item = pikepdf.OutlineItem(text, page - first + 1)
+                item.children.extend(
+                    pikepdf.OutlineItem(child, child_page - first + 1)
+                    for child, child_page in children
+                )
+                outline.root.append(item)
+        out = io.BytesIO()
+        # deterministic_id: the file identifier from the content, not from the clock.
+        report.save(out, deterministic_id=True, min_version=source.pdf_version)
+        pdfs.append(out.getvalue())
+    return pdfs
+
+
+def _outline_page(pdf: Any, item: Any) -> int:
+    """The 0-based page a bookmark of Typst's points to (its /Dest is [page /XYZ x y zoom])."""
+    destination = item.destination if item.destination is not None else item.action.D
+    return pdf.pages.index(destination[0])
 
 
 # The creation date written into the PDF: fixed, so the same Document gives the same bytes.
@@ -103,8 +188,13 @@ def _compiler(font_files: tuple[str, ...]) -> Any:
             )
         # Typst reads files only below its root, here the fonts' folder; the template reads
         # none there either.
+        # The template is the compiler's input file (``query`` reads the compiled document
+        # only from there); the root is its folder, from which the template reads nothing.
         cached[font_files] = typst.Compiler(
-            font_paths=fonts, ignore_system_fonts=True, root=folders[0]
+            input=str(_template_file()),
+            font_paths=fonts,
+            ignore_system_fonts=True,
+            root=str(_template_file().parent),
         )
     return cached[font_files]
 
@@ -176,55 +266,8 @@ def _typst_table(table: Table) -> dict[str, Any]:
 # Wide tables (table 四 has 15 value columns) get a smaller type, as in report.html.
 _WIDE_TABLE_COLUMNS = 10
 
-# The page, in Typst. Every string shown comes from the JSON in sys.inputs.doc.
-_TEMPLATE = rb"""
-#let doc = json(bytes(sys.inputs.doc))
-#let serif = "Noto Serif SC"
-#let sans = "Noto Sans SC"
-#set document(title: doc.title.join(""), author: "nianbao")
-#set page(
-  paper: "a4",
-  margin: (top: 37mm, bottom: 35mm, left: 28mm, right: 26mm),
-  footer: context align(center, text(size: 14pt)[\u{2014} #counter(page).display() \u{2014}]),
-)
-#set text(font: serif, size: 16pt, lang: "zh", region: "cn")
-#set par(justify: true, first-line-indent: (amount: 2em, all: true), leading: 0.8em, spacing: 0.8em)
-#show heading: it => block(above: 1em, below: 0.8em, sticky: true,
-  text(size: 16pt, weight: "regular", font: if it.level == 1 { sans } else { serif },
-    h(2em) + it.body))
-#let alignments = (right: right + horizon, centre: center + horizon, left: left + horizon)
 
-#align(center, block(below: 1.5em, {
-  set par(first-line-indent: 0em, justify: false, leading: 0.5em)
-  for line in doc.title { par(text(font: sans, size: 22pt, line)) }
-}))
-
-#for b in doc.blocks {
-  if b.kind == "heading" {
-    heading(level: b.level, b.text)
-  } else if b.kind == "paragraph" {
-    if b.placeholder {
-      block(width: 100%, inset: (x: 0.4em, y: 0.2em), above: 0.6em, below: 0.6em,
-        fill: rgb("#fff3b0"), stroke: (paint: rgb("#c00000"), thickness: 1.5pt, dash: "dashed"),
-        par[#text(fill: rgb("#c00000"), weight: "bold")[\u{3010}\u{5F85}\u{8865}\u{5145}\u{3011}]#b.text])
-    } else {
-      par(b.text)
-    }
-  } else {
-    let cells = b.cells.map(c => table.cell(
-      x: c.at(0), y: c.at(1), rowspan: c.at(2), colspan: c.at(3),
-      align: alignments.at(c.at(4)), c.at(5)))
-    block(above: 0.8em, below: 1.2em, {
-      set text(size: if b.small { 9pt } else { 10.5pt })
-      set par(justify: false, first-line-indent: 0em, leading: 0.45em)
-      table(
-        columns: b.widths.map(w => w * 1fr),
-        stroke: 0.75pt,
-        inset: (x: 1.2mm, y: 1mm),
-        ..if b.head > 0 { (table.header(repeat: true, ..cells.slice(0, b.head)),) } else { () },
-        ..cells.slice(b.head),
-      )
-    })
-  }
-}
-"""
+# The page, in Typst: report.typ beside this module. Every string shown comes from the JSON in
+# sys.inputs.docs.
+def _template_file() -> Path:
+    return Path(__file__).with_name("report.typ")
