@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+from collections.abc import Collection
 
 import polars as pl
 
@@ -108,6 +109,19 @@ def parents_to_recompute(pairs: pl.DataFrame, changed: list[str]) -> list[str]:
     return sorted(pairs.filter(pl.col("member_id").is_in(changed))["parent_id"].unique())
 
 
+def refused_members(
+    pairs: pl.DataFrame, cells: pl.DataFrame, refused: Collection[str]
+) -> dict[str, list[str]]:
+    """Per parent, its members in ``refused`` whose (previous) cells were summed; a refused
+    member never published has no cells: it is among the parent's missing instead."""
+    summed = pairs.filter(
+        pl.col("member_id").is_in(list(refused))
+        & pl.col("member_id").is_in(cells["agency_id"].unique().implode())
+    )
+    grouped = summed.group_by("parent_id").agg(pl.col("member_id").sort()).sort("parent_id")
+    return {parent: members for parent, members in grouped.iter_rows()}
+
+
 def publish_rollups(
     out: Store,
     warehouse: Store,
@@ -116,12 +130,18 @@ def publish_rollups(
     status: str,
     run_id: str,
     changed: list[str],
+    refused: Collection[str] = (),
 ) -> dict:
     """Recompute and publish the roll-up of every parent of an agency in ``changed``.
 
+    ``refused``: the agencies whose report this run refused (a blocking violation); their
+    previous current version is what is summed.
+
     Returns what the manifest records: ``published`` (parent ids), ``missing`` (per parent, the
-    agencies of its subtree with no current report), ``unknown_parents`` (上级机关 not in the
-    registry: those agencies are roots) and ``error`` (a cycle in 上级机关: nothing rolled up).
+    agencies of its subtree with no current report), ``refused`` (per parent, its members this
+    run refused that were summed at their previous current version), ``unknown_parents``
+    (上级机关 not in the registry: those agencies are roots) and ``error`` (a cycle in 上级机关:
+    nothing rolled up).
     """
     year = period.year
     unknown = unknown_parents(registry).to_dicts()
@@ -131,7 +151,13 @@ def publish_rollups(
         pairs = member_pairs(registry)
     except InputError as error:
         log.error("no roll-ups: %s", error)
-        return {"published": [], "missing": {}, "unknown_parents": unknown, "error": str(error)}
+        return {
+            "published": [],
+            "missing": {},
+            "refused": {},
+            "unknown_parents": unknown,
+            "error": str(error),
+        }
     parents = parents_to_recompute(pairs, changed)
     wanted = pairs.filter(pl.col("parent_id").is_in(parents))
     cells = member_cells(out, warehouse, year, sorted(wanted["member_id"].unique()))
@@ -166,6 +192,7 @@ def publish_rollups(
     return {
         "published": parents,
         "missing": {p: m for p, m in missing.items() if m},
+        "refused": refused_members(wanted, cells, refused),
         "unknown_parents": unknown,
         "error": None,
     }
