@@ -18,6 +18,7 @@ import polars as pl
 
 from flows.audit.run import reported_cells_key
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.changes import write_rollup_changes
 from flows.outputs.layout import (
     cells_key,
     records_key,
@@ -189,6 +190,7 @@ def publish_rollups(
         mine = of_parent[(parent,)]
         missing[parent] = mine["missing"][0].to_list()
         _publish_rollup(out, year, parent, mine, files, period, status, run_id)
+    write_rollup_changes(out, year, parents)
     return {
         "published": parents,
         "missing": {p: m for p, m in missing.items() if m},
