@@ -26,7 +26,7 @@ from flows.outputs.layout import (
     rollup_report_key,
     rollup_version_folder,
 )
-from flows.outputs.publish import period_text
+from flows.outputs.publish import begin_publishing, end_publishing, period_text
 from flows.outputs.render import render_reports
 from transforms.cells import CELL_KEY, is_money
 from transforms.document import report_document
@@ -186,10 +186,13 @@ def publish_rollups(
     empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     rendered = render_reports([(document, empty) for document in documents])
     missing = {}
+    # Journalled like the reports: a run cut off in between is repaired at the next one's start.
+    begin_publishing(out, year, [], run_id, rollup_ids=parents)
     for parent, files in zip(parents, rendered, strict=True):
         mine = of_parent[(parent,)]
         missing[parent] = mine["missing"][0].to_list()
         _publish_rollup(out, year, parent, mine, files, period, status, run_id)
+    end_publishing(out, run_id)
     write_rollup_changes(out, year, parents)
     return {
         "published": parents,
