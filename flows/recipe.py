@@ -133,7 +133,7 @@ def recipe(job: Job) -> CompileResult:
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
     publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked)
-    rollups = roll_up(job)
+    rollups = roll_up(job, violations)
     publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
     result = CompileResult(
         run_id=job.run_id,
@@ -281,8 +281,10 @@ def publish(
     return written
 
 
-def roll_up(job: Job) -> dict:
-    """The roll-ups of every parent (上级机关) of an agency this run compiled."""
+def roll_up(job: Job, violations: pl.DataFrame) -> dict:
+    """The roll-ups of every parent (上级机关) of an agency this run compiled; a report it
+    refused is summed at its previous current version."""
+    refused = sorted(set(violations.filter(severity="error")["agency_id"]))
     return publish_rollups_of_run(
         job.out,
         job.warehouse,
@@ -291,6 +293,7 @@ def roll_up(job: Job) -> dict:
         job.status,
         job.run_id,
         job.agency_ids,
+        refused,
     )
 
 

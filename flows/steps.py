@@ -419,12 +419,16 @@ def publish_rollups_of_run(
     status: str,
     run_id: str,
     agency_ids: list[str],
+    refused: list[str] | None = None,
 ) -> dict:
-    """The roll-ups of every parent (上级机关, whole registry) of an agency this run compiled."""
+    """The roll-ups of every parent (上级机关, whole registry) of an agency this run compiled;
+    ``refused``: the agencies it refused (their previous version is summed, the manifest says so)."""
     from flows.outputs.rollups import publish_rollups
 
     registry, _, _ = load_registry(landing, None)
-    return publish_rollups(out, warehouse, registry, period, status, run_id, agency_ids)
+    return publish_rollups(
+        out, warehouse, registry, period, status, run_id, agency_ids, refused or []
+    )
 
 
 # --- year over year (issue 13) ---------------------------------------------------------------

@@ -13,6 +13,7 @@ import pytest
 from tests.factories import agencies, no_records
 from transforms.changes import (
     ChangeBounds,
+    changes_dataset_schema,
     changes_schema,
     year_over_year,
     year_over_year_warnings,
@@ -199,7 +200,8 @@ def test_a_run_publishes_the_changes_and_warns_of_a_channel_that_fell(
     assert compile_landing(landing, 2023, out=str(out)).ok
     first = _changes(out, 2023)
     assert (
-        first.schema == changes_schema() and first["last_year_value"].null_count() == first.height
+        first.schema == changes_dataset_schema()
+        and first["last_year_value"].null_count() == first.height
     )
 
     # Year to date (provisional): part of a year against a whole one, no W5.

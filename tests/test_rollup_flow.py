@@ -88,3 +88,32 @@ def test_a_cycle_in_the_registry_publishes_no_rollup_and_names_its_agencies(tmp_
     assert "ag-a, ag-b" in found["error"]
     assert found["unknown_parents"] == [{"agency_id": "ag-c", "parent_id": "x"}]
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_a_member_refused_in_this_run_is_summed_at_its_previous_version_and_named_in_the_manifest(
+    compile_landing, tmp_path
+) -> None:
+    landing, out = _landing(tmp_path), tmp_path / "published"
+    compile_landing(landing, 2024, agencies=["ag-a", "ag-b", "ag-c"])
+    before = {parent: _rollup(out, parent) for parent in ("ag-a", "ag-c")}
+    # ag-b has no rule-making power (否) yet reports a 规章 made this year: B9 refuses it.
+    documents = landing / "ag-b" / "documents" / "documents.csv"
+    documents.parent.mkdir(parents=True)
+    documents.write_text(
+        "文号,标题,文件类别,公布日期,废止日期\n令1号,新规章,规章,2024-03-01,\n", encoding="utf-8"
+    )
+
+    second = compile_landing(landing, 2024, agencies=["ag-a", "ag-b"])
+
+    assert second.failed_agencies == ["ag-b"]
+    manifest = json.loads(Path(second.manifest_uri).read_text(encoding="utf-8"))
+    assert manifest["rollups"]["refused"] == {"ag-a": ["ag-b"], "ag-c": ["ag-b"]}
+    assert manifest["rollups"]["missing"] == {"ag-a": ["ag-d"], "ag-c": ["ag-d"]}
+    for parent, old in before.items():
+        new = _rollup(out, parent)
+        assert new["run_id"].unique().to_list() == [second.run_id]
+        key = ["section", "row", "column"]
+        # ag-b's refused cells (one 规章 issued) are not summed: its previous version is.
+        assert new.select(*key, "value").equals(old.select(*key, "value"))
+        regulations = new.filter(section="proactive", row="regulations", column="issued")
+        assert regulations["value"].item() == 0

@@ -51,6 +51,30 @@ def changes_schema(by: str = "agency_id") -> pl.Schema:
     )
 
 
+# What a row of the changes dataset compares: an agency's report, or a parent's roll-up (whose
+# ``agency_id`` is the parent's; a parent with a report of its own has both).
+CHANGE_KINDS = ("report", "rollup")
+
+
+def changes_dataset_schema() -> pl.Schema:
+    """The columns of ``changes/year=<Y>/data.parquet``: :func:`changes_schema` with ``kind``
+    (``report`` | ``rollup``) after ``agency_id``."""
+    columns = list(changes_schema().items())
+    return pl.Schema([columns[0], ("kind", pl.String()), *columns[1:]])
+
+
+def as_dataset_rows(changes: pl.DataFrame, kind: str) -> pl.DataFrame:
+    """:func:`year_over_year`'s frame as rows of the changes dataset of this ``kind``.
+
+    >>> as_dataset_rows(pl.DataFrame(schema=changes_schema()), "rollup").columns[:3]
+    ['agency_id', 'kind', 'section']
+    """
+    if kind not in CHANGE_KINDS:
+        raise ValueError(f"kind {kind!r} is not one of {CHANGE_KINDS}")
+    schema = changes_dataset_schema()
+    return changes.with_columns(kind=pl.lit(kind)).select(schema.names()).cast(schema)
+
+
 def _with_labels(cells: pl.DataFrame) -> pl.DataFrame:
     missing = [c for c in ("row_label", "column_label") if c not in cells.columns]
     return cells.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)

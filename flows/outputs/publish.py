@@ -15,6 +15,9 @@ from flows.outputs.layout import (
     cells_key,
     history_prefix,
     report_key,
+    rollup_cells_key,
+    rollup_report_key,
+    rollup_version_folder,
     validation_key,
     version_folder,
 )
@@ -56,8 +59,13 @@ class RunFailed(Exception):
         return self.args[0]
 
 
-def begin_publishing(out: Store, year: int, agency_ids: list[str], run_id: str) -> None:
+def begin_publishing(
+    out: Store, year: int, agency_ids: list[str], run_id: str, rollup_ids: list[str] | None = None
+) -> None:
+    """Journal which reports (and which parents' roll-ups) this run is about to write."""
     journal = {"run_id": run_id, "year": year, "agency_ids": agency_ids, "state": "publishing"}
+    if rollup_ids:
+        journal["rollup_ids"] = list(rollup_ids)
     out.write_bytes(JOURNAL_KEY, json.dumps(journal).encode())
 
 
@@ -66,12 +74,14 @@ def end_publishing(out: Store, run_id: str, state: str = "done") -> None:
 
 
 def restore_interrupted(out: Store) -> list[str]:
-    """Put back the current version of every report a cut-off publish left half-written.
+    """Put back the current version of every report (and roll-up) a cut-off publish left
+    half-written.
 
     A report's cells are written last, so an agency whose cells do not carry the cut-off run
     may hold that run's rendered files and validation result beside older cells: they are
     restored from the current version under ``history/``, or removed when no version was ever
-    published. Returns the agencies restored.
+    published. Roll-ups (``rollup_ids`` in the journal) likewise, from ``rollup_history/``.
+    Returns the agencies restored (a roll-up as "<parent> (roll-up)").
     """
     if not out.exists(JOURNAL_KEY):
         return []
@@ -94,8 +104,28 @@ def restore_interrupted(out: Store) -> list[str]:
                 out.remove(key)  # never published: nothing of the cut-off run may stay
             # else: a version from before history kept result.json; S3 here may not delete
         restored.append(agency_id)
+    for parent in journal.get("rollup_ids", []):
+        if _restore_rollup(out, year, parent, run_id):
+            restored.append(f"{parent} (roll-up)")
     end_publishing(out, run_id, "restored")
     return restored
+
+
+def _restore_rollup(out: Store, year: int, parent: str, run_id: str) -> bool:
+    """One roll-up a cut-off run left half-written, put back as ``restore_interrupted`` puts
+    back a report: its rendered files from its current version under ``rollup_history/``,
+    removed when it never had one. False when it was published whole."""
+    key = rollup_cells_key(year, parent)
+    current = read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
+    if current == run_id:
+        return False  # its cells, the last file written, are the cut-off run's
+    for name in RENDERED:
+        version = f"{rollup_version_folder(year, parent, current)}/{name}"
+        if current is not None and out.exists(version):
+            out.write_bytes(rollup_report_key(year, parent, name), out.read_bytes(version))
+        elif current is None:
+            out.remove(rollup_report_key(year, parent, name))
+    return True
 
 
 def published_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame | None:

@@ -12,11 +12,13 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+from collections.abc import Collection
 
 import polars as pl
 
 from flows.audit.run import reported_cells_key
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.outputs.changes import write_rollup_changes
 from flows.outputs.layout import (
     cells_key,
     records_key,
@@ -24,7 +26,7 @@ from flows.outputs.layout import (
     rollup_report_key,
     rollup_version_folder,
 )
-from flows.outputs.publish import period_text
+from flows.outputs.publish import begin_publishing, end_publishing, period_text
 from flows.outputs.render import render_reports
 from transforms.cells import CELL_KEY, is_money
 from transforms.document import report_document
@@ -108,6 +110,19 @@ def parents_to_recompute(pairs: pl.DataFrame, changed: list[str]) -> list[str]:
     return sorted(pairs.filter(pl.col("member_id").is_in(changed))["parent_id"].unique())
 
 
+def refused_members(
+    pairs: pl.DataFrame, cells: pl.DataFrame, refused: Collection[str]
+) -> dict[str, list[str]]:
+    """Per parent, its members in ``refused`` whose (previous) cells were summed; a refused
+    member never published has no cells: it is among the parent's missing instead."""
+    summed = pairs.filter(
+        pl.col("member_id").is_in(list(refused))
+        & pl.col("member_id").is_in(cells["agency_id"].unique().implode())
+    )
+    grouped = summed.group_by("parent_id").agg(pl.col("member_id").sort()).sort("parent_id")
+    return {parent: members for parent, members in grouped.iter_rows()}
+
+
 def publish_rollups(
     out: Store,
     warehouse: Store,
@@ -116,12 +131,18 @@ def publish_rollups(
     status: str,
     run_id: str,
     changed: list[str],
+    refused: Collection[str] = (),
 ) -> dict:
     """Recompute and publish the roll-up of every parent of an agency in ``changed``.
 
+    ``refused``: the agencies whose report this run refused (a blocking violation); their
+    previous current version is what is summed.
+
     Returns what the manifest records: ``published`` (parent ids), ``missing`` (per parent, the
-    agencies of its subtree with no current report), ``unknown_parents`` (上级机关 not in the
-    registry: those agencies are roots) and ``error`` (a cycle in 上级机关: nothing rolled up).
+    agencies of its subtree with no current report), ``refused`` (per parent, its members this
+    run refused that were summed at their previous current version), ``unknown_parents``
+    (上级机关 not in the registry: those agencies are roots) and ``error`` (a cycle in 上级机关:
+    nothing rolled up).
     """
     year = period.year
     unknown = unknown_parents(registry).to_dicts()
@@ -131,7 +152,13 @@ def publish_rollups(
         pairs = member_pairs(registry)
     except InputError as error:
         log.error("no roll-ups: %s", error)
-        return {"published": [], "missing": {}, "unknown_parents": unknown, "error": str(error)}
+        return {
+            "published": [],
+            "missing": {},
+            "refused": {},
+            "unknown_parents": unknown,
+            "error": str(error),
+        }
     parents = parents_to_recompute(pairs, changed)
     wanted = pairs.filter(pl.col("parent_id").is_in(parents))
     cells = member_cells(out, warehouse, year, sorted(wanted["member_id"].unique()))
@@ -159,13 +186,18 @@ def publish_rollups(
     empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     rendered = render_reports([(document, empty) for document in documents])
     missing = {}
+    # Journalled like the reports: a run cut off in between is repaired at the next one's start.
+    begin_publishing(out, year, [], run_id, rollup_ids=parents)
     for parent, files in zip(parents, rendered, strict=True):
         mine = of_parent[(parent,)]
         missing[parent] = mine["missing"][0].to_list()
         _publish_rollup(out, year, parent, mine, files, period, status, run_id)
+    end_publishing(out, run_id)
+    write_rollup_changes(out, year, parents)
     return {
         "published": parents,
         "missing": {p: m for p, m in missing.items() if m},
+        "refused": refused_members(wanted, cells, refused),
         "unknown_parents": unknown,
         "error": None,
     }
