@@ -7,49 +7,14 @@ held) is escaped: a report's title is not the auditor's markup.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from html import escape
 
 import polars as pl
 
-# Sorting by a header click and filtering by text or status; nothing else runs.
-_SCRIPT = """
-(function () {
-  var table = document.getElementById('reports');
-  var body = table.tBodies[0];
-  var rows = Array.prototype.slice.call(body.rows);
-  var heads = table.tHead.rows[0].cells;
-  var order = {};
-  Array.prototype.forEach.call(heads, function (th, i) {
-    th.addEventListener('click', function () {
-      var down = order[i] = !order[i];
-      var numeric = th.getAttribute('data-type') === 'number';
-      rows.sort(function (a, b) {
-        var x = a.cells[i].getAttribute('data-key'), y = b.cells[i].getAttribute('data-key');
-        var c = numeric ? (Number(x) - Number(y)) : x.localeCompare(y, 'zh');
-        return down ? c : -c;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute('aria-sort'); });
-      th.setAttribute('aria-sort', down ? 'ascending' : 'descending');
-    });
-  });
-  var text = document.getElementById('filter');
-  var status = document.getElementById('status');
-  function apply() {
-    var q = text.value.trim().toLowerCase(), s = status.value;
-    rows.forEach(function (r) {
-      var show = (!s || r.getAttribute('data-status') === s) &&
-                 (!q || r.textContent.toLowerCase().indexOf(q) >= 0);
-      r.hidden = !show;
-    });
-  }
-  text.addEventListener('input', apply);
-  status.addEventListener('change', apply);
-})();
-"""
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+from flows.outputs.sortable import script_hash, sortable_script
+
+_SCRIPT = sortable_script("reports")
+_SCRIPT_HASH = script_hash(_SCRIPT)
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }

@@ -235,6 +235,28 @@ def render_published(
     return [(files, digest) for files, digest in zip(found, digests, strict=True)]
 
 
+def version_about(release: Release, **more: object) -> dict:
+    """version.json of a published version: which run, what status, as of when, published when."""
+    return {
+        "run_id": release.run_id,
+        "status": release.status,
+        "as_of": release.period.end.isoformat(),
+        "published_at": dt.datetime.now(dt.UTC).isoformat(),
+        **more,
+    }
+
+
+def write_version(
+    out: Store, folder: str, about: dict, cells_bytes: bytes, files: dict[str, bytes]
+) -> None:
+    """One kept version of a report or roll-up: version.json, its cells and its files. Written
+    before the current files, so a cut-off publish can always be restored from it."""
+    out.write_bytes(f"{folder}/version.json", json.dumps(about, ensure_ascii=False).encode())
+    out.write_bytes(f"{folder}/data.parquet", cells_bytes)
+    for name, data in files.items():
+        out.write_bytes(f"{folder}/{name}", data)
+
+
 def publish_report(
     out: Store,
     agency: dict,
@@ -279,20 +301,11 @@ def publish_report(
         rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
     files, render_hash = rendered
     cells_bytes = parquet_bytes(published)
-    version = version_folder(year, agency_id, run_id)
-    about = {
-        "run_id": run_id,
-        "status": status,
-        "as_of": period.end.isoformat(),
-        "published_at": dt.datetime.now(dt.UTC).isoformat(),
-        # What the rendered files were made from: the next run copies them when it is the same.
-        "render_hash": render_hash,
-    }
-    out.write_bytes(f"{version}/version.json", json.dumps(about).encode())
-    out.write_bytes(f"{version}/data.parquet", cells_bytes)
-    out.write_bytes(f"{version}/result.json", validation_bytes)  # to restore a cut-off publish
-    for name, data in files.items():
-        out.write_bytes(f"{version}/{name}", data)
+    # render_hash: what the rendered files were made from; the next run copies them when equal.
+    about = version_about(release, render_hash=render_hash)
+    # result.json too: to restore a cut-off publish.
+    files_kept = {**files, "result.json": validation_bytes}
+    write_version(out, version_folder(year, agency_id, run_id), about, cells_bytes, files_kept)
     for name, data in files.items():
         written.append(out.write_bytes(report_key(year, agency_id, name), data))
     written.append(out.write_bytes(cells_key(year, agency_id), cells_bytes))

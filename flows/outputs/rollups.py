@@ -9,8 +9,6 @@ a report: its history version first, then its rendered files, its cells last.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-import json
 import logging
 from collections.abc import Collection
 
@@ -26,7 +24,14 @@ from flows.outputs.layout import (
     rollup_report_key,
     rollup_version_folder,
 )
-from flows.outputs.publish import begin_publishing, end_publishing, period_text
+from flows.outputs.publish import (
+    Release,
+    begin_publishing,
+    end_publishing,
+    period_text,
+    version_about,
+    write_version,
+)
 from flows.outputs.render import render_reports
 from transforms.cells import CELL_KEY, is_money
 from transforms.document import report_document
@@ -219,19 +224,12 @@ def _publish_rollup(
         status=pl.lit(status), as_of=pl.lit(period.end), run_id=pl.lit(run_id)
     )
     cells_bytes = parquet_bytes(published)
-    version = rollup_version_folder(year, parent, run_id)
-    about = {
-        "run_id": run_id,
-        "status": status,
-        "as_of": period.end.isoformat(),
-        "published_at": dt.datetime.now(dt.UTC).isoformat(),
-        "members": int(rollup["members"][0]),
-        "missing": rollup["missing"][0].to_list(),
-    }
-    out.write_bytes(f"{version}/version.json", json.dumps(about, ensure_ascii=False).encode())
-    out.write_bytes(f"{version}/data.parquet", cells_bytes)
-    for name, data in files.items():
-        out.write_bytes(f"{version}/{name}", data)
+    about = version_about(
+        Release(period, status, run_id, []),
+        members=int(rollup["members"][0]),
+        missing=rollup["missing"][0].to_list(),
+    )
+    write_version(out, rollup_version_folder(year, parent, run_id), about, cells_bytes, files)
     for name, data in files.items():
         out.write_bytes(rollup_report_key(year, parent, name), data)
     out.write_bytes(rollup_cells_key(year, parent), cells_bytes)

@@ -13,9 +13,7 @@ and rewrites the pages of the agencies a run published (and of every roll-up) on
 
 from __future__ import annotations
 
-import base64
 import glob
-import hashlib
 import json
 import os
 import re
@@ -38,6 +36,7 @@ from flows.outputs.layout import (
     rollup_report_key,
 )
 from flows.outputs.publish import revisions
+from flows.outputs.sortable import script_hash, sortable_script
 from transforms.cells import CHANNEL_COLUMN, HEADLINE_CELLS, OUTCOME_GROUPS, OUTCOME_ROWS
 
 STATUSES = {"final": "正式", "provisional": "临时", "reported": "已报送", "refused": "未通过"}
@@ -100,42 +99,8 @@ CHART_SCHEMA = pl.Schema(
 )
 _OUTCOME_GROUP = {row: group for row, _, group in OUTCOME_ROWS}
 
-# Sorting by a header click and filtering by text or status; nothing else runs.
-_SCRIPT = """
-(function () {
-  var table = document.getElementById('agencies');
-  var body = table.tBodies[0];
-  var rows = Array.prototype.slice.call(body.rows);
-  var heads = table.tHead.rows[0].cells;
-  var order = {};
-  Array.prototype.forEach.call(heads, function (th, i) {
-    th.addEventListener('click', function () {
-      var up = order[i] = !order[i];
-      var numeric = th.getAttribute('data-type') === 'number';
-      rows.sort(function (a, b) {
-        var x = a.cells[i].getAttribute('data-key'), y = b.cells[i].getAttribute('data-key');
-        var c = numeric ? (Number(x) - Number(y)) : x.localeCompare(y, 'zh');
-        return up ? c : -c;
-      });
-      rows.forEach(function (r) { body.appendChild(r); });
-      Array.prototype.forEach.call(heads, function (h) { h.removeAttribute('aria-sort'); });
-      th.setAttribute('aria-sort', up ? 'ascending' : 'descending');
-    });
-  });
-  var text = document.getElementById('filter');
-  var status = document.getElementById('status');
-  function apply() {
-    var q = text.value.trim().toLowerCase(), s = status.value;
-    rows.forEach(function (r) {
-      r.hidden = !((!s || r.getAttribute('data-status') === s) &&
-                   (!q || r.textContent.toLowerCase().indexOf(q) >= 0));
-    });
-  }
-  text.addEventListener('input', apply);
-  status.addEventListener('change', apply);
-})();
-"""
-_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+_SCRIPT = sortable_script("agencies")
+_SCRIPT_HASH = script_hash(_SCRIPT)
 _CSP_BASE = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; }
