@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 
+from flows.io.store import LocalStore
+from flows.outputs.publish import revisions
 from tests.helpers import GOLDEN, REGISTRY_HEADER
 
 # City ag-c (fees at 4 places) → district ag-a (2 places) → ag-b (0 places) and ag-d (no files).
@@ -71,6 +73,13 @@ def test_rollups_sum_exact_fen_list_missing_members_and_follow_a_member_change(
     assert _fee(district) == Decimal("3.73")  # ag-b's exact 分 still found in the warehouse
     versions = sorted(p.name for p in (out / "rollup_history/year=2024/agency_id=ag-a").iterdir())
     assert versions == sorted([f"run_id={first.run_id}", f"run_id={second.run_id}"])
+    # `nianbao revisions --rollup` lists both, the second current, with the cells it changed.
+    listed = revisions(LocalStore(out), 2024, "ag-a", rollup=True)
+    assert [(v["run_id"], v["current"]) for v in listed] == [
+        (first.run_id, False),
+        (second.run_id, True),
+    ]
+    assert listed[0]["changed"] == []
 
 
 def test_a_cycle_in_the_registry_publishes_no_rollup_and_names_its_agencies(tmp_path) -> None:

@@ -206,6 +206,10 @@ def revisions(
     agency: Annotated[str, typer.Option("--agency", "-a", help="agency_id of the report.")],
     year: Year,
     out: Out = None,
+    rollup: Annotated[
+        bool,
+        typer.Option("--rollup", help="The agency's roll-up (全区/全市汇总), not its own report."),
+    ] = False,
 ) -> None:
     """Every published version of a report: run, time, status, and the cells it changed."""
     from flows.outputs.publish import revisions as list_revisions
@@ -214,7 +218,7 @@ def revisions(
     with usage_errors():
         check_agency_options([agency])
         settings = load_settings(out=out)
-        versions = list_revisions(settings.store(settings.out), year, agency)
+        versions = list_revisions(settings.store(settings.out), year, agency, rollup)
     if not versions:
         errors.print(f"[red]error:[/red] no published version of {agency} {year}")
         raise typer.Exit(2)

@@ -92,9 +92,14 @@ def rollup_report_key(year: int, agency_id: str, name: str) -> str:
     return f"rollup_reports/{partition(year, agency_id)}/{name}"
 
 
+def rollup_history_prefix(year: int, agency_id: str) -> str:
+    """Where every published version of one parent agency's roll-up is kept."""
+    return f"rollup_history/{partition(year, agency_id)}/"
+
+
 def rollup_version_folder(year: int, agency_id: str, run_id: str) -> str:
     """One published version of a roll-up: its cells, rendered files and version.json."""
-    return f"rollup_history/{partition(year, agency_id)}/run_id={run_id}"
+    return f"{rollup_history_prefix(year, agency_id)}run_id={run_id}"
 
 
 # --- year over year (issue 13): the changes dataset -------------------------------------------

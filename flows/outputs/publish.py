@@ -16,6 +16,7 @@ from flows.outputs.layout import (
     history_prefix,
     report_key,
     rollup_cells_key,
+    rollup_history_prefix,
     rollup_report_key,
     rollup_version_folder,
     validation_key,
@@ -312,9 +313,11 @@ def publish_report(
     return written
 
 
-def revisions(out: Store, year: int, agency_id: str) -> list[dict]:
-    """Every published version of one report, oldest first, with the cells each one changed."""
-    prefix = history_prefix(year, agency_id)
+def revisions(out: Store, year: int, agency_id: str, rollup: bool = False) -> list[dict]:
+    """Every published version of one report (or of an agency's roll-up), oldest first, with
+    the cells each one changed."""
+    prefix = (rollup_history_prefix if rollup else history_prefix)(year, agency_id)
+    current_key = (rollup_cells_key if rollup else cells_key)(year, agency_id)
     versions = sorted(
         (
             json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
@@ -324,8 +327,8 @@ def revisions(out: Store, year: int, agency_id: str) -> list[dict]:
         key=lambda v: v["published_at"],
     )
     current = (
-        read_parquet_bytes(out.read_bytes(cells_key(year, agency_id)))["run_id"][0]
-        if out.exists(cells_key(year, agency_id))
+        read_parquet_bytes(out.read_bytes(current_key))["run_id"][0]
+        if out.exists(current_key)
         else None
     )
     previous = None
