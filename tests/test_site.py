@@ -142,7 +142,7 @@ def _chart_cells(agency_id: str, kind: str = "report") -> pl.DataFrame:
 def test_agency_page_draws_charts_links_revisions_and_escapes() -> None:
     rows = _rows().filter(pl.col("agency_id") == "a-2")
     versions = {
-        2024: [
+        (2024, "report"): [
             {
                 "run_id": "run-0",
                 "status": "provisional",
@@ -370,7 +370,12 @@ def test_compiled_rollups_are_listed_as_汇总_with_links_that_resolve(
     assert district + "（2 个机关，缺 1 个）" in index
     assert 'href="rollup_reports/year=2024/agency_id=ag-a/report.html"' in index
     page = out / "site/ag-a.html"
-    assert "汇总历年趋势" in page.read_text(encoding="utf-8")
+    text = page.read_text(encoding="utf-8")
+    assert "汇总历年趋势" in text
+    # Its own report's revisions and its roll-up's: one 修订记录 each, the roll-up's current.
+    rollup_part = text[text.index('<span class="rollup">汇总</span>') :]
+    assert text.count("<h3>修订记录</h3>") == 2
+    assert "<h3>修订记录</h3>" in rollup_part and "（当前版本）" in rollup_part
     for html in (out / "index.html", page):
         for link in _relative_links(html.read_text(encoding="utf-8")):
             assert (html.parent / unquote(link)).resolve().is_file(), f"{html.name}: {link}"

@@ -447,14 +447,14 @@ def agency_html(
     name: str,
     rows: pl.DataFrame,
     cells: pl.DataFrame,
-    versions: dict[int, list[dict]],
+    versions: dict[tuple[int, str], list[dict]],
     files: set[str],
 ) -> str:
     """One agency's page (under ``site/``): each year's status, links, charts and revisions,
     its roll-up's when it has one, and the headline cells' trend across the years.
 
     ``rows`` are its ``index_rows``, ``cells`` its ``chart_cells`` (all years and kinds),
-    ``versions`` each year's ``revisions``.
+    ``versions`` the ``revisions`` of each (year, kind): its report's and its roll-up's.
     """
     drawn = cells.to_dicts()
     parts = [
@@ -484,8 +484,8 @@ def agency_html(
         of_year = [c for c in drawn if c["year"] == year and c["kind"] == kind]
         if of_year:
             parts.append(_year_charts(of_year))
-        if kind == "report":
-            parts.append("<h3>修订记录</h3>" + _revisions_html(versions.get(year, [])))
+        if (year, kind) in versions:
+            parts.append("<h3>修订记录</h3>" + _revisions_html(versions[(year, kind)]))
     return _page(f"{name}（{agency_id}）", "\n".join(parts))
 
 
@@ -608,8 +608,12 @@ def build_site(
     cells_of = cells.partition_by("agency_id", as_dict=True)
     for agency_id in sorted(pages_of):
         mine = rows_of[(agency_id,)]
-        years = mine.filter(pl.col("kind") == "report", pl.col("status") != "reported")["year"]
-        versions = {year: revisions(out, year, agency_id) for year in years}
+        versions = {
+            (year, kind): revisions(out, year, agency_id, rollup=kind == "rollup")
+            for year, kind in mine.filter(pl.col("status") != "reported")
+            .select("year", "kind")
+            .iter_rows()
+        }
         page = agency_html(
             agency_id,
             mine["name"][0],
