@@ -75,6 +75,10 @@ def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: P
         assert run.returncode == 0, f"{' '.join(words)}:\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
         outputs[" ".join(words[3:5])] = run.stdout
 
+    # The demo says where the report to publish is, and it is there.
+    report = "demo/published/reports/year=2024/agency_id=cq-qijiang-cgj/report.docx"
+    assert f"The report to publish: {report}" in outputs["nianbao demo"]
+    assert (tmp_path / report).is_file() and (tmp_path / "demo/published/index.html").is_file()
     shown = outputs["show --year"]
     assert "重庆市綦江区城市管理局" in shown and "2024年政府信息公开工作年度报告" in shown
     # The demo's narrative file fills every part only the office can write: nothing to fill in.

@@ -19,6 +19,7 @@ from flows.cli.common import (
 )
 from flows.cli.reports import show
 from flows.cli.run import _report_outcome, _run_compile
+from flows.outputs.layout import SITE_INDEX_KEY, report_key
 
 
 @app.command()
@@ -57,6 +58,13 @@ def demo(
     show(year=DEMO_YEAR, agency=AGENCY, out=str(folder / "published"))
     others = sorted(set(result.cells["agency_id"]) - {AGENCY})
     console.print(f"Also published (no records: a report of explicit zeros): {', '.join(others)}")
+    published = folder / "published"
+    report = published / report_key(DEMO_YEAR, AGENCY, "report.docx")
+    console.print(
+        f"The report to publish: {escape(str(report))} (also .pdf, .html, .xlsx beside it); "
+        f"every report: {escape(str(published / SITE_INDEX_KEY))}",
+        soft_wrap=True,
+    )
     console.print(
         f"Next: cd {escape(str(folder))}, then nianbao show --year {DEMO_YEAR} --agency {AGENCY} "
         "(the demo's folders are the defaults there)",
