@@ -26,7 +26,14 @@ from flows.outputs.formats.docx import read_docx
 from flows.outputs.formats.html import read_html
 from flows.outputs.formats.markdown import to_markdown
 from flows.outputs.formats.xlsx import NO_PROBLEMS, read_xlsx
-from flows.outputs.layout import PROBLEMS_FILE, RENDERED, cells_key, report_key, validation_key
+from flows.outputs.layout import (
+    PROBLEMS_FILE,
+    RENDERED,
+    cells_key,
+    report_key,
+    validation_key,
+    version_folder,
+)
 from flows.outputs.publish import (
     Release,
     agency_document,
@@ -308,8 +315,14 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
         return []
 
     monkeypatch.setattr(publish_module, "render_reports", not_again)
+    current = {name: out.root / report_key(2024, "ag-a", name) for name in RENDERED}
+    stamps = {name: path.stat().st_mtime_ns for name, path in current.items()}
     publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r2", []))
     assert {name: out.read_bytes(report_key(2024, "ag-a", name)) for name in RENDERED} == first
+    # Its current files are left as they are (not written again); its version keeps a copy.
+    assert {name: path.stat().st_mtime_ns for name, path in current.items()} == stamps
+    r2 = {name: out.read_bytes(f"{version_folder(2024, 'ag-a', 'r2')}/{name}") for name in RENDERED}
+    assert r2 == first
     assert pl.read_parquet(tmp_path / "out" / cells_key(2024, "ag-a"))["run_id"][0] == "r2"
 
     # A changed cell is rendered again.
@@ -342,4 +355,4 @@ def test_reports_rendered_ahead_in_worker_processes_are_published_without_render
     assert len(ahead) == 0
 
     # The worker processes' files are exactly those rendering here would give.
-    assert [files for files, _ in rendered] == [render_report(d, q) for _, d, q in reports]
+    assert [r.files for r in rendered] == [render_report(d, q) for _, d, q in reports]

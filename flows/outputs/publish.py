@@ -195,6 +195,16 @@ def current_render(out: Store, year: int, agency_id: str, digest: str) -> dict[s
         return None
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A report's rendered files and the digest of what they were made from; ``current`` when
+    they are its current version's, already in place under ``reports/`` (nothing changed)."""
+
+    files: dict[str, bytes]
+    digest: str
+    current: bool = False
+
+
 def render_ahead(
     out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
 ) -> AheadRenders:
@@ -217,7 +227,7 @@ def render_published(
     year: int,
     reports: list[tuple[str, Document, pl.DataFrame]],
     ahead: AheadRenders | None = None,
-) -> list[tuple[dict[str, bytes], str]]:
+) -> list[Rendered]:
     """Each (agency_id, document, quarantine)'s rendered files and the digest of their inputs.
 
     A report rendered ahead (``render_ahead``) is taken from there; one whose inputs are those
@@ -225,15 +235,19 @@ def render_published(
     side in worker processes (``render_reports``).
     """
     digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
-    found = [
-        (ahead and ahead.take(agency_id, digest)) or current_render(out, year, agency_id, digest)
-        for (agency_id, _, _), digest in zip(reports, digests, strict=True)
-    ]
-    todo = [i for i, files in enumerate(found) if files is None]
+    found: list[Rendered | None] = []
+    for (agency_id, _, _), digest in zip(reports, digests, strict=True):
+        if ahead and (files := ahead.take(agency_id, digest)):
+            found.append(Rendered(files, digest))
+        elif files := current_render(out, year, agency_id, digest):
+            found.append(Rendered(files, digest, current=True))
+        else:
+            found.append(None)
+    todo = [i for i, rendered in enumerate(found) if rendered is None]
     fresh = render_reports([(reports[i][1], reports[i][2]) for i in todo])
     for i, files in zip(todo, fresh, strict=True):
-        found[i] = files
-    return [(files, digest) for files, digest in zip(found, digests, strict=True)]
+        found[i] = Rendered(files, digests[i])
+    return found
 
 
 def version_about(release: Release, **more: object) -> dict:
@@ -264,7 +278,7 @@ def publish_report(
     cells: pl.DataFrame,
     violations: pl.DataFrame,
     release: Release,
-    rendered: tuple[dict[str, bytes], str] | None = None,
+    rendered: Rendered | None = None,
 ) -> list[str]:
     """Write one agency's report: history version first, then the current files, cells last.
 
@@ -300,15 +314,17 @@ def publish_report(
         document = agency_document(agency, cells, None, None, period, status)
         quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
-    files, render_hash = rendered
     cells_bytes = parquet_bytes(published)
     # render_hash: what the rendered files were made from; the next run copies them when equal.
-    about = version_about(release, render_hash=render_hash)
+    about = version_about(release, render_hash=rendered.digest)
     # result.json too: to restore a cut-off publish.
-    files_kept = {**files, "result.json": validation_bytes}
+    files_kept = {**rendered.files, "result.json": validation_bytes}
     write_version(out, version_folder(year, agency_id, run_id), about, cells_bytes, files_kept)
-    for name, data in files.items():
-        written.append(out.write_bytes(report_key(year, agency_id, name), data))
+    for name, data in rendered.files.items():
+        key = report_key(year, agency_id, name)
+        # An unchanged report's current files are these very bytes: not written again.
+        kept = rendered.current and out.exists(key)
+        written.append(out.uri(key) if kept else out.write_bytes(key, data))
     written.append(out.write_bytes(cells_key(year, agency_id), cells_bytes))
     return written
 
