@@ -22,6 +22,7 @@ import pytest
 from flows.outputs.formats import pdf as pdf_format
 from flows.outputs.formats.html import to_html
 from flows.outputs.formats.pdf import CJKFontMissing, cjk_font_files, to_pdf
+from tests.helpers import headless_chromium
 from tests.test_report_html import sample_document
 from transforms.document import Document, Heading, Paragraph, Table, TableCell
 from transforms.normalize import QUARANTINE_SCHEMA
@@ -165,7 +166,6 @@ def _png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_chromium_screenshot_of_the_page_shows_it(tmp_path: Path) -> None:
-    chromium = _tool("chromium", "chromium")
     page = tmp_path / "report.html"
     page.write_text(to_html(sample_document()), encoding="utf-8")
     # The same Chinese fonts the PDF embeds, so the screenshot does not depend on the machine's.
@@ -178,27 +178,13 @@ def test_chromium_screenshot_of_the_page_shows_it(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     shot = tmp_path / "report.png"
-    subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--hide-scrollbars",
-            "--force-device-scale-factor=1",
-            "--window-size=900,2000",
-            f"--screenshot={shot}",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        timeout=120,
-        check=True,
+    headless_chromium(
+        tmp_path / "profile",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+        "--window-size=900,2000",
+        f"--screenshot={shot}",
+        page.as_uri(),
         env={**os.environ, "FONTCONFIG_FILE": str(config)},
     )
     png = shot.read_bytes()

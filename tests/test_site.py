@@ -37,6 +37,7 @@ from flows.outputs.site import (
     index_html,
     index_rows,
 )
+from tests.helpers import headless_chromium
 
 HOSTILE = '<script>document.title="PWNED"</script>局'
 ESCAPED = "&lt;script&gt;document.title=&quot;PWNED&quot;&lt;/script&gt;局"
@@ -257,31 +258,13 @@ def test_build_site_lists_every_published_agency_rollup_and_reported_report(
 
 
 def _chromium(page: Path, profile: Path) -> subprocess.CompletedProcess:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.fail("Debian's chromium is not installed (.ci/run installs it when missing)")
-    return subprocess.run(
-        [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=2000",
-            "--dump-dom",
-            page.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    return headless_chromium(
+        profile,
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=2000",
+        "--dump-dom",
+        page.as_uri(),
     )
 
 

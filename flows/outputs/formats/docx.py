@@ -594,28 +594,26 @@ def _int_attribute(element, path: str, source: str, default: int) -> int:
     return number
 
 
-def _row_cells(tr) -> Iterator:
-    for child in tr:
-        if child.tag == f"{_W}tc":
+def _children(parent, tag: str) -> Iterator:
+    """``parent``'s children with ``tag``, also those Word wraps in a content control
+    (``w:sdt``) or custom XML: a hand-made table may hold its rows or cells in either."""
+    for child in parent:
+        if child.tag == tag:
             yield child
         elif child.tag == f"{_W}sdt":
             content = child.find(f"{_W}sdtContent")
             if content is not None:
-                yield from _row_cells(content)
+                yield from _children(content, tag)
         elif child.tag == f"{_W}customXml":
-            yield from _row_cells(child)
+            yield from _children(child, tag)
+
+
+def _row_cells(tr) -> Iterator:
+    return _children(tr, f"{_W}tc")
 
 
 def _table_rows(tbl) -> Iterator:
-    for child in tbl:
-        if child.tag == f"{_W}tr":
-            yield child
-        elif child.tag == f"{_W}sdt":
-            content = child.find(f"{_W}sdtContent")
-            if content is not None:
-                yield from _table_rows(content)
-        elif child.tag == f"{_W}customXml":
-            yield from _table_rows(child)
+    return _children(tbl, f"{_W}tr")
 
 
 def _table_grid(tbl, source: str, number: int) -> tuple[tuple[str, ...], ...]:
