@@ -356,3 +356,24 @@ def test_reports_rendered_ahead_in_worker_processes_are_published_without_render
 
     # The worker processes' files are exactly those rendering here would give.
     assert [r.files for r in rendered] == [render_report(d, q) for _, d, q in reports]
+
+
+def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
+    tmp_path: Path, monkeypatch
+) -> None:
+    out = LocalStore(tmp_path / "out")
+    agency, cells, document = _document(FULL_NARRATIVE)
+    violations = pl.DataFrame(schema=VIOLATION_SCHEMA)
+    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    first = publish_module.render_published(out, 2024, [("ag-a", document, quarantine)])[0]
+    publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r1", []), first)
+    other = dataclasses.replace(document, agency_name="乙局")
+    reports = [("ag-a", document, quarantine), ("ag-b", other, quarantine)]
+
+    ahead = publish_module.render_ahead(out, 2024, reports)
+    assert len(ahead) == 1  # only the new report is rendered
+    monkeypatch.setattr(publish_module, "current_render", lambda *a: pytest.fail("read again"))
+    unchanged, new = publish_module.render_published(out, 2024, reports, ahead)
+
+    assert unchanged.current and unchanged.files == first.files
+    assert not new.current and new.files == render_report(other, quarantine)

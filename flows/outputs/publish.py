@@ -216,7 +216,9 @@ def render_ahead(
     todo = []
     for agency_id, document, quarantine in reports:
         digest = inputs_hash(document, quarantine)
-        if current_render(out, year, agency_id, digest) is None:
+        current = current_render(out, year, agency_id, digest)
+        ahead.looked_at[agency_id] = (digest, current)
+        if current is None:
             todo.append((agency_id, digest, document, quarantine))
     ahead.submit_all(todo)
     return ahead
@@ -234,13 +236,18 @@ def render_published(
     of its current version gets that version's files back; the others are rendered, side by
     side in worker processes (``render_reports``).
     """
-    digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
-    found: list[Rendered | None] = []
-    for (agency_id, _, _), digest in zip(reports, digests, strict=True):
+    looked_at = ahead.looked_at if ahead else {}
+    digests, found = [], []
+    for agency_id, document, quarantine in reports:
+        # Looked at ahead (the same document and rows): its digest and current files are known.
+        digest, current = looked_at.get(agency_id) or (inputs_hash(document, quarantine), None)
+        if agency_id not in looked_at:
+            current = current_render(out, year, agency_id, digest)
+        digests.append(digest)
         if ahead and (files := ahead.take(agency_id, digest)):
             found.append(Rendered(files, digest))
-        elif files := current_render(out, year, agency_id, digest):
-            found.append(Rendered(files, digest, current=True))
+        elif current:
+            found.append(Rendered(current, digest, current=True))
         else:
             found.append(None)
     todo = [i for i, rendered in enumerate(found) if rendered is None]

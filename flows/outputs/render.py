@@ -153,6 +153,9 @@ class AheadRenders:
     def __init__(self) -> None:
         # Each report's chunk (rendered by one worker task) and its place in it.
         self._futures: dict[tuple[str, str], tuple[Future, int]] = {}
+        # Each report looked at: the digest of its inputs, and its current version's files
+        # when they are those of these inputs (an unchanged report, nothing to render).
+        self.looked_at: dict[str, tuple[str, dict[str, bytes] | None]] = {}
 
     def submit(self, agency_id: str, digest: str, document: Document, quarantine: pl.DataFrame):
         self.submit_all([(agency_id, digest, document, quarantine)])
