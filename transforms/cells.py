@@ -290,6 +290,15 @@ def channel_name(row: str) -> str:
     return CHANNEL_WEBSITE if row == WEBSITE_ROW else row.removeprefix(WECHAT_ROW_PREFIX)
 
 
+def channel_name_key(row: pl.Expr) -> pl.Expr:
+    """:func:`channel_name` of a column of row keys: the inverse of :func:`channel_row_key`."""
+    return (
+        pl.when(row == WEBSITE_ROW)
+        .then(pl.lit(CHANNEL_WEBSITE))
+        .otherwise(row.str.strip_prefix(WECHAT_ROW_PREFIX))
+    )
+
+
 def channel_row_label(channel: pl.Expr) -> pl.Expr:
     """Label of a registry channel as a report prints it: 政府网站 or “<account>”微信公众号."""
     opening, closing = _WECHAT_LABEL
@@ -326,16 +335,20 @@ def channel_cells(agencies: pl.DataFrame) -> pl.DataFrame:
             position="position",
         )
     )
-    totals = agencies.select(
+    totals = channel_total_cells(agencies).with_columns(position=pl.lit(999, pl.UInt32))
+    return pl.concat([per_channel, totals])
+
+
+def channel_total_cells(agencies: pl.DataFrame) -> pl.DataFrame:
+    """The 合计 row of section 一 of each ``agency_id``, keys and labels."""
+    return agencies.select(
         "agency_id",
         section=pl.lit("channels"),
         row=pl.lit("total"),
         column=pl.lit(CHANNEL_COLUMN[0]),
         row_label=pl.lit("合计"),
         column_label=pl.lit(CHANNEL_COLUMN[1]),
-        position=pl.lit(999, pl.UInt32),
     )
-    return pl.concat([per_channel, totals])
 
 
 def report_skeleton(agencies: pl.DataFrame) -> pl.DataFrame:

@@ -20,10 +20,8 @@ from transforms.balance import VIOLATION_SCHEMA
 from transforms.cells import (
     CELL_KEY,
     CHANNEL_COLUMN,
-    CHANNEL_WEBSITE,
     VALUE_DTYPE,
-    WEBSITE_ROW,
-    WECHAT_ROW_PREFIX,
+    channel_name_key,
     channel_row_label,
     static_cells,
 )
@@ -84,8 +82,7 @@ def _dictionary_labels(cells: pl.DataFrame) -> pl.DataFrame:
     """Labels missing from ``cells`` (last year's cells as B5/B6 read them carry none) taken
     from the cell dictionary; a section 一 row's from its channel name, as the report prints it."""
     row = pl.col("row")
-    channel = pl.when(row == WEBSITE_ROW).then(pl.lit(CHANNEL_WEBSITE))
-    channel = channel.otherwise(row.str.strip_prefix(WECHAT_ROW_PREFIX))
+    channel = channel_name_key(row)
     in_channels = pl.col("section") == "channels"
     channel_label = (
         pl.when(row == "total").then(pl.lit("合计")).otherwise(channel_row_label(channel))

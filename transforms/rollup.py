@@ -17,12 +17,12 @@ import polars as pl
 from transforms.cells import (
     CELL_KEY,
     CHANNEL_COLUMN,
-    CHANNEL_WEBSITE,
     FEES_COLUMN,
     FEES_ROW,
     WEBSITE_ROW,
-    WECHAT_ROW_PREFIX,
+    channel_name_key,
     channel_row_label,
+    channel_total_cells,
     is_money,
     static_cells,
 )
@@ -185,22 +185,11 @@ def rollup_cells(
     # 二, 三, 四: every cell of the format, a key no member has is 0 (so the rules see it).
     static = parents.join(static_cells(), how="cross")
     # Labels from the row key: a ``reported`` member's cells carry none.
-    channel = (
-        pl.when(pl.col("row") == WEBSITE_ROW)
-        .then(pl.lit(CHANNEL_WEBSITE))
-        .otherwise(pl.col("row").str.strip_prefix(WECHAT_ROW_PREFIX))
-    )
+    channel = channel_name_key(pl.col("row"))
     channel_rows = summed.filter(
         (pl.col("section") == "channels") & (pl.col("row") != "total")
     ).select(*key, row_label=channel_row_label(channel), column_label=pl.lit(CHANNEL_COLUMN[1]))
-    channel_total = parents.select(
-        "agency_id",
-        section=pl.lit("channels"),
-        row=pl.lit("total"),
-        column=pl.lit(CHANNEL_COLUMN[0]),
-        row_label=pl.lit("合计"),
-        column_label=pl.lit(CHANNEL_COLUMN[1]),
-    )
+    channel_total = channel_total_cells(parents)
     # Report order: 政府网站, the WeChat accounts by name, 合计, then the format's order.
     channels = pl.concat([channel_rows, channel_total]).with_columns(
         position=pl.when(pl.col("row") == WEBSITE_ROW)

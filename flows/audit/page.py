@@ -11,10 +11,9 @@ from html import escape
 
 import polars as pl
 
-from flows.outputs.sortable import script_hash, sortable_script
+from flows.outputs.pages import page, sortable_script
 
 _SCRIPT = sortable_script("reports")
-_SCRIPT_HASH = script_hash(_SCRIPT)
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; width: 100%; font-size: 14px; }
@@ -71,21 +70,7 @@ def index_html(reports: pl.DataFrame, findings: pl.DataFrame) -> str:
     counts = {s: reports.filter(pl.col("status") == s).height for s in STATUSES}
     summary = "，".join(f"{s} {n} 份" for s, n in counts.items())
     options = "".join(f'<option value="{s}">{s}</option>' for s in STATUSES)
-    csp = (
-        "default-src 'none'; style-src 'unsafe-inline'; "
-        f"script-src 'sha256-{_SCRIPT_HASH}'; base-uri 'none'; form-action 'none'"
-    )
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>政府信息公开工作年度报告审核结果</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-<h1>政府信息公开工作年度报告审核结果</h1>
+    body = f"""<h1>政府信息公开工作年度报告审核结果</h1>
 <p id="summary">共 {reports.height} 份报告：{summary}。</p>
 <p><label>筛选 <input id="filter" type="search" placeholder="文件、机关、规则…"></label>
 <label>状态 <select id="status"><option value="">全部</option>{options}</select></label></p>
@@ -97,7 +82,5 @@ def index_html(reports: pl.DataFrame, findings: pl.DataFrame) -> str:
 {"".join(rows)}
 </tbody>
 </table>
-<script>{_SCRIPT}</script>
-</body>
-</html>
 """
+    return page("政府信息公开工作年度报告审核结果", _STYLE, body, _SCRIPT)

@@ -167,16 +167,12 @@ def _frames(reports: list[AuditedReport]) -> tuple[pl.DataFrame, pl.DataFrame, p
 
 def _channels(meta: pl.DataFrame, cells: pl.DataFrame) -> pl.DataFrame:
     """Each report's channels as it shows them (for C1), and whether it shows any (for B8)."""
-    from transforms.cells import CHANNEL_WEBSITE, WEBSITE_ROW, WECHAT_ROW_PREFIX
+    from transforms.cells import channel_name_key
 
     shown = (
         cells.filter((pl.col("section") == "channels") & (pl.col("row") != "total"))
         .group_by("report", maintain_order=True)
-        .agg(
-            channels=pl.when(pl.col("row") == WEBSITE_ROW)
-            .then(pl.lit(CHANNEL_WEBSITE))
-            .otherwise(pl.col("row").str.strip_prefix(WECHAT_ROW_PREFIX))
-        )
+        .agg(channels=channel_name_key(pl.col("row")))
     )
     return meta.join(shown, on="report", how="left", maintain_order="left").with_columns(
         has_channels=pl.col("channels").is_not_null(),

@@ -35,8 +35,8 @@ from flows.outputs.layout import (
     report_key,
     rollup_report_key,
 )
+from flows.outputs.pages import page, sortable_script
 from flows.outputs.publish import revisions
-from flows.outputs.sortable import script_hash, sortable_script
 from transforms.cells import CHANNEL_COLUMN, HEADLINE_CELLS, OUTCOME_GROUPS, OUTCOME_ROWS
 
 STATUSES = {"final": "正式", "provisional": "临时", "reported": "已报送", "refused": "未通过"}
@@ -100,8 +100,6 @@ CHART_SCHEMA = pl.Schema(
 _OUTCOME_GROUP = {row: group for row, _, group in OUTCOME_ROWS}
 
 _SCRIPT = sortable_script("agencies")
-_SCRIPT_HASH = script_hash(_SCRIPT)
-_CSP_BASE = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 _STYLE = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; }
 table { border-collapse: collapse; font-size: 14px; }
@@ -138,22 +136,7 @@ def _number(value: float) -> str:
 
 
 def _page(title: str, body: str, script: str | None = None) -> str:
-    csp = _CSP_BASE + (f"; script-src 'sha256-{_SCRIPT_HASH}'" if script else "")
-    tail = f"<script>{script}</script>\n" if script else ""
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)}</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-{body}
-{tail}</body>
-</html>
-"""
+    return page(title, _STYLE, body, script)
 
 
 # --- frames ----------------------------------------------------------------------------------

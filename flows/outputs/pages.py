@@ -1,6 +1,7 @@
-"""The one script nianbao's pages run: sort a table by a click on a header, filter its rows by
-text and by status. Pages admit it, and nothing else, by its hash in their
-Content-Security-Policy (``script_hash``).
+"""nianbao's own pages (the index, agency pages, the audit's findings): one self-contained
+page shell, and the one script they may run — sort a table by a click on a header, filter its
+rows by text and by status. A page admits that script, and nothing else, by its hash in its
+Content-Security-Policy; it loads no file, font or style from anywhere.
 
 The table's cells carry the sort key in ``data-key`` (``data-type="number"`` on a header sorts
 numerically); rows carry ``data-status``; the page has an ``#filter`` input and a ``#status``
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from html import escape
 
 _SCRIPT = """
 (function () {
@@ -57,3 +59,28 @@ def sortable_script(table_id: str) -> str:
 def script_hash(script: str) -> str:
     """What a Content-Security-Policy's ``script-src 'sha256-…'`` names to admit ``script``."""
     return base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+
+
+def page(title: str, style: str, body: str, script: str | None = None) -> str:
+    """A self-contained page: ``title`` escaped, ``style`` and ``body`` as given (already
+    escaped HTML), ``script`` run at the end and admitted by its hash."""
+    admitted = f"; script-src 'sha256-{script_hash(script)}'" if script else ""
+    csp = (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+        + admitted
+    )
+    tail = f"<script>{script}</script>\n" if script else ""
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<style>{style}</style>
+</head>
+<body>
+{body}
+{tail}</body>
+</html>
+"""
