@@ -212,6 +212,7 @@ def revisions(
     ] = False,
 ) -> None:
     """Every published version of a report: run, time, status, and the cells it changed."""
+    from flows.clock import shown_iso
     from flows.outputs.publish import revisions as list_revisions
     from flows.settings import load_settings
 
@@ -232,7 +233,7 @@ def revisions(
         ) + (f" (+{len(v['changed']) - 8} more)" if len(v["changed"]) > 8 else "")
         table.add_row(
             v["run_id"],
-            v["published_at"],
+            shown_iso(v["published_at"]),
             v["status"],
             v["as_of"],
             "✓" if v["current"] else "",

@@ -53,7 +53,7 @@ def _runs_columns(width: int) -> list[tuple[str, dict, Callable[[dict, dict], st
     The id, state and start never wrap (an id broken over lines cannot be copied); less important
     columns are left out or shortened when narrow, and the text columns wrap.
     """
-    from flows.outputs.history import shown_time
+    from flows.clock import shown_time
 
     fixed = {"no_wrap": True}
     number = {"no_wrap": True, "justify": "right"}
@@ -174,7 +174,7 @@ def runs_show(
 
 
 def _print_run(run: dict, manifests: list[dict]) -> None:
-    from flows.outputs.history import shown_time
+    from flows.clock import shown_time
 
     console.print(
         f"[bold]{escape(run['flow'])}[/bold] {escape(run['name'])} ({run['flow_run_id']}) — "

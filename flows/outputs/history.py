@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from typing import TYPE_CHECKING
@@ -12,7 +11,7 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows.clock import BEIJING
+from flows.clock import beijing
 from flows.io.store import StorageAccessError
 from flows.outputs.formats.markdown import escape_markdown
 from flows.outputs.layout import MANIFESTS
@@ -127,17 +126,6 @@ def short_ids(run_ids: list[str]) -> dict[str, str]:
             length += 1
         shown[run_id] = run_id[:length]
     return shown
-
-
-def beijing(moment: dt.datetime | None) -> dt.datetime | None:
-    return moment.astimezone(BEIJING) if moment else None
-
-
-def shown_time(moment: dt.datetime | None, seconds: bool = True) -> str:
-    """``2026-11-28 10:02:03 CST``: Beijing time, the zone named."""
-    if moment is None:
-        return ""
-    return f"{beijing(moment):%Y-%m-%d %H:%M{':%S' if seconds else ''} %Z}"
 
 
 def _record(run, flows: dict, outcomes: dict) -> dict:

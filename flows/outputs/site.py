@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import polars as pl
 
+from flows.clock import shown_iso
 from flows.io.store import LocalStore, Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.layout import (
     PROBLEMS_FILE,
@@ -418,7 +419,7 @@ def _revisions_html(versions: list[dict]) -> str:
         )
         current = "（当前版本）" if v.get("current") else ""
         items.append(
-            f"<li>{_text(v.get('published_at'))} 运行 {_text(v.get('run_id'))} "
+            f"<li>{_text(shown_iso(v.get('published_at')))} 运行 {_text(v.get('run_id'))} "
             f"{_text(STATUSES.get(v.get('status'), v.get('status')))}{current}："
             f"{len(changed)} 个单元格有变化{table}</li>"
         )
