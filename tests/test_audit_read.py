@@ -244,7 +244,7 @@ def test_find_report_files_walks_folders_without_leaving_them(tmp_path: Path) ->
     given = tmp_path / "given.odd"
     given.write_text("x", encoding="utf-8")
 
-    found = find_report_files([root, given, root / "2024" / "a.html"])
+    found, refused = find_report_files([root, given, root / "2024" / "a.html"])
 
     names = [str(path.relative_to(tmp_path)) for path in found]
     assert names == sorted(
@@ -261,6 +261,16 @@ def test_find_report_files_walks_folders_without_leaving_them(tmp_path: Path) ->
             "reports/link-in.txt",
         ]
     )
+    # Entries named like reports that are no regular file inside the folder are never opened
+    # but listed with the reason (F0); hidden files, lock files and other names stay left out.
+    assert [(str(Path(r.source_file).relative_to(tmp_path)), r.layout) for r in refused] == [
+        ("reports/link-out.html", "unreadable"),
+        ("reports/loop.html", "unreadable"),
+        ("reports/pipe.txt", "unreadable"),
+    ]
+    assert "链接指向所查文件夹之外" in refused[0].problems[0]
+    assert "链接无法解析" in refused[1].problems[0]
+    assert "命名管道（FIFO），不是普通文件" in refused[2].problems[0]
 
 
 def test_an_empty_line_in_text_copied_without_cells_is_not_taken_for_zero(

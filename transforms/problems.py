@@ -14,8 +14,9 @@ import re
 import polars as pl
 
 _ID_RULE_ZH = "只能使用小写字母 a-z、数字 0-9 和“-”，最多 64 个字符"
-# Kinds of file system entries the landing zone does not read (flows/landing.py _NOT_REGULAR).
-_KIND_ZH = {
+# Kinds of file system entries never read (flows/io/landing.py _NOT_REGULAR), in Chinese: for the
+# landing zone's quarantine reasons and nianbao audit's F0 findings.
+KIND_ZH = {
     "a named pipe (fifo)": "命名管道（FIFO）",
     "a socket": "套接字",
     "a device": "设备文件",
@@ -166,11 +167,11 @@ REASON_TRANSLATIONS: tuple[tuple[str, str], ...] = (
     (r"^symbolic link to nothing \(broken\): not read$", "符号链接没有指向（已失效）：未读取"),
     *(
         (rf"^symbolic link to {re.escape(kind)}: not read$", f"符号链接指向{zh}：未读取")
-        for kind, zh in _KIND_ZH.items()
+        for kind, zh in KIND_ZH.items()
     ),
     *(
         (rf"^{re.escape(kind)}, not a regular file: not read$", f"{zh}，不是普通文件：未读取")
-        for kind, zh in _KIND_ZH.items()
+        for kind, zh in KIND_ZH.items()
     ),
     (r"^not a \.csv or \.xlsx file$", "不是 .csv 或 .xlsx 文件"),
     (

@@ -19,8 +19,10 @@ from pathlib import Path
 import polars as pl
 
 from flows.audit.text import pdf_rows, text_rows
+from flows.io.landing import NotRegularFile, file_kind, look_at_entry, read_regular_file
 from transforms.cells import SECTIONS, VALUE_DTYPE
 from transforms.document import ReadDocument, cells_from_read, channel_cells_from_text
+from transforms.problems import KIND_ZH
 from transforms.published import (
     cells_from_text_rows,
     is_pre_2021_layout,
@@ -85,14 +87,16 @@ def _read_bytes(path: Path) -> bytes:
     except OSError as error:
         raise _Unreadable(f"无法打开（{error.strerror}）（cannot open）") from None
     if not stat.S_ISREG(info.st_mode):
-        raise _Unreadable("不是普通文件（not a regular file）")
+        raise _Unreadable(_not_regular(info.st_mode))
     if info.st_size > MAX_FILE_BYTES:
         raise _Unreadable(
             f"文件有{info.st_size / 2**20:,.0f} MiB，超过{MAX_FILE_BYTES // 2**20} MiB，不是年度报告"
             "（too large）"
         )
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_FILE_BYTES + 1)
+    try:  # never blocks on a fifo swapped in since the check
+        data = read_regular_file(os.path.realpath(path), MAX_FILE_BYTES + 1)
+    except NotRegularFile:
+        raise _Unreadable(_not_regular(os.stat(path).st_mode)) from None
     if len(data) > MAX_FILE_BYTES:  # grew since stat
         raise _Unreadable(f"文件超过{MAX_FILE_BYTES // 2**20} MiB，不是年度报告（too large）")
     return data
@@ -240,35 +244,72 @@ def _pre_2021(source, heading, paragraphs) -> AuditedReport:
     )
 
 
-def find_report_files(paths: list[Path]) -> list[Path]:
-    """The report files among ``paths``: a file as given; in a folder, every file with a
-    report's extension (.html .htm .shtml .xhtml .docx .xlsx .pdf .txt .text .md), walked
-    without following links: a link pointing outside the folder, hidden files and Office
-    lock files (~$…) are left out. Sorted, each once."""
+def find_report_files(paths: list[Path]) -> tuple[list[Path], list[AuditedReport]]:
+    """The report files among ``paths``, and the entries refused without being opened.
+
+    A file named is taken whatever its name; in a folder, every file with a report's extension
+    (.html .htm .shtml .xhtml .docx .xlsx .pdf .txt .text .md), walked without following links.
+    An entry that is not a regular file inside its folder (a link pointing outside the folder, a
+    broken link or a loop of links, a fifo, a device), a named path that is none, and a folder
+    that cannot be listed come back ``unreadable`` with the reason (F0), never opened: a fifo
+    would block the audit. Hidden files and folders and Office lock files (~$…) are no reports
+    and are left out. Each sorted, each once."""
     found: dict[str, Path] = {}
+    refused: dict[str, AuditedReport] = {}
+
+    def take(file: Path, real_root: str) -> None:
+        why = _refusal(str(file), real_root)
+        if why is None:
+            found.setdefault(str(file), file)
+        else:
+            refused.setdefault(str(file), _unreadable(str(file), why))
+
+    def unlisted(error: OSError) -> None:
+        why = f"无法打开文件夹（{error.strerror}），未读取（cannot list the folder）"
+        refused.setdefault(str(error.filename), _unreadable(str(error.filename), why))
+
     for path in paths:
         if path.is_dir() and not path.is_symlink():
-            root = path.resolve()
-            for folder, folders, files in os.walk(path, followlinks=False):
-                folders[:] = sorted(f for f in folders if not f.startswith("."))
-                for name in sorted(files):
+            root = os.path.realpath(path)
+            for folder, folders, files in os.walk(path, onerror=unlisted, followlinks=False):
+                # os.walk puts a link to a folder among the folders but never enters it: one
+                # named like a report is looked at as a file (and refused).
+                links = {f for f in folders if os.path.islink(os.path.join(folder, f))}
+                folders[:] = sorted(f for f in folders if not f.startswith(".") and f not in links)
+                for name in sorted([*files, *links]):
                     if name.startswith((".", "~$")):
                         continue
-                    if Path(name).suffix.lower() not in REPORT_SUFFIXES:
-                        continue
-                    file = Path(folder) / name
-                    if _inside(file, root) and file.is_file():
-                        found.setdefault(str(file), file)
+                    if Path(name).suffix.lower() in REPORT_SUFFIXES:
+                        take(Path(folder) / name, root)
         elif path.is_dir():
             # A link to a folder named on the command line: its target, walked the same way.
-            found.update((str(f), f) for f in find_report_files([path.resolve()]))
-        elif path.exists() or path.is_symlink():
-            found.setdefault(str(path), path)
-    return sorted(found.values(), key=str)
+            files, bad = find_report_files([path.resolve()])
+            found.update((str(f), f) for f in files)
+            refused.update((r.source_file, r) for r in bad)
+        else:
+            take(path, os.sep)  # named on the command line: a link is followed anywhere
+    return sorted(found.values(), key=str), sorted(refused.values(), key=lambda r: r.source_file)
 
 
-def _inside(file: Path, root: Path) -> bool:
+def _refusal(path: str, real_root: str) -> str | None:
+    """Why the entry ``path`` is not opened (as F0 shows it), or None for a regular file inside
+    ``real_root``; looked at as the landing zone looks at its entries (``look_at_entry``)."""
     try:
-        return file.resolve().is_relative_to(root)
-    except (OSError, RuntimeError):  # a link loop
-        return False
+        look = look_at_entry(path, real_root)
+    except OSError as error:
+        return f"找不到该文件（{error.strerror}）（not found）"
+    if look.outside:
+        return "链接指向所查文件夹之外，未读取（symbolic link out of the folder: not read）"
+    if look.broken:
+        return "链接无法解析（指向的文件不存在，或链接成环），未读取（broken link: not read）"
+    if look.regular:
+        return None
+    if look.link:
+        zh = KIND_ZH[look.kind]
+        return f"链接指向{zh}，不是普通文件，未读取（symbolic link to {look.kind}: not read）"
+    return _not_regular(look.info.st_mode)
+
+
+def _not_regular(mode: int) -> str:
+    kind = file_kind(mode)
+    return f"{KIND_ZH[kind]}，不是普通文件，未读取（{kind}, not a regular file: not read）"

@@ -209,8 +209,8 @@ def audit_reports(
 
     check_out_folder(out, paths)
     agencies = read_registry(registry) if registry is not None else None
-    files = find_report_files(paths)
-    read = list(read_reports(files))
+    files, refused = find_report_files(paths)
+    read = sorted([*read_reports(files), *refused], key=lambda report: report.source_file)
     meta, cells, paragraphs = _frames(read)
     reports = _channels(meta, cells)
     matched = (

@@ -158,12 +158,71 @@ _NOT_REGULAR = {
 }
 
 
-def _kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
+    """What an entry of ``mode`` (os.stat's) is, in English, when not a regular file."""
     return _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def _inside(root: str, path: str) -> bool:
     return os.path.commonpath([root, path]) == root
+
+
+@dataclass(frozen=True)
+class EntryLook:
+    """A folder entry as looked at without opening it or following a link out of the folder
+    (``look_at_entry``); the landing zone and ``nianbao audit`` word the reasons each their way."""
+
+    info: os.stat_result  # the entry's; a link's target's when it resolves inside the folder
+    link: bool  # the entry is a symbolic link
+    outside: bool = False  # a link resolving outside the folder: its target is not looked at
+    broken: bool = False  # a link to nothing, or a loop of links
+
+    @property
+    def regular(self) -> bool:
+        """A regular file inside the folder: the only kind of entry ever opened."""
+        return not (self.outside or self.broken) and stat.S_ISREG(self.info.st_mode)
+
+    @property
+    def kind(self) -> str:
+        """What the entry (a link: its target) is, in English: "a named pipe (fifo)"…"""
+        return file_kind(self.info.st_mode)
+
+
+def look_at_entry(path: str, real_root: str, info: os.stat_result | None = None) -> EntryLook:
+    """What the entry ``path`` is, never opening it nor looking beyond ``real_root`` (a real
+    path) through a link; ``info``, the entry's own lstat, when already at hand. OSError when
+    the entry itself is gone."""
+    info = info if info is not None else os.lstat(path)
+    if not stat.S_ISLNK(info.st_mode):
+        return EntryLook(info, link=False)
+    target = os.path.realpath(path)
+    if not _inside(real_root, target):
+        return EntryLook(info, link=True, outside=True)
+    try:
+        return EntryLook(os.stat(target), link=True)
+    except OSError:  # ENOENT, ELOOP
+        return EntryLook(info, link=True, broken=True)
+
+
+class NotRegularFile(OSError):
+    """A path that is no regular file (a fifo, a device…); ``kind`` says what it is."""
+
+    def __init__(self, mode: int) -> None:
+        super().__init__(f"{file_kind(mode)}, not a regular file")
+        self.kind = file_kind(mode)
+
+
+def read_regular_file(target: str, limit: int = -1) -> bytes:
+    """The bytes of ``target`` (a real path), at most ``limit``, if it is a regular file;
+    NotRegularFile otherwise, without ever blocking on a fifo or opening a device."""
+    if not stat.S_ISREG(mode := os.stat(target).st_mode):
+        raise NotRegularFile(mode)
+    # O_NONBLOCK and the second check: a fifo swapped in after the check never blocks us.
+    fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(mode := os.fstat(fd).st_mode):
+            raise NotRegularFile(mode)
+        return handle.read(limit)
 
 
 class LocalLanding:
@@ -198,24 +257,20 @@ class LocalLanding:
         return sorted(found, key=lambda f: PurePosixPath(f.path))  # the order rglob gave
 
     def _entry(self, entry: os.DirEntry, real_root: str) -> LandingFile:
-        info, skipped = entry.stat(follow_symlinks=False), None
-        if entry.is_symlink():
-            target = os.path.realpath(entry.path)
-            if not _inside(real_root, target):
-                skipped = "symbolic link to a place outside the landing zone: not read"
-            else:
-                try:
-                    info = os.stat(target)
-                    if not stat.S_ISREG(info.st_mode):
-                        skipped = f"symbolic link to {_kind(info.st_mode)}: not read"
-                except OSError:
-                    skipped = "symbolic link to nothing (broken): not read"
-        elif not stat.S_ISREG(info.st_mode):
-            skipped = f"{_kind(info.st_mode)}, not a regular file: not read"
+        look = look_at_entry(entry.path, real_root, entry.stat(follow_symlinks=False))
+        skipped = None
+        if look.outside:
+            skipped = "symbolic link to a place outside the landing zone: not read"
+        elif look.broken:
+            skipped = "symbolic link to nothing (broken): not read"
+        elif not look.regular and look.link:
+            skipped = f"symbolic link to {look.kind}: not read"
+        elif not look.regular:
+            skipped = f"{look.kind}, not a regular file: not read"
         return LandingFile(
             path=Path(entry.path).relative_to(self.root).as_posix(),
-            modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
-            size=info.st_size,
+            modified=dt.datetime.fromtimestamp(look.info.st_mtime, dt.UTC),
+            size=look.info.st_size,
             skipped=skipped,
         )
 
@@ -224,14 +279,10 @@ class LocalLanding:
         target = os.path.realpath(self.root / path)
         if not _inside(os.path.realpath(self.root), target):
             raise LandingReadError(f"{path}: resolves to a place outside the landing zone")
-        if not stat.S_ISREG(mode := os.stat(target).st_mode):
-            raise LandingReadError(f"{path}: {_kind(mode)}, not a regular file")
-        # O_NONBLOCK and the second check: a fifo swapped in after the check never blocks us.
-        fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(mode := os.fstat(fd).st_mode):
-                raise LandingReadError(f"{path}: {_kind(mode)}, not a regular file")
-            return handle.read()
+        try:
+            return read_regular_file(target)
+        except NotRegularFile as error:
+            raise LandingReadError(f"{path}: {error.kind}, not a regular file") from None
 
 
 class S3Landing:
