@@ -159,8 +159,10 @@ def compile_report_cells(
     the report is a bug: see :func:`check_counts_in_skeleton`.
     """
     skeleton = report_skeleton(agencies).lazy()
-    # Collected once here (a few rows per cell): checked, then filled into the skeleton.
-    counts = count_all(records, agencies, period, rules).collect().lazy()
+    # Collected once here, by the streaming engine: every source is read once, in batches, and
+    # only the counts (a few rows per cell) are held; they are checked, then filled into the
+    # skeleton with their totals.
+    counts = count_all(records, agencies, period, rules).collect(engine="streaming").lazy()
     check_counts_in_skeleton(counts, skeleton)
     known_counts = counts.join(
         skeleton.select("agency_id", *CELL_KEY), on=["agency_id", *CELL_KEY], how="semi"
