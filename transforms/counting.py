@@ -54,26 +54,29 @@ def _count_by(frame: pl.LazyFrame, section: str, *, row: pl.Expr, column: pl.Exp
     return _as_counts(counted, section)
 
 
-def _count_flagged(
-    frame: pl.LazyFrame,
-    section: str,
-    flags: dict[str, pl.Expr],
-    *,
-    keys: dict[str, pl.Expr],
-    row: pl.Expr,
-    column: pl.Expr,
+def _group_flagged(
+    frame: pl.LazyFrame, flags: dict[str, pl.Expr], keys: dict[str, pl.Expr]
 ) -> pl.LazyFrame:
-    """Counts of several overlapping subsets of ``frame`` in one pass over it.
+    """``frame`` grouped once by agency, ``keys`` and every flag: a few rows per agency.
 
-    A record counts once for each flag that holds for it. The records are grouped once by
-    ``keys`` and every flag (a few rows per agency), then each group is spread over the flags
-    that hold; ``row`` and ``column`` may name ``flag`` (the flag's name) and the ``keys``. One
-    pass instead of one filtered scan per subset: the warehouse is read once per source.
+    Counting several overlapping subsets from this grouping reads the records once, where one
+    filtered scan per subset would read them once per subset.
     """
-    grouped = frame.group_by(pl.col("agency_id"), **keys, **flags).agg(value=pl.len())
+    return frame.group_by(
+        pl.col("agency_id"), **keys, **{n: f.fill_null(False) for n, f in flags.items()}
+    ).agg(value=pl.len())
+
+
+def _spread_flagged(
+    grouped: pl.LazyFrame, section: str, flags: list[str], *, row: pl.Expr, column: pl.Expr
+) -> pl.LazyFrame:
+    """Counts from :func:`_group_flagged`: each group counts once for each flag that holds.
+
+    ``row`` and ``column`` may name ``flag`` (the flag's name) and the grouping keys.
+    """
     spread = grouped.unpivot(
-        on=list(flags),
-        index=["agency_id", *keys, "value"],
+        on=flags,
+        index=[c for c in grouped.collect_schema().names() if c not in flags],
         variable_name="flag",
         value_name="holds",
     ).filter(pl.col("holds"))
@@ -122,17 +125,13 @@ def count_documents(documents: pl.LazyFrame, period: Period) -> pl.LazyFrame:
     """
     published, repealed = pl.col("published_on"), pl.col("repealed_on")
     flags = {
-        "issued": period.contains(published).fill_null(False),
-        "repealed": period.contains(repealed).fill_null(False),
-        "in_force": ((published <= period.end) & period.open_at_end(repealed)).fill_null(False),
+        "issued": period.contains(published),
+        "repealed": period.contains(repealed),
+        "in_force": (published <= period.end) & period.open_at_end(repealed),
     }
-    return _count_flagged(
-        documents,
-        "proactive",
-        flags,
-        keys={"category": pl.col("category")},
-        row=pl.col("category"),
-        column=pl.col("flag"),
+    grouped = _group_flagged(documents, flags, keys={"category": pl.col("category")})
+    return _spread_flagged(
+        grouped, "proactive", list(flags), row=pl.col("category"), column=pl.col("flag")
     )
 
 
@@ -216,6 +215,28 @@ def _refused_row(reasons: pl.Expr, reason_rank: dict[str, int]) -> pl.Expr:
     return best.replace_strict(row_of, default=None, return_dtype=pl.String)
 
 
+def _concluded_outcome_row(precedence: tuple[str, ...]) -> pl.Expr:
+    """The outcome row of a concluded request, from its ``result`` and ``reasons``."""
+    if sorted(precedence) != sorted(REFUSAL_GROUPS):
+        raise InputError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
+    group_rank = {group: rank for rank, group in enumerate(precedence)}
+    reason_rank = {
+        row: group_rank[group] for row, group in _OUTCOME_GROUP.items() if group in group_rank
+    }
+    refused_row = _refused_row(pl.col("reasons"), reason_rank)
+    any_disclosed_item = pl.col("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
+    disclosed = (pl.col("result") == "disclosed") | any_disclosed_item
+    return (
+        pl.when(pl.col("result") == "partially_disclosed")
+        .then(pl.lit("partially_disclosed"))
+        .when(disclosed & refused_row.is_not_null())
+        .then(pl.lit("partially_disclosed"))
+        .when(pl.col("result") == "disclosed")
+        .then(pl.lit("disclosed"))
+        .otherwise(refused_row)
+    )
+
+
 def classify_request_outcome(
     requests: pl.LazyFrame, precedence: tuple[str, ...] = DEFAULT_OUTCOME_PRECEDENCE
 ) -> pl.LazyFrame:
@@ -226,30 +247,12 @@ def classify_request_outcome(
       不予处理 > 其他处理); inside it, the reason with most items, ties by row order.
     - A withdrawn request (申请人撤回) is ``other_other``.
 
-    Adds ``outcome_row`` (null while the request is open). Row by row, within each request's
-    reasons: no join, so a streaming scan reads the requests once.
+    Adds ``outcome_row`` (null while the request is open).
     """
-    if sorted(precedence) != sorted(REFUSAL_GROUPS):
-        raise InputError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
-    group_rank = {group: rank for rank, group in enumerate(precedence)}
-    reason_rank = {
-        row: group_rank[group] for row, group in _OUTCOME_GROUP.items() if group in group_rank
-    }
-    refused_row = _refused_row(pl.col("reasons"), reason_rank)
-    any_disclosed_item = pl.col("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
-    disclosed = (pl.col("result") == "disclosed") | any_disclosed_item
-    outcome = (
-        pl.when(pl.col("concluded_on").is_null())
-        .then(None)
-        .when(pl.col("result") == "partially_disclosed")
-        .then(pl.lit("partially_disclosed"))
-        .when(disclosed & refused_row.is_not_null())
-        .then(pl.lit("partially_disclosed"))
-        .when(pl.col("result") == "disclosed")
-        .then(pl.lit("disclosed"))
-        .otherwise(refused_row)
+    outcome = _concluded_outcome_row(precedence)
+    return requests.with_columns(
+        outcome_row=pl.when(pl.col("concluded_on").is_not_null()).then(outcome)
     )
-    return requests.with_columns(outcome_row=outcome)
 
 
 def count_requests(
@@ -272,16 +275,26 @@ def count_requests(
         "carried_to_next_year": (received <= period.end) & period.open_at_end(concluded),
         "concluded": period.contains(concluded),
     }
-    outcomes = classify_request_outcome(requests, precedence)
+    grouped = _group_flagged(
+        requests,
+        flags,
+        keys={c: pl.col(c) for c in ("applicant_type", "result", "reasons")},
+    )
+    # The outcome depends on a request's result and reasons only: ranked once per distinct
+    # pair (a few hundred), not once per request.
+    outcomes = (
+        grouped.filter("concluded")
+        .select("result", "reasons")
+        .unique()
+        .with_columns(outcome_row=_concluded_outcome_row(precedence))
+    )
+    classified = grouped.join(
+        outcomes, on=["result", "reasons"], how="left", nulls_equal=True
+    ).drop("result", "reasons")
     # The outcome only counts for a request concluded in the period ("concluded" flag).
     row = pl.when(pl.col("flag") == "concluded").then(pl.col("outcome_row")).otherwise("flag")
-    return _count_flagged(
-        outcomes,
-        "requests",
-        {name: flag.fill_null(False) for name, flag in flags.items()},
-        keys={"applicant_type": pl.col("applicant_type"), "outcome_row": pl.col("outcome_row")},
-        row=row,
-        column=pl.col("applicant_type"),
+    return _spread_flagged(
+        classified, "requests", list(flags), row=row, column=pl.col("applicant_type")
     )
 
 
