@@ -42,6 +42,7 @@ from flows.steps import (
     read_published_cells,
     record_run,
     refuse_empty_year,
+    scan_stored_records,
     store_quarantine,
     store_records,
 )
@@ -194,7 +195,9 @@ def all_quarantined(
 
 def count(job: Job, outcomes: dict[str, SourceOutcome]) -> pl.DataFrame:
     """Every statutory cell; a final year of nothing but zeros stops here unless allowed."""
-    records = {name: o.records for name, o in outcomes.items()}
+    # Counted from the records just stored, scanned lazily: counting streams them rather than
+    # needing every record of every source in memory at once.
+    records = {name: scan_stored_records(job.warehouse, name, job.agency_ids) for name in outcomes}
     cells = compile_cells(records, job.selection.agencies, job.period, job.settings.counting_rules)
     if job.status == "final" and not job.allow_empty:
         refuse_empty_year(cells, job.period, job.settings.landing_zone())

@@ -6,6 +6,8 @@ flows/recipe.py calls them in order; each can be called (and tested) alone.
 from __future__ import annotations
 
 import datetime as dt
+import io
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -29,7 +31,7 @@ from flows.io.landing import (
     read_narrative,
 )
 from flows.io.registry import load_registry
-from flows.io.store import Store, parquet_bytes, read_parquet_bytes
+from flows.io.store import LocalStore, Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.changes import write_changes
 from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
 from flows.outputs.manifest import completed_manifest, write_manifest
@@ -97,14 +99,30 @@ def store_quarantine(warehouse: Store, quarantine: pl.DataFrame, run_id: str) ->
     return warehouse.write_bytes(quarantine_key(run_id), parquet_bytes(quarantine))
 
 
+def scan_stored_records(warehouse: Store, source: str, agency_ids: list[str]) -> pl.LazyFrame:
+    """One source's records of these agencies as :func:`store_records` left them, not yet read.
+
+    Whoever collects reads them: counting streams them in batches instead of holding every
+    record in memory. A local warehouse is scanned in place; any other store's object is
+    fetched once (compressed, a fraction of the records' size in memory) and scanned from there.
+    """
+    key = records_key(source)
+    if isinstance(warehouse, LocalStore):
+        # In place, taken literally: a warehouse folder's name is no glob or hive partition.
+        stored = pl.scan_parquet(warehouse.root / key, glob=False, hive_partitioning=False)
+    else:
+        stored = pl.scan_parquet(io.BytesIO(warehouse.read_bytes(key)), hive_partitioning=False)
+    return stored.filter(pl.col("agency_id").is_in(agency_ids))
+
+
 @task(cache_policy=NO_CACHE)
 def compile_cells(
-    records: dict[str, pl.DataFrame],
+    records: Mapping[str, pl.LazyFrame | pl.DataFrame],
     agencies: pl.DataFrame,
     period: Period,
     rules: CountingRules,
 ) -> pl.DataFrame:
-    """Every statutory cell of every selected agency's report."""
+    """Every statutory cell of every selected agency's report (records scanned or in memory)."""
     lazy = {name: frame.lazy() for name, frame in records.items()}
     return compile_report_cells(lazy, agencies, period, rules).collect()
 

@@ -54,6 +54,38 @@ def _count_by(frame: pl.LazyFrame, section: str, *, row: pl.Expr, column: pl.Exp
     return _as_counts(counted, section)
 
 
+def _group_flagged(
+    frame: pl.LazyFrame, flags: dict[str, pl.Expr], keys: dict[str, pl.Expr]
+) -> pl.LazyFrame:
+    """``frame`` grouped once by agency, ``keys`` and every flag: a few rows per agency.
+
+    Counting several overlapping subsets from this grouping reads the records once, where one
+    filtered scan per subset would read them once per subset.
+    """
+    return frame.group_by(
+        pl.col("agency_id"), **keys, **{n: f.fill_null(False) for n, f in flags.items()}
+    ).agg(value=pl.len())
+
+
+def _spread_flagged(
+    grouped: pl.LazyFrame, section: str, flags: list[str], *, row: pl.Expr, column: pl.Expr
+) -> pl.LazyFrame:
+    """Counts from :func:`_group_flagged`: each group counts once for each flag that holds.
+
+    ``row`` and ``column`` may name ``flag`` (the flag's name) and the grouping keys.
+    """
+    spread = grouped.unpivot(
+        on=flags,
+        index=[c for c in grouped.collect_schema().names() if c not in flags],
+        variable_name="flag",
+        value_name="holds",
+    ).filter(pl.col("holds"))
+    counted = spread.group_by("agency_id", row.alias("row"), column.alias("column")).agg(
+        pl.col("value").sum()
+    )
+    return _as_counts(counted, section)
+
+
 def count_channel_items(
     website: pl.LazyFrame, wechat: pl.LazyFrame, period: Period
 ) -> pl.LazyFrame:
@@ -91,18 +123,15 @@ def count_documents(documents: pl.LazyFrame, period: Period) -> pl.LazyFrame:
 
     In force at the end of the period: published on or before it and not repealed on or before it.
     """
-    issued = documents.filter(period.contains(pl.col("published_on")))
-    repealed = documents.filter(period.contains(pl.col("repealed_on")))
-    in_force = documents.filter(
-        (pl.col("published_on") <= period.end) & period.open_at_end(pl.col("repealed_on"))
-    )
-    row = pl.col("category")
-    return pl.concat(
-        [
-            _count_by(issued, "proactive", row=row, column=pl.lit("issued")),
-            _count_by(repealed, "proactive", row=row, column=pl.lit("repealed")),
-            _count_by(in_force, "proactive", row=row, column=pl.lit("in_force")),
-        ]
+    published, repealed = pl.col("published_on"), pl.col("repealed_on")
+    flags = {
+        "issued": period.contains(published),
+        "repealed": period.contains(repealed),
+        "in_force": (published <= period.end) & period.open_at_end(repealed),
+    }
+    grouped = _group_flagged(documents, flags, keys={"category": pl.col("category")})
+    return _spread_flagged(
+        grouped, "proactive", list(flags), row=pl.col("category"), column=pl.col("flag")
     )
 
 
@@ -146,6 +175,66 @@ def sum_fees(fees: pl.LazyFrame, agencies: pl.LazyFrame, period: Period) -> pl.L
 
 _OUTCOME_ROW_ORDER = {row: i for i, (row, _, _) in enumerate(OUTCOME_ROWS)}
 _OUTCOME_GROUP = {row: group for row, _, group in OUTCOME_ROWS}
+# A refusal reason as one integer, so a request's reasons can be ranked inside its own list:
+# precedence rank of its group (high part) and its row's place in the table (low part).
+_ROW_ORDER_SPAN = 64
+assert len(OUTCOME_ROWS) < _ROW_ORDER_SPAN
+
+
+def _refused_row(reasons: pl.Expr, reason_rank: dict[str, int]) -> pl.Expr:
+    """The refusal reason that decides a request's row, computed within each request's list.
+
+    First group in precedence order; inside it, the reason with most items; ties by row order.
+    Null when the request has no refusal reason.
+    """
+    code_of = {
+        row: rank * _ROW_ORDER_SPAN + _OUTCOME_ROW_ORDER[row] for row, rank in reason_rank.items()
+    }
+    codes = (
+        pl.element()
+        .replace_strict(code_of, default=None, return_dtype=pl.Int64)
+        .drop_nulls()
+        .sort()
+    )
+    run = pl.element().struct
+    # Smallest first: lower group rank, then more items, then earlier row.
+    order = (
+        (run.field("value") // _ROW_ORDER_SPAN) * 2**40
+        - run.field("len").cast(pl.Int64) * _ROW_ORDER_SPAN
+        + run.field("value") % _ROW_ORDER_SPAN
+    )
+    # Two list passes: run lengths of the sorted codes, then the best run.
+    best = (
+        reasons.cast(pl.List(pl.String))
+        .list.eval(codes.rle())
+        .list.eval(pl.element().sort_by(order).first())
+        .list.first()
+        .struct.field("value")
+    )
+    row_of = {code: row for row, code in code_of.items()}
+    return best.replace_strict(row_of, default=None, return_dtype=pl.String)
+
+
+def _concluded_outcome_row(precedence: tuple[str, ...]) -> pl.Expr:
+    """The outcome row of a concluded request, from its ``result`` and ``reasons``."""
+    if sorted(precedence) != sorted(REFUSAL_GROUPS):
+        raise InputError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
+    group_rank = {group: rank for rank, group in enumerate(precedence)}
+    reason_rank = {
+        row: group_rank[group] for row, group in _OUTCOME_GROUP.items() if group in group_rank
+    }
+    refused_row = _refused_row(pl.col("reasons"), reason_rank)
+    any_disclosed_item = pl.col("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
+    disclosed = (pl.col("result") == "disclosed") | any_disclosed_item
+    return (
+        pl.when(pl.col("result") == "partially_disclosed")
+        .then(pl.lit("partially_disclosed"))
+        .when(disclosed & refused_row.is_not_null())
+        .then(pl.lit("partially_disclosed"))
+        .when(pl.col("result") == "disclosed")
+        .then(pl.lit("disclosed"))
+        .otherwise(refused_row)
+    )
 
 
 def classify_request_outcome(
@@ -160,49 +249,9 @@ def classify_request_outcome(
 
     Adds ``outcome_row`` (null while the request is open).
     """
-    if sorted(precedence) != sorted(REFUSAL_GROUPS):
-        raise InputError(f"precedence must order exactly {REFUSAL_GROUPS}, got {precedence}")
-    group_rank = {group: rank for rank, group in enumerate(precedence)}
-    reason_rank = {
-        row: group_rank[group] for row, group in _OUTCOME_GROUP.items() if group in group_rank
-    }
-    keyed = requests.with_columns(_request_ix=pl.int_range(pl.len(), dtype=pl.UInt32))
-    items = keyed.select("_request_ix", reason=pl.col("reasons").cast(pl.List(pl.String))).explode(
-        "reason"
-    )
-    refused = (
-        items.filter(pl.col("reason").is_in(list(reason_rank)))
-        .group_by("_request_ix", "reason")
-        .agg(n=pl.len())
-        .group_by("_request_ix")
-        .agg(
-            refused_row=pl.col("reason")
-            .sort_by(
-                pl.col("reason").replace_strict(reason_rank, return_dtype=pl.UInt8),
-                pl.col("n"),
-                pl.col("reason").replace_strict(_OUTCOME_ROW_ORDER, return_dtype=pl.UInt8),
-                descending=[False, True, False],
-            )
-            .first()
-        )
-    )
-    any_disclosed_item = pl.col("reasons").list.contains(pl.lit(DISCLOSED_REASON)).fill_null(False)
-    disclosed = (pl.col("result") == "disclosed") | any_disclosed_item
-    outcome = (
-        pl.when(pl.col("concluded_on").is_null())
-        .then(None)
-        .when(pl.col("result") == "partially_disclosed")
-        .then(pl.lit("partially_disclosed"))
-        .when(disclosed & pl.col("refused_row").is_not_null())
-        .then(pl.lit("partially_disclosed"))
-        .when(pl.col("result") == "disclosed")
-        .then(pl.lit("disclosed"))
-        .otherwise(pl.col("refused_row"))
-    )
-    return (
-        keyed.join(refused, on="_request_ix", how="left")
-        .with_columns(outcome_row=outcome)
-        .drop("_request_ix", "refused_row")
+    outcome = _concluded_outcome_row(precedence)
+    return requests.with_columns(
+        outcome_row=pl.when(pl.col("concluded_on").is_not_null()).then(outcome)
     )
 
 
@@ -224,15 +273,29 @@ def count_requests(
         "carried_over_from_last_year": (received < period.start)
         & (concluded.is_null() | (concluded >= period.start)),
         "carried_to_next_year": (received <= period.end) & period.open_at_end(concluded),
+        "concluded": period.contains(concluded),
     }
-    column = pl.col("applicant_type")
-    parts = [
-        _count_by(requests.filter(flag), "requests", row=pl.lit(row), column=column)
-        for row, flag in flags.items()
-    ]
-    outcomes = classify_request_outcome(requests.filter(period.contains(concluded)), precedence)
-    parts.append(_count_by(outcomes, "requests", row=pl.col("outcome_row"), column=column))
-    return pl.concat(parts)
+    grouped = _group_flagged(
+        requests,
+        flags,
+        keys={c: pl.col(c) for c in ("applicant_type", "result", "reasons")},
+    )
+    # The outcome depends on a request's result and reasons only: ranked once per distinct
+    # pair (a few hundred), not once per request.
+    outcomes = (
+        grouped.filter("concluded")
+        .select("result", "reasons")
+        .unique()
+        .with_columns(outcome_row=_concluded_outcome_row(precedence))
+    )
+    classified = grouped.join(
+        outcomes, on=["result", "reasons"], how="left", nulls_equal=True
+    ).drop("result", "reasons")
+    # The outcome only counts for a request concluded in the period ("concluded" flag).
+    row = pl.when(pl.col("flag") == "concluded").then(pl.col("outcome_row")).otherwise("flag")
+    return _spread_flagged(
+        classified, "requests", list(flags), row=row, column=pl.col("applicant_type")
+    )
 
 
 def count_appeals(

@@ -97,6 +97,15 @@ def add_totals(counts: pl.LazyFrame) -> pl.LazyFrame:
     return pl.concat([counts, channels_total, outcome_total, row_totals], how="diagonal")
 
 
+def _channel_row() -> pl.Expr:
+    """A count of one channel's items (not their total)."""
+    return (
+        (pl.col("section") == "channels")
+        & (pl.col("column") == CHANNEL_COLUMN[0])
+        & (pl.col("row") != "total")
+    )
+
+
 def counts_outside_skeleton(counts: pl.LazyFrame, skeleton: pl.LazyFrame) -> pl.LazyFrame:
     """Counts whose cell is not in their agency's report, other than channel rows.
 
@@ -105,13 +114,8 @@ def counts_outside_skeleton(counts: pl.LazyFrame, skeleton: pl.LazyFrame) -> pl.
     landing zone. Any other count without a cell is a counting rule and the cell dictionary
     disagreeing on a key: a bug.
     """
-    channel_row = (
-        (pl.col("section") == "channels")
-        & (pl.col("column") == CHANNEL_COLUMN[0])
-        & (pl.col("row") != "total")
-    )
     return (
-        counts.filter(~channel_row)
+        counts.filter(~_channel_row())
         .join(skeleton.select("agency_id", *CELL_KEY), on=["agency_id", *CELL_KEY], how="anti")
         .select(*CELL_KEY, "agency_id")
     )
@@ -159,12 +163,17 @@ def compile_report_cells(
     the report is a bug: see :func:`check_counts_in_skeleton`.
     """
     skeleton = report_skeleton(agencies).lazy()
-    # Collected once here (a few rows per cell): checked, then filled into the skeleton.
-    counts = count_all(records, agencies, period, rules).collect().lazy()
+    # Collected once here, by the streaming engine: every source is read once, in batches, and
+    # only the counts (a few rows per cell) are held; they are checked, then filled into the
+    # skeleton with their totals.
+    counts = count_all(records, agencies, period, rules).collect(engine="streaming").lazy()
     check_counts_in_skeleton(counts, skeleton)
-    known_counts = counts.join(
+    # Checked: every other count has its cell, so only channel counts need matching (a few
+    # rows per agency, not every count).
+    known_channels = counts.filter(_channel_row()).join(
         skeleton.select("agency_id", *CELL_KEY), on=["agency_id", *CELL_KEY], how="semi"
     )
+    known_counts = pl.concat([counts.filter(~_channel_row()), known_channels])
     return (
         skeleton.join(
             add_totals(known_counts),
