@@ -56,13 +56,14 @@ def render_chunk(reports: Sequence[tuple[Document, pl.DataFrame]]) -> list[dict[
     """``render_report`` of each (document, quarantine), in order, their PDFs typeset in one
     Typst compile (``to_pdfs``: the tables' labels laid out once, not once a report)."""
     pdfs = pdf_format.to_pdfs([document for document, _ in reports])
+    problems = xlsx_format.problems_xlsx_each([quarantine for _, quarantine in reports])
     return [
-        _rendered(document, quarantine, pdf)
-        for (document, quarantine), pdf in zip(reports, pdfs, strict=True)
+        _rendered(document, pdf, problem_list)
+        for (document, _), pdf, problem_list in zip(reports, pdfs, problems, strict=True)
     ]
 
 
-def _rendered(document: Document, quarantine: pl.DataFrame, pdf: bytes) -> dict[str, bytes]:
+def _rendered(document: Document, pdf: bytes, problems: bytes) -> dict[str, bytes]:
     page = html_format.to_html(document)
     rendered = {
         "report.md": markdown_format.to_markdown(document).encode(),
@@ -70,7 +71,7 @@ def _rendered(document: Document, quarantine: pl.DataFrame, pdf: bytes) -> dict[
         "report.docx": docx_format.to_docx(document),
         "report.pdf": pdf,
         "report.xlsx": xlsx_format.to_xlsx(document),
-        PROBLEMS_FILE: xlsx_format.problems_xlsx(quarantine),
+        PROBLEMS_FILE: problems,
     }
     assert tuple(rendered) == RENDERED, "RENDERED lists every rendered file"
     return rendered

@@ -17,6 +17,7 @@ import functools
 import io
 import re
 import zipfile
+from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import polars as pl
@@ -321,27 +322,48 @@ def problems_xlsx(quarantine: pl.DataFrame) -> bytes:
     ``quarantine`` has the columns of transforms.normalize.QUARANTINE_SCHEMA. A whole-file problem
     has no row or column: those cells are left empty.
     """
-    if quarantine.is_empty():
-        return _no_problems_xlsx()  # most agencies: the same file every time
-    return _problems_workbook(quarantine)
+    return problems_xlsx_each([quarantine])[0]
+
+
+def problems_xlsx_each(quarantines: Sequence[pl.DataFrame]) -> list[bytes]:
+    """``problems_xlsx`` of each agency's rows, their reasons translated in one pass: a
+    translation compiles every wording's pattern however few the rows (6 ms for one row)."""
+    if not quarantines:
+        return []
+    every = pl.concat(
+        q.select(pl.col(_PROBLEM_SOURCE).cast(pl.String), report=pl.lit(i, pl.UInt32))
+        for i, q in enumerate(quarantines)
+    )
+    listed = _problem_rows(every).partition_by("report", as_dict=True, include_key=False)
+    return [
+        _problems_workbook(listed[(i,)]) if (i,) in listed else _no_problems_xlsx()
+        for i in range(len(quarantines))
+    ]
 
 
 @functools.cache
 def _no_problems_xlsx() -> bytes:
+    # Most agencies: the same file every time.
     return _problems_workbook(pl.DataFrame(schema={c: pl.String for c in _PROBLEM_SOURCE}))
 
 
 _PROBLEM_SOURCE = ("file", "row", "column", "value", "reason")
 
 
-def _problems_workbook(quarantine: pl.DataFrame) -> bytes:
-    listed = quarantine.select(
+def _problem_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
+    """The list's cells (text), reasons in Chinese; every other column kept."""
+    return quarantine.with_columns(
         pl.col("file").fill_null(""),
-        pl.col("row").cast(pl.String).fill_null(""),
+        pl.col("row").fill_null(""),
         pl.col("column").fill_null(""),
         pl.col("value").fill_null(""),
         reason_zh(pl.col("reason")).fill_null("").alias("reason"),
     )
+
+
+def _problems_workbook(listed: pl.DataFrame) -> bytes:
+    """The workbook of rows already listed (``_problem_rows``)."""
+    listed = listed.select(_PROBLEM_SOURCE)
     buffer = io.BytesIO()
     with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
         book.set_properties(_PROPERTIES)
