@@ -22,6 +22,7 @@ import pytest
 from flows.io import store as storage
 from flows.io.store import LocalStore, RunLocked, S3Store, open_store
 from flows.outputs.publish import RENDERED, RunFailed
+from flows.outputs.versions import unpacked
 from tests.helpers import REGISTRY_HEADER, compile_args
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -196,9 +197,9 @@ def test_a_publish_cut_off_by_a_full_disk_keeps_previous_versions_and_says_what_
     cut_off = next(
         p
         for p in (out / "history/year=2024/agency_id=ag-b").iterdir()
-        if p.name != f"run_id={first.run_id}"
+        if p.name != f"run_id={first.run_id}.zip"
     )
-    assert (cut_off / "report.md").read_bytes() != before["report.md"]
+    assert unpacked(cut_off.read_bytes()).files["report.md"] != before["report.md"]
     # The others: the new version whole.
     assert set(_cells(out, "ag-a")["status"]) == {"final"}
     assert _result_run(out, "ag-a") == _cells(out, "ag-a")["run_id"][0]

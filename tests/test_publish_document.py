@@ -30,9 +30,10 @@ from flows.outputs.layout import (
     PROBLEMS_FILE,
     RENDERED,
     cells_key,
+    history_prefix,
     report_key,
     validation_key,
-    version_folder,
+    version_key,
 )
 from flows.outputs.publish import (
     Release,
@@ -42,6 +43,7 @@ from flows.outputs.publish import (
     restore_interrupted,
 )
 from flows.outputs.render import render_report
+from flows.outputs.versions import read_version
 from flows.steps import draft_documents, read_narratives
 from transforms.balance import VIOLATION_SCHEMA
 from transforms.document import cells_from_read, parse_narrative
@@ -319,10 +321,17 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
     stamps = {name: path.stat().st_mtime_ns for name, path in current.items()}
     publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r2", []))
     assert {name: out.read_bytes(report_key(2024, "ag-a", name)) for name in RENDERED} == first
-    # Its current files are left as they are (not written again); its version keeps a copy.
+    # Its current files are left as they are (not written again); its version, one object,
+    # names the version holding them instead of a copy.
     assert {name: path.stat().st_mtime_ns for name, path in current.items()} == stamps
-    r2 = {name: out.read_bytes(f"{version_folder(2024, 'ag-a', 'r2')}/{name}") for name in RENDERED}
-    assert r2 == first
+    assert sorted(out.keys(history_prefix(2024, "ag-a"))) == [
+        version_key(2024, "ag-a", "r1"),
+        version_key(2024, "ag-a", "r2"),
+    ]
+    r2 = read_version(out, version_key(2024, "ag-a", "r2"))
+    assert r2.files_of == "r1" and set(r2.files) == {"result.json"}
+    r1 = read_version(out, version_key(2024, "ag-a", "r1"))
+    assert {name: r1.files[name] for name in RENDERED} == first
     assert pl.read_parquet(tmp_path / "out" / cells_key(2024, "ag-a"))["run_id"][0] == "r2"
 
     # A changed cell is rendered again.
@@ -375,5 +384,6 @@ def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
     monkeypatch.setattr(publish_module, "current_render", lambda *a: pytest.fail("read again"))
     unchanged, new = publish_module.render_published(out, 2024, reports, ahead)
 
-    assert unchanged.current and unchanged.files == first.files
-    assert not new.current and new.files == render_report(other, quarantine)
+    # The unchanged report's files are left where they are: named, neither read nor rendered.
+    assert unchanged.files is None and unchanged.files_of == "r1"
+    assert new.files_of is None and new.files == render_report(other, quarantine)

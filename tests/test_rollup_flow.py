@@ -72,7 +72,7 @@ def test_rollups_sum_exact_fen_list_missing_members_and_follow_a_member_change(
     assert district["run_id"].unique().to_list() == [second.run_id]
     assert _fee(district) == Decimal("3.73")  # ag-b's exact 分 still found in the warehouse
     versions = sorted(p.name for p in (out / "rollup_history/year=2024/agency_id=ag-a").iterdir())
-    assert versions == sorted([f"run_id={first.run_id}", f"run_id={second.run_id}"])
+    assert versions == sorted([f"run_id={first.run_id}.zip", f"run_id={second.run_id}.zip"])
     # `nianbao revisions --rollup` lists both, the second current, with the cells it changed.
     listed = revisions(LocalStore(out), 2024, "ag-a", rollup=True)
     assert [(v["run_id"], v["current"]) for v in listed] == [

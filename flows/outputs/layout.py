@@ -49,9 +49,10 @@ def history_prefix(year: int, agency_id: str) -> str:
     return f"history/{partition(year, agency_id)}/"
 
 
-def version_folder(year: int, agency_id: str, run_id: str) -> str:
-    """One published version: its cells, rendered files, validation result and version.json."""
-    return f"{history_prefix(year, agency_id)}run_id={run_id}"
+def version_key(year: int, agency_id: str, run_id: str) -> str:
+    """One published version, one object: its cells, rendered files, validation result and
+    version.json in a zip (flows/outputs/versions.py)."""
+    return f"{history_prefix(year, agency_id)}run_id={run_id}.zip"
 
 
 def manifest_key(started: dt.datetime, run_id: str) -> str:
@@ -97,9 +98,10 @@ def rollup_history_prefix(year: int, agency_id: str) -> str:
     return f"rollup_history/{partition(year, agency_id)}/"
 
 
-def rollup_version_folder(year: int, agency_id: str, run_id: str) -> str:
-    """One published version of a roll-up: its cells, rendered files and version.json."""
-    return f"{rollup_history_prefix(year, agency_id)}run_id={run_id}"
+def rollup_version_key(year: int, agency_id: str, run_id: str) -> str:
+    """One published version of a roll-up, one object: its cells, rendered files and
+    version.json in a zip."""
+    return f"{rollup_history_prefix(year, agency_id)}run_id={run_id}.zip"
 
 
 # --- year over year (issue 13): the changes dataset -------------------------------------------

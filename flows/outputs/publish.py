@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -18,11 +20,18 @@ from flows.outputs.layout import (
     rollup_cells_key,
     rollup_history_prefix,
     rollup_report_key,
-    rollup_version_folder,
+    rollup_version_key,
     validation_key,
-    version_folder,
+    version_key,
 )
 from flows.outputs.render import AheadRenders, inputs_hash, render_reports, workers
+from flows.outputs.versions import (
+    Version,
+    read_version,
+    rendered_files,
+    version_keys,
+    write_version,
+)
 from transforms.document import Document, Narrative, report_document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
@@ -95,38 +104,39 @@ def restore_interrupted(out: Store) -> list[str]:
         current = current_run_id(out, year, agency_id)
         if current == run_id:
             continue  # published whole: its cells were the last file written
-        files = {report_key(year, agency_id, name): name for name in RENDERED}
-        files[validation_key(year, agency_id)] = "result.json"
-        for key, name in files.items():
-            version = f"{version_folder(year, agency_id, current)}/{name}"
-            if current is not None and out.exists(version):
-                out.write_bytes(key, out.read_bytes(version))
-            elif current is None:
-                out.remove(key)  # never published: nothing of the cut-off run may stay
-            # else: a version from before history kept result.json; S3 here may not delete
+        keys = {name: report_key(year, agency_id, name) for name in RENDERED}
+        keys["result.json"] = validation_key(year, agency_id)
+        _put_back(out, keys, current, functools.partial(version_key, year, agency_id))
         restored.append(agency_id)
     for parent in journal.get("rollup_ids", []):
-        if _restore_rollup(out, year, parent, run_id):
-            restored.append(f"{parent} (roll-up)")
+        key = rollup_cells_key(year, parent)
+        current = read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
+        if current == run_id:
+            continue  # its cells, the last file written, are the cut-off run's
+        keys = {name: rollup_report_key(year, parent, name) for name in RENDERED}
+        _put_back(out, keys, current, functools.partial(rollup_version_key, year, parent))
+        restored.append(f"{parent} (roll-up)")
     end_publishing(out, run_id, "restored")
     return restored
 
 
-def _restore_rollup(out: Store, year: int, parent: str, run_id: str) -> bool:
-    """One roll-up a cut-off run left half-written, put back as ``restore_interrupted`` puts
-    back a report: its rendered files from its current version under ``rollup_history/``,
-    removed when it never had one. False when it was published whole."""
-    key = rollup_cells_key(year, parent)
-    current = read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
-    if current == run_id:
-        return False  # its cells, the last file written, are the cut-off run's
-    for name in RENDERED:
-        version = f"{rollup_version_folder(year, parent, current)}/{name}"
-        if current is not None and out.exists(version):
-            out.write_bytes(rollup_report_key(year, parent, name), out.read_bytes(version))
-        elif current is None:
-            out.remove(rollup_report_key(year, parent, name))
-    return True
+def _put_back(
+    out: Store, keys: dict[str, str], current: str | None, key_of_run: Callable[[str], str]
+) -> None:
+    """The files ``keys`` names (file name → key) as the version of run ``current`` holds
+    them; removed when there is no current version (nothing of a cut-off run may stay)."""
+    if current is None:
+        for key in keys.values():
+            out.remove(key)
+        return
+    try:
+        version = read_version(out, key_of_run(current))
+    except FileNotFoundError:
+        return  # a version from before history was kept; S3 here may not delete
+    kept = rendered_files(out, key_of_run, version) | version.files  # its own result.json
+    for name, key in keys.items():
+        if name in kept:
+            out.write_bytes(key, kept[name])
 
 
 def published_cells(out: Store, year: int, agency_ids: list[str]) -> pl.DataFrame | None:
@@ -179,30 +189,31 @@ def agency_document(
     )
 
 
-def current_render(out: Store, year: int, agency_id: str, digest: str) -> dict[str, bytes] | None:
-    """The rendered files of the current version of a report, if they were rendered from the
-    same inputs (``render_hash`` in its version.json) and are all there; else None."""
+def current_render(out: Store, year: int, agency_id: str, digest: str) -> str | None:
+    """The run whose kept version holds this report's files as rendered from the same inputs
+    (``render_hash`` in the current version's version.json), or None."""
     run_id = current_run_id(out, year, agency_id)
     if run_id is None:
         return None
-    folder = version_folder(year, agency_id, run_id)
     try:
-        about = json.loads(out.read_bytes(f"{folder}/version.json"))
-        if about.get("render_hash") != digest:
-            return None
-        return {name: out.read_bytes(f"{folder}/{name}") for name in RENDERED}
+        current = read_version(out, version_key(year, agency_id, run_id), with_files=False)
     except (FileNotFoundError, ValueError):  # an older version, or one kept only in part
         return None
+    if current.about.get("render_hash") != digest:
+        return None
+    holder = current.files_of
+    return holder if holder == run_id or out.exists(version_key(year, agency_id, holder)) else None
 
 
 @dataclass(frozen=True)
 class Rendered:
-    """A report's rendered files and the digest of what they were made from; ``current`` when
-    they are its current version's, already in place under ``reports/`` (nothing changed)."""
+    """A report's rendered files and the digest of what they were made from. A report whose
+    files are those of its current version (nothing changed) has no bytes here: ``files_of``
+    names the run whose kept version holds them, and they are already under ``reports/``."""
 
-    files: dict[str, bytes]
+    files: dict[str, bytes] | None
     digest: str
-    current: bool = False
+    files_of: str | None = None
 
 
 def render_ahead(
@@ -233,8 +244,8 @@ def render_published(
     """Each (agency_id, document, quarantine)'s rendered files and the digest of their inputs.
 
     A report rendered ahead (``render_ahead``) is taken from there; one whose inputs are those
-    of its current version gets that version's files back; the others are rendered, side by
-    side in worker processes (``render_reports``).
+    of its current version keeps that version's files (nothing read or rendered); the others
+    are rendered, side by side in worker processes (``render_reports``).
     """
     looked_at = ahead.looked_at if ahead else {}
     digests, found = [], []
@@ -247,7 +258,7 @@ def render_published(
         if ahead and (files := ahead.take(agency_id, digest)):
             found.append(Rendered(files, digest))
         elif current:
-            found.append(Rendered(current, digest, current=True))
+            found.append(Rendered(None, digest, files_of=current))
         else:
             found.append(None)
     todo = [i for i, rendered in enumerate(found) if rendered is None]
@@ -266,17 +277,6 @@ def version_about(release: Release, **more: object) -> dict:
         "published_at": dt.datetime.now(dt.UTC).isoformat(),
         **more,
     }
-
-
-def write_version(
-    out: Store, folder: str, about: dict, cells_bytes: bytes, files: dict[str, bytes]
-) -> None:
-    """One kept version of a report or roll-up: version.json, its cells and its files. Written
-    before the current files, so a cut-off publish can always be restored from it."""
-    out.write_bytes(f"{folder}/version.json", json.dumps(about, ensure_ascii=False).encode())
-    out.write_bytes(f"{folder}/data.parquet", cells_bytes)
-    for name, data in files.items():
-        out.write_bytes(f"{folder}/{name}", data)
 
 
 def publish_report(
@@ -322,16 +322,25 @@ def publish_report(
         quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
     cells_bytes = parquet_bytes(published)
-    # render_hash: what the rendered files were made from; the next run copies them when equal.
-    about = version_about(release, render_hash=rendered.digest)
+    # render_hash: what the rendered files were made from; the next run keeps them when equal.
     # result.json too: to restore a cut-off publish.
-    files_kept = {**rendered.files, "result.json": validation_bytes}
-    write_version(out, version_folder(year, agency_id, run_id), about, cells_bytes, files_kept)
-    for name, data in rendered.files.items():
+    about = version_about(release, render_hash=rendered.digest)
+    kept = {"result.json": validation_bytes}
+    if rendered.files_of:  # unchanged: the version holding the files is named, not copied
+        about["files_of"] = rendered.files_of
+    else:
+        kept = rendered.files | kept
+    key_of_run = functools.partial(version_key, year, agency_id)
+    write_version(out, key_of_run(run_id), Version(about, cells_bytes, kept))
+    for name in RENDERED:
         key = report_key(year, agency_id, name)
-        # An unchanged report's current files are these very bytes: not written again.
-        kept = rendered.current and out.exists(key)
-        written.append(out.uri(key) if kept else out.write_bytes(key, data))
+        if rendered.files is not None:
+            written.append(out.write_bytes(key, rendered.files[name]))
+        elif out.exists(key):  # an unchanged report's current file: these very bytes
+            written.append(out.uri(key))
+        else:  # removed by hand since: put back from the version holding it
+            files = rendered_files(out, key_of_run, Version(about, cells_bytes))
+            written.append(out.write_bytes(key, files[name]))
     written.append(out.write_bytes(cells_key(year, agency_id), cells_bytes))
     return written
 
@@ -341,23 +350,21 @@ def revisions(out: Store, year: int, agency_id: str, rollup: bool = False) -> li
     the cells each one changed."""
     prefix = (rollup_history_prefix if rollup else history_prefix)(year, agency_id)
     current_key = (rollup_cells_key if rollup else cells_key)(year, agency_id)
-    versions = sorted(
-        (
-            json.loads(out.read_bytes(key)) | {"folder": key.rsplit("/", 1)[0]}
-            for key in out.keys(prefix)
-            if key.endswith("/version.json")
-        ),
-        key=lambda v: v["published_at"],
-    )
+    kept = [read_version(out, key, with_files=False) for key in version_keys(out, prefix)]
     current = (
         read_parquet_bytes(out.read_bytes(current_key))["run_id"][0]
         if out.exists(current_key)
         else None
     )
-    previous = None
-    for version in versions:
-        cells = read_parquet_bytes(out.read_bytes(f"{version['folder']}/data.parquet"))
-        version["current"] = version["run_id"] == current
-        version["changed"] = [] if previous is None else changed_cells(previous, cells).to_dicts()
+    versions, previous = [], None
+    for version in sorted(kept, key=lambda v: v.about["published_at"]):
+        cells = read_parquet_bytes(version.cells)
+        versions.append(
+            version.about
+            | {
+                "current": version.run_id == current,
+                "changed": [] if previous is None else changed_cells(previous, cells).to_dicts(),
+            }
+        )
         previous = cells
     return versions

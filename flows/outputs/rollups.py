@@ -22,7 +22,7 @@ from flows.outputs.layout import (
     records_key,
     rollup_cells_key,
     rollup_report_key,
-    rollup_version_folder,
+    rollup_version_key,
 )
 from flows.outputs.publish import (
     Release,
@@ -30,9 +30,9 @@ from flows.outputs.publish import (
     end_publishing,
     period_text,
     version_about,
-    write_version,
 )
 from flows.outputs.render import render_reports
+from flows.outputs.versions import Version, write_version
 from transforms.cells import CELL_KEY, is_money
 from transforms.document import report_document
 from transforms.errors import InputError
@@ -229,7 +229,7 @@ def _publish_rollup(
         members=int(rollup["members"][0]),
         missing=rollup["missing"][0].to_list(),
     )
-    write_version(out, rollup_version_folder(year, parent, run_id), about, cells_bytes, files)
+    write_version(out, rollup_version_key(year, parent, run_id), Version(about, cells_bytes, files))
     for name, data in files.items():
         out.write_bytes(rollup_report_key(year, parent, name), data)
     out.write_bytes(rollup_cells_key(year, parent), cells_bytes)
