@@ -20,7 +20,7 @@ from flows.outputs.history import publish_run_artifacts
 from flows.outputs.publish import Release, begin_publishing, end_publishing, render_ahead
 from flows.outputs.render import AheadRenders
 from flows.results import CompileResult, SourceOutcome
-from flows.runtime import dask_backed, new_run_id, run_failed
+from flows.runtime import dask_backed, new_run_id, run_failed, unvisited
 from flows.settings import Settings
 from flows.steps import (
     PUBLISH_BATCH,
@@ -163,16 +163,21 @@ def ingest(job: Job) -> dict[str, SourceOutcome]:
         "compiling %s for %d agencies from %s", job.period.year, len(job.agency_ids), zone
     )
     channels = dict(zip(job.agency_ids, selection.agencies["channels"].to_list(), strict=True))
-    args = (channels, job.run_date, ParsedFileCache(job.warehouse))
+    args = (unvisited(channels), job.run_date, ParsedFileCache(job.warehouse))
     # Sources are read one after another: each read already uses every core (Polars, a thread
     # pool over files), and side by side they only contend (measured: 19 s instead of 12 s at
     # city scale). With --dask-address they go to the cluster's workers side by side.
     sources = selection.files_by_source.items()
     if dask_backed():
-        futures = {name: ingest_source.submit(zone, name, files, *args) for name, files in sources}
+        futures = {
+            name: ingest_source.submit(zone, name, unvisited(files), *args)
+            for name, files in sources
+        }
         outcomes = {name: future.result() for name, future in futures.items()}
     else:
-        outcomes = {name: ingest_source(zone, name, files, *args) for name, files in sources}
+        outcomes = {
+            name: ingest_source(zone, name, unvisited(files), *args) for name, files in sources
+        }
     for outcome in outcomes.values():
         get_run_logger().info("%s: %s", outcome.name, outcome.counts)
     return outcomes
@@ -238,7 +243,7 @@ def check(
 ) -> tuple[dict, ReportValidation, pl.DataFrame]:
     """The record suites, the report suite against last year's published cells, W2, the
     documents' W4 warnings and the changes from last year (W5, W6), for every agency."""
-    record_results, record_problems = check_records(outcomes, job.run_date)
+    record_results, record_problems = check_records(unvisited(outcomes), job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
@@ -271,9 +276,9 @@ def publish(
             cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
             violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
             release,
-            {a: documents[a] for a in batch["agency_id"] if a in documents},
+            unvisited({a: documents[a] for a in batch["agency_id"] if a in documents}),
             quarantine.join(batch.select("agency_id"), on="agency_id", how="semi"),
-            ahead,
+            unvisited(ahead),
         )
         for batch in agencies.iter_slices(PUBLISH_BATCH)
     ]
@@ -304,7 +309,12 @@ def record(job: Job, result: CompileResult, outcomes: dict[str, SourceOutcome]) 
     """The manifest, then the Prefect artifacts of the run."""
     inputs = [job.selection.registry_input, *(i for o in outcomes.values() for i in o.inputs)]
     result.manifest_uri = record_run(
-        job.out, result, job.run_parameters, inputs, job.started, job.flow_name
+        job.out,
+        unvisited(result),
+        job.run_parameters,
+        unvisited(inputs),
+        job.started,
+        job.flow_name,
     )
-    publish_run_artifacts(result, job.selection.agencies)
+    publish_run_artifacts(unvisited(result), job.selection.agencies)
     return result

@@ -8,16 +8,20 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from typing import TypeVar
 
 from prefect import get_run_logger
 from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from flows.io.store import LocalStore, Store
 from flows.outputs.history import mark_crashed
 from flows.outputs.manifest import interrupted_manifest, write_manifest
 from flows.outputs.publish import RunFailed, current_run_id, restore_interrupted
 from flows.settings import Settings
+
+T = TypeVar("T")
 
 
 def is_transient_io_error(task, task_run, state) -> bool:
@@ -58,6 +62,13 @@ def dask_backed() -> bool:
 
     context = FlowRunContext.get()
     return bool(context and type(context.task_runner).__name__ == "DaskTaskRunner")
+
+
+def unvisited(value: T) -> T:
+    """``value`` as a task argument Prefect does not walk looking for futures: walking a large
+    collection holds the GIL for seconds (10 s for 400 reports' documents). On a Dask cluster it
+    goes as it is: Dask would unpack the wrapper (a named tuple) into a plain tuple."""
+    return value if dask_backed() else quote(value)  # type: ignore[return-value]
 
 
 def with_task_runner(flow_, dask_address: str | None):
