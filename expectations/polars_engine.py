@@ -103,23 +103,32 @@ def validate_records(
 
     Each result also lists, per agency whose records failed, how many failed and the first
     ``EXAMPLES_PER_AGENCY`` of them as ``file:row`` with their values (``by_agency``), so a
-    warning tells the office which landing rows to confirm. All expectations are computed in one
-    pass over ``frame``.
+    warning tells the office which landing rows to confirm. All expectations are counted in one
+    pass over ``frame``, and the examples of those that failed in a second.
     """
     parameters = parameters or {}
-    checks, samples = [], []
     names = frame.collect_schema().names()
     by_agency = "agency_id" in names
+    checks, failing = [], []
     for i, expectation in enumerate(suite["expectations"]):
         kwargs = {k: _resolve(v, parameters) for k, v in expectation["kwargs"].items()}
         considered, failed = EVALUATORS[expectation["type"]](frame, kwargs)
         failed = considered & failed.fill_null(False)
         checks += [considered.sum().alias(f"n{i}"), failed.sum().alias(f"bad{i}")]
-        samples.append(
+        failing.append((kwargs, failed))
+    counts = frame.select(checks).collect()
+    # Examples only for the expectations that failed: most pass, and a query per example list
+    # costs more than the counts themselves on a small batch.
+    samples: dict[int, tuple[pl.DataFrame, pl.DataFrame | None]] = {}
+    wanted = [i for i in range(len(failing)) if counts[f"bad{i}"].item()]
+    queries = []
+    for i in wanted:
+        kwargs, failed = failing[i]
+        queries.append(
             frame.filter(failed).select(_shown(kwargs).alias("value")).head(PARTIAL_UNEXPECTED)
         )
         if by_agency:
-            samples.append(
+            queries.append(
                 frame.filter(failed)
                 .group_by(pl.col("agency_id").cast(pl.String))
                 .agg(
@@ -129,12 +138,15 @@ def validate_records(
                 )
                 .sort("agency_id")
             )
-    counts, *found = pl.collect_all([frame.select(checks), *samples])
+    found = pl.collect_all(queries) if queries else []
     per_expectation = 2 if by_agency else 1
+    for n, i in enumerate(wanted):
+        samples[i] = (found[per_expectation * n], found[2 * n + 1] if by_agency else None)
     results = []
     for i, expectation in enumerate(suite["expectations"]):
         unexpected = int(counts[f"bad{i}"].item())
-        agencies = found[2 * i + 1].to_dicts() if by_agency else []
+        values, per_agency = samples.get(i, (None, None))
+        agencies = per_agency.to_dicts() if per_agency is not None else []
         results.append(
             {
                 "type": expectation["type"],
@@ -143,7 +155,7 @@ def validate_records(
                 "success": unexpected == 0,
                 "element_count": int(counts[f"n{i}"].item()),
                 "unexpected_count": unexpected,
-                "partial_unexpected_list": found[per_expectation * i]["value"].to_list(),
+                "partial_unexpected_list": [] if values is None else values["value"].to_list(),
                 "agencies": [a["agency_id"] for a in agencies],
                 "by_agency": [
                     {
