@@ -8,7 +8,9 @@ least once) and require the same violations and the same per-expectation results
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +26,12 @@ from expectations.run import (
     validate_reports,
     validate_reports_with_great_expectations,
 )
+from flows.data_docs import DocsJob, build
 from flows.demo.landing import build_demo_landing
 from flows.io.ingest import ingest_and_compile
 from flows.io.landing import LocalLanding
 from flows.io.registry import load_registry
+from flows.io.store import LocalStore
 from tests.factories import agencies
 from tests.helpers import GOLDEN, RUN_DATE, SCENARIOS, lay_landing, scenario_spec
 from tests.test_balance import _set, _valid_cells
@@ -227,3 +231,20 @@ def test_compile_command_never_imports_great_expectations(tmp_path: Path) -> Non
     site = tmp_path / "published" / "validation" / "data_docs"
     assert (site / "index.html").is_file()
     assert list((site / "validations").rglob("*.html"))
+
+
+def test_a_builder_of_an_older_run_adds_its_page_but_keeps_the_newer_runs_index(
+    tmp_path: Path,
+) -> None:
+    out = LocalStore(tmp_path / "published")
+    site = tmp_path / "published" / "validation" / "data_docs"
+    newer = dt.datetime(2025, 3, 2, tzinfo=dt.UTC)
+    build(DocsJob(_frame(_cells()), out, "run-new", newer))
+    (shown,) = re.findall(r"validations/[^'\"]+\.html", (site / "index.html").read_text())
+
+    build(DocsJob(_frame(_cells()), out, "run-old", newer - dt.timedelta(minutes=1)))
+
+    pages = {p.relative_to(site).as_posix() for p in (site / "validations").rglob("*.html")}
+    assert len(pages) == 2 and shown in pages
+    assert re.findall(r"validations/[^'\"]+\.html", (site / "index.html").read_text()) == [shown]
+    assert "run-new" in (site / "built_for.json").read_text()
