@@ -4,7 +4,7 @@ The pages are Great Expectations' own, and importing it costs 3–4.5 s: a compi
 validation frame its report suite ran on to a builder process (``python -m flows.data_docs``)
 and goes on publishing. Called as a library (a flow, a test), the run
 waits for the builder at its very end, so its output is complete when it returns. The command
-line leaves the builder running (``leave_builders_running``): the command returns once the
+line leaves the builder running (``builders_left_running``): the command returns once the
 reports are published, and the pages follow a few seconds later, written by a process that
 outlives the command.
 
@@ -23,6 +23,8 @@ import pickle
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,10 +48,15 @@ class DocsJob:
     started: dt.datetime
 
 
-def leave_builders_running() -> None:
-    """Do not wait for Data Docs builders at the end of a run (the command line)."""
+@contextmanager
+def builders_left_running() -> Iterator[None]:
+    """Runs within do not wait for their Data Docs builders (the command line's runs)."""
     global _leave_running
-    _leave_running = True
+    before, _leave_running = _leave_running, True
+    try:
+        yield
+    finally:
+        _leave_running = before
 
 
 def start_building(job: DocsJob) -> str:
