@@ -1,7 +1,9 @@
-"""Run the Great Expectations report suite on compiled cells, and the record suites on records.
+"""Run the report suite on compiled cells and the record suites on records, and build Data Docs.
 
-Great Expectations is imported here only, when a validation runs: it costs seconds to import. The
-flows call these; the suites they run are next door (``gx/expectations/``, written by ``build.py``).
+The suites are Great Expectations suites (``gx/expectations/``, written by ``build.py``), run by
+the Polars engine (``polars_engine.py``), which tests prove gives Great Expectations' results.
+Great Expectations itself is imported only to build the Data Docs pages (``build_data_docs``),
+and by ``validate_reports_with_great_expectations``: importing it costs 3–4.5 s.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 import polars as pl
 
 from expectations.build import REPORT_SUITE, load_suite
-from expectations.polars_engine import validate_records
+from expectations.polars_engine import validate_records, validate_report_frame
 from transforms.balance import VIOLATION_SCHEMA
 from transforms.rules import Level, level_of
 
@@ -33,6 +35,8 @@ class ReportValidation:
     violations: pl.DataFrame  # VIOLATION_SCHEMA: one row per failing cell or rule, per agency
     expectations: list[dict]  # per expectation: type, kwargs, severity, success (whole batch)
     docs_files: dict[str, bytes]  # Data Docs site, relative path → content (empty if not built)
+    # The validation frame the suite ran on: what Data Docs are built from, after the run.
+    frame: pl.DataFrame | None = None
 
 
 def _gx_context():
@@ -60,24 +64,45 @@ def _blocking_checks_pass(validation) -> bool:
     return all(r.success for r in validation.results if _severity(r) == Level.ERROR)
 
 
-def _rule_name(result) -> str:
-    config = result.expectation_config
-    if config.type == "expect_report_rule_to_hold":
-        return config.kwargs["rule_id"]
-    target = config.kwargs.get("column") or ",".join(config.kwargs.get("column_list", []))
-    return f"{config.type.removeprefix('expect_')}({target})"
+def _rule_name(kind: str, kwargs: dict) -> str:
+    if kind == "expect_report_rule_to_hold":
+        return kwargs["rule_id"]
+    target = kwargs.get("column") or ",".join(kwargs.get("column_list", []))
+    return f"{kind.removeprefix('expect_')}({target})"
 
 
 def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
-    """A failed expectation result as violation rows naming agency and cells."""
-    severity = _severity(result)
-    rule = _rule_name(result)
+    """A failed Great Expectations result as violation rows naming agency and cells."""
+    config = result.expectation_config
     details = result.result.get("details") or {}
-    if "violations" in details:
-        return [v | {"rule": rule, "severity": severity} for v in details["violations"]]
-    rows = result.result.get("unexpected_index_list") or []
+    return _violation_rows(
+        config.type,
+        config.kwargs,
+        _severity(result),
+        frame,
+        violations=details.get("violations"),
+        rows=result.result.get("unexpected_index_list") or [],
+        error=str(result.exception_info),
+    )
+
+
+def _violation_rows(
+    kind: str,
+    kwargs: dict,
+    severity: str,
+    frame: pl.DataFrame,
+    *,
+    violations: list[dict] | None,
+    rows: list[int],
+    error: str,
+) -> list[dict]:
+    """A failed expectation as violation rows, whichever engine ran it: a report rule's own
+    violations, else the unexpected rows' cells, else the error that stopped it."""
+    rule = _rule_name(kind, kwargs)
+    if violations is not None:
+        return [v | {"rule": rule, "severity": severity} for v in violations]
     if not rows:  # an expectation that failed with an error rather than on data
-        message = str(result.exception_info)[:300]
+        message = error[:300]
         return [
             {
                 "agency_id": None,
@@ -95,10 +120,7 @@ def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
             "rule": rule,
             "severity": severity,
             "cells": f"{r['section']}/{r['row']}/{r['column']}",
-            "expected": str(
-                result.expectation_config.kwargs.get("value_set")
-                or result.expectation_config.kwargs.get("min_value", "valid")
-            ),
+            "expected": str(kwargs.get("value_set") or kwargs.get("min_value", "valid")),
             "actual": "blank" if r["value"] is None else str(r["value"]),
         }
         for r in hit.iter_rows(named=True)
@@ -106,7 +128,50 @@ def _violations_of(result, frame: pl.DataFrame) -> list[dict]:
 
 
 def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportValidation:
-    """Run the report suite on a validation frame (``transforms.balance.validation_frame``)."""
+    """Run the report suite on a validation frame (``transforms.balance.validation_frame``) with
+    the Polars engine; with ``build_docs``, also build its Data Docs (Great Expectations)."""
+    results = validate_report_frame(frame, load_suite(REPORT_SUITE))
+    violations = [
+        v
+        for r in results
+        if not r["success"]
+        for v in _violation_rows(
+            r["type"],
+            r["kwargs"],
+            level_of(r["severity"]),
+            frame,
+            violations=r.get("violations"),
+            rows=r.get("unexpected_rows") or [],
+            error=r.get("error", ""),
+        )
+    ]
+    summary = [
+        {
+            "rule": _rule_name(r["type"], r["kwargs"]),
+            "type": r["type"],
+            "kwargs": r["kwargs"],
+            "severity": level_of(r["severity"]),
+            "success": r["success"],
+        }
+        for r in results
+    ]
+    docs = build_data_docs(frame) if build_docs else {}
+    return ReportValidation(pl.DataFrame(violations, schema=VIOLATION_SCHEMA), summary, docs, frame)
+
+
+def build_data_docs(frame: pl.DataFrame) -> dict[str, bytes]:
+    """The Data Docs site of the report suite run on ``frame``: relative path → content.
+
+    The pages are Great Expectations' own, so Great Expectations runs the suite here again on
+    the same frame (tests prove it finds what the Polars engine found).
+    """
+    return validate_reports_with_great_expectations(frame, build_docs=True).docs_files
+
+
+def validate_reports_with_great_expectations(
+    frame: pl.DataFrame, build_docs: bool = False
+) -> ReportValidation:
+    """The report suite run by Great Expectations itself (seconds to import)."""
     gx, context = _gx_context()
     suite = context.suites.add(gx.ExpectationSuite(**load_suite(REPORT_SUITE)))
     batch_definition = (
@@ -171,7 +236,7 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
     violations = [v for r in validation.results if not r.success for v in _violations_of(r, frame)]
     summary = [
         {
-            "rule": _rule_name(r),
+            "rule": _rule_name(r.expectation_config.type, r.expectation_config.kwargs),
             "type": r.expectation_config.type,
             "kwargs": {k: v for k, v in r.expectation_config.kwargs.items() if k != "batch_id"},
             "severity": _severity(r),
@@ -179,7 +244,7 @@ def validate_reports(frame: pl.DataFrame, build_docs: bool = True) -> ReportVali
         }
         for r in validation.results
     ]
-    return ReportValidation(pl.DataFrame(violations, schema=VIOLATION_SCHEMA), summary, docs)
+    return ReportValidation(pl.DataFrame(violations, schema=VIOLATION_SCHEMA), summary, docs, frame)
 
 
 def validate_source_records(records: pl.DataFrame, source: str, run_date: dt.date) -> list[dict]:

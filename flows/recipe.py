@@ -14,6 +14,7 @@ from prefect import get_run_logger
 
 from expectations.run import ReportValidation
 from flows import progress
+from flows.data_docs import finish_building
 from flows.io.landing import ParsedFileCache
 from flows.io.store import StorageAccessError, Store
 from flows.outputs.history import publish_run_artifacts
@@ -133,7 +134,7 @@ def recipe(job: Job) -> CompileResult:
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     published = publish(job, cells, violations, checked, documents, quarantine, ahead)
     publish_changes(job.out, job.period.year, cells, previous, violations)
-    docs_uri = publish_data_docs(job.out, checked)
+    docs_uri = publish_data_docs(job.out, checked, job.run_id, job.started)
     rollups = roll_up(job, violations)
     publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
     result = CompileResult(
@@ -152,7 +153,10 @@ def recipe(job: Job) -> CompileResult:
         record_checks=record_results,
         rollups=rollups,
     )
-    return record(job, result, outcomes)
+    recorded = record(job, result, outcomes)
+    if any(finish_building()):  # the Data Docs (the command line leaves them building)
+        get_run_logger().warning("the Data Docs pages were not built: see the error above")
+    return recorded
 
 
 def ingest(job: Job) -> dict[str, SourceOutcome]:

@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 
 from expectations.run import ReportValidation, validate_reports, validate_source_records
 from flows import progress
+from flows.data_docs import DocsJob, start_building
 from flows.io.ingest import files_in_run, read_and_normalize
 from flows.io.landing import (
     NARRATIVE_FOLDER,
@@ -188,19 +189,27 @@ def check_reports(
     requests: pl.DataFrame,
     period: Period,
 ) -> ReportValidation:
-    """The report suite (Great Expectations) on every compiled report, plus the W2 warning."""
-    checked = validate_reports(validation_frame(cells, agencies, previous))
+    """The report suite (a Great Expectations suite, run by the Polars engine) on every compiled
+    report, plus the W2 warning. Its Data Docs are built later (``publish_data_docs``)."""
+    checked = validate_reports(validation_frame(cells, agencies, previous), build_docs=False)
     overdue = w2_overdue_open_requests(requests.lazy(), period).collect()
     checked.violations = pl.concat([checked.violations, overdue]).sort("agency_id", "rule")
     return checked
 
 
 @task(cache_policy=NO_CACHE)
-def publish_data_docs(out: Store, checked: ReportValidation) -> str | None:
-    """The Great Expectations Data Docs of this run's report checks, under validation/data_docs."""
-    for path, data in checked.docs_files.items():
+def publish_data_docs(
+    out: Store, checked: ReportValidation, run_id: str, started: dt.datetime
+) -> str | None:
+    """Start building the Great Expectations Data Docs of this run's report checks, under
+    validation/data_docs, in another process (``flows.data_docs``); where its index will be."""
+    for path, data in checked.docs_files.items():  # built already (a hand-filled check)
         out.write_bytes(data_docs_key(path), data)
-    return out.uri(DATA_DOCS_INDEX) if checked.docs_files else None
+    if checked.docs_files:
+        return out.uri(DATA_DOCS_INDEX)
+    if checked.frame is None:
+        return None
+    return start_building(DocsJob(checked.frame, out, run_id, started))
 
 
 @dataclass(frozen=True)

@@ -106,11 +106,13 @@ def _run_flow(load_flow, dask_address: str | None, **parameters: object):
     """Check the inputs, then run a flow here, its tasks on threads or a Dask cluster."""
     preflight(**{k: parameters.get(k) for k in ("year", "agencies", "landing", "out", "warehouse")})
     # Prefect is imported (and its temporary server started) only once the inputs are known good.
+    from flows.data_docs import builders_left_running
     from flows.runtime import with_task_runner
     from flows.settings import load_settings
 
     address = dask_address or load_settings().dask_address
-    with progress_bars():
+    # The command returns once the reports are published; their Data Docs pages follow.
+    with progress_bars(), builders_left_running():
         return with_task_runner(load_flow(), address)(**parameters)
 
 
@@ -156,7 +158,10 @@ def _report_outcome(result: CompileResult) -> None:
     print_violations(result.violations)
     _report_registry_rejections(result.quarantine)
     if result.data_docs_uri:
-        console.print(f"checks (Great Expectations Data Docs): {escape(result.data_docs_uri)}")
+        console.print(
+            f"checks (Great Expectations Data Docs, ready a few seconds after this run): "
+            f"{escape(result.data_docs_uri)}"
+        )
     passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
     console.print(
         f"{passed} report(s) published ({result.status}, as of {result.period.end}); "
