@@ -21,7 +21,7 @@ nianbao=(.venv/bin/nianbao nightly "${locations[@]}")
 least=(.venv/bin/python bench/nightly_least_work.py "$out/landing" "$out/nightly-warehouse")
 timed() { # prints "wall cpu" of one command
   /usr/bin/time -f "%e %U %S" -o "$out/nightly-time.txt" "$@" >/dev/null 2>>"$out/nightly-stderr.log"
-  awk '{printf "%.2f %.2f\n", $1, $2 + $3}' "$out/nightly-time.txt"
+  tail -1 "$out/nightly-time.txt" | awk '{printf "%.2f %.2f", $1, $2 + $3}'
 }
 if [ ! -f "$out/nightly-warehouse/ledger/nightly.parquet" ]; then
   echo "first night (compiles every agency): $(timed "${nianbao[@]}") (wall s, cpu s)"

@@ -23,7 +23,10 @@ def main() -> None:
         for name in names
     ]
     ledger = pl.read_parquet(os.path.join(warehouse, "ledger", "nightly.parquet"))
-    rows = sum(pl.read_csv(path, infer_schema=False).height for path in changed)
+    # Bytes decoded leniently: one agency in eight exports GB18030 (bench/make_landing.py).
+    rows = sum(
+        pl.read_csv(path, infer_schema=False, encoding="utf8-lossy").height for path in changed
+    )
     print(f"{len(stats)} files listed, ledger of {ledger.height}, {rows} changed rows read")
 
 
