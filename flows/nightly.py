@@ -6,13 +6,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from flows.clock import beijing_today
-from flows.io.landing import AGENCIES_FILE, Landing, LandingFile, sha256
+from flows.io.landing import AGENCIES_FILE
+from flows.io.ledger import ListedLanding, landing_changes
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.layout import LEDGER_KEY, cells_key
 from flows.recipe import Job, compile_and_publish
@@ -23,14 +22,6 @@ from flows.steps import read_registry, select_inputs
 from transforms.period import Period
 
 NIGHTLY_FLOW = "nightly-year-to-date"
-LEDGER_SCHEMA = pl.Schema(
-    {
-        "path": pl.String(),
-        "size": pl.Int64(),
-        "modified": pl.Datetime("us", "UTC"),
-        "sha256": pl.String(),
-    }
-)
 
 
 @dataclass
@@ -43,45 +34,6 @@ class NightlyResult:
     @property
     def ok(self) -> bool:
         return all(r.ok for r in self.results)
-
-
-def read_ledger(warehouse: Store) -> pl.DataFrame:
-    """What the landing zone held when the last nightly run finished."""
-    if not warehouse.exists(LEDGER_KEY):
-        return pl.DataFrame(schema=LEDGER_SCHEMA)
-    return read_parquet_bytes(warehouse.read_bytes(LEDGER_KEY))
-
-
-@task(cache_policy=NO_CACHE)
-def find_changed_files(
-    zone: Landing, ledger: pl.DataFrame
-) -> tuple[list[LandingFile], list[str], pl.DataFrame]:
-    """Files new or changed since the ledger, paths deleted since, and the ledger as it is now.
-
-    A file whose size and modification time match the ledger is not read again; one that was
-    touched but not changed (same checksum) is not a change. A deletion is a change.
-    """
-    known = {r["path"]: r for r in ledger.iter_rows(named=True)}
-    changed, rows = [], []
-    for file in zone.files():
-        if file.skipped:  # a link out of the zone, a fifo: never read (the compile lists it)
-            continue
-        before = known.get(file.path)
-        if before and before["size"] == file.size and before["modified"] == file.modified:
-            checksum = before["sha256"]
-        else:
-            try:
-                checksum = sha256(zone.read_bytes(file.path))
-            except OSError:  # unreadable: a change the compile rejects by name
-                checksum = None
-            if not before or before["sha256"] != checksum:
-                changed.append(file)
-        rows.append(
-            {"path": file.path, "size": file.size, "modified": file.modified, "sha256": checksum}
-        )
-    present = {row["path"] for row in rows}
-    deleted = sorted(path for path in known if path not in present)
-    return changed, deleted, pl.DataFrame(rows, schema=LEDGER_SCHEMA)
 
 
 def years_to_refresh(run_date: dt.date) -> list[int]:
@@ -122,13 +74,15 @@ def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
     zone, warehouse_store = settings.landing_zone(), settings.store(settings.warehouse)
     out_store = settings.store(settings.out)
 
-    changed, deleted, ledger = find_changed_files(zone, read_ledger(warehouse_store))
+    # Plain calls, not tasks: a night with nothing new costs one listing and one ledger read.
+    changes = landing_changes(zone, warehouse_store)
+    changed, deleted = changes.changed, changes.deleted
     if AGENCIES_FILE in deleted:
         raise FileNotFoundError(
             f"{AGENCIES_FILE} was deleted from the landing zone {zone} since the last nightly run: "
             "nothing recompiled; put the registry back"
         )
-    if not changed and not deleted:
+    if changes.nothing_new:
         create_markdown_artifact(key="run-summary", markdown="Nothing new in the landing zone.")
         logger.info("nothing new in %s", zone)
         return NightlyResult([], [])
@@ -160,7 +114,7 @@ def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
             compile_and_publish(
                 Job(
                     settings=settings,
-                    selection=select_inputs(zone, agencies),
+                    selection=select_inputs(ListedLanding(zone, changes.listed), agencies),
                     period=period,
                     status="provisional",
                     run_date=run_date,
@@ -170,5 +124,5 @@ def _nightly(settings: Settings, run_date: dt.date) -> NightlyResult:
             )
         )
     # Written last: a run that fails before this point is repeated in full the next night.
-    warehouse_store.write_bytes(LEDGER_KEY, parquet_bytes(ledger))
+    warehouse_store.write_bytes(LEDGER_KEY, parquet_bytes(changes.ledger))
     return result

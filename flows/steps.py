@@ -6,7 +6,6 @@ flows/recipe.py calls them in order; each can be called (and tested) alone.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,10 +30,11 @@ from flows.io.landing import (
     narrative_path,
     read_narrative,
 )
+from flows.io.records import scan_records, write_records
 from flows.io.registry import load_registry
-from flows.io.store import LocalStore, Store, parquet_bytes, read_parquet_bytes
+from flows.io.store import Store, parquet_bytes
 from flows.outputs.changes import write_changes
-from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key, records_key
+from flows.outputs.layout import DATA_DOCS_INDEX, data_docs_key, quarantine_key
 from flows.outputs.manifest import completed_manifest, write_manifest
 from flows.outputs.publish import (
     Release,
@@ -83,15 +83,12 @@ def ingest_source(
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def store_records(warehouse: Store, outcome: SourceOutcome, agency_ids: list[str]) -> str:
-    """Replace the compiled agencies' normalized records of one source in the warehouse."""
-    key = records_key(outcome.name)
-    records = outcome.records.with_columns(pl.col("agency_id").cast(pl.String))
-    if warehouse.exists(key):
-        others = read_parquet_bytes(warehouse.read_bytes(key)).filter(
-            ~pl.col("agency_id").cast(pl.String).is_in(agency_ids)
-        )
-        records = pl.concat([others.cast(records.schema), records])
-    return warehouse.write_bytes(key, parquet_bytes(records.sort("agency_id")))
+    """Replace the compiled agencies' normalized records of one source in the warehouse.
+
+    One new segment and the index are written; other agencies' records are left as they are
+    (flows/io/records.py).
+    """
+    return write_records(warehouse, outcome.name, outcome.records, agency_ids)
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
@@ -104,16 +101,9 @@ def scan_stored_records(warehouse: Store, source: str, agency_ids: list[str]) ->
     """One source's records of these agencies as :func:`store_records` left them, not yet read.
 
     Whoever collects reads them: counting streams them in batches instead of holding every
-    record in memory. A local warehouse is scanned in place; any other store's object is
-    fetched once (compressed, a fraction of the records' size in memory) and scanned from there.
+    record in memory.
     """
-    key = records_key(source)
-    if isinstance(warehouse, LocalStore):
-        # In place, taken literally: a warehouse folder's name is no glob or hive partition.
-        stored = pl.scan_parquet(warehouse.root / key, glob=False, hive_partitioning=False)
-    else:
-        stored = pl.scan_parquet(io.BytesIO(warehouse.read_bytes(key)), hive_partitioning=False)
-    return stored.filter(pl.col("agency_id").is_in(agency_ids))
+    return scan_records(warehouse, source, agency_ids)
 
 
 @task(cache_policy=NO_CACHE)

@@ -16,7 +16,7 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 from flows.io.store import LocalStore
-from flows.outputs.layout import records_key
+from flows.outputs.layout import records_index_key
 from flows.results import SourceOutcome
 from flows.steps import compile_cells, scan_stored_records, store_records
 from tests.factories import agencies, records
@@ -143,11 +143,19 @@ class _ObjectStore:
         return key in self.objects
 
     def read_bytes(self, key: str) -> bytes:
+        if key not in self.objects:
+            raise FileNotFoundError(key)
         return self.objects[key]
 
     def write_bytes(self, key: str, data: bytes, durable: bool = True) -> str:
         self.objects[key] = data
         return f"mem://{key}"
+
+    def keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+    def remove(self, key: str) -> None:
+        self.objects.pop(key, None)
 
 
 def _store_all(warehouse, frames: dict[str, pl.DataFrame], agency_ids: list[str]) -> None:
@@ -177,7 +185,7 @@ def test_stored_records_scanned_for_the_run_agencies_count_as_the_frames_do(
             compile_cells.fn(scanned, _registry(), PERIOD, rules),
             compile_cells.fn(frames, _registry(), PERIOD, rules),
         )
-    assert (tmp_path / "wh" / records_key("requests")).is_file()
+    assert (tmp_path / "wh" / records_index_key("requests")).is_file()
 
 
 def test_the_flow_counts_the_stored_records_not_the_ones_in_memory(

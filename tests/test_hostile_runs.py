@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import io
 import json
 import os
 import stat
@@ -20,6 +19,7 @@ import polars as pl
 import pytest
 
 from flows.io import store as storage
+from flows.io.records import scan_records
 from flows.io.store import LocalStore, RunLocked, S3Store, open_store
 from flows.outputs.publish import RENDERED, RunFailed
 from flows.outputs.versions import unpacked
@@ -152,7 +152,7 @@ def test_two_compiles_sharing_a_warehouse_keep_both_agencies_records(
 ) -> None:
     assert _compile_two_agencies_at_once(compile_landing, monkeypatch, LocalStore) == []
 
-    fees = pl.read_parquet(tmp_path / "warehouse/records/fees.parquet")
+    fees = scan_records(LocalStore(tmp_path / "warehouse"), "fees").collect()
     assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
     assert {"ag-a", "ag-b"} <= {
         p.name.removeprefix("agency_id=")
@@ -326,8 +326,8 @@ def test_two_compiles_sharing_an_s3_warehouse_keep_both_agencies_records(
 
     assert _compile_two_agencies_at_once(compile_landing, monkeypatch, S3Store, **locations) == []
 
-    records = s3_env.client().get_object(Bucket=bucket, Key="warehouse/records/fees.parquet")
-    fees = pl.read_parquet(io.BytesIO(records["Body"].read()))
+    warehouse = open_store(locations["warehouse"], s3_env.endpoint)
+    fees = scan_records(warehouse, "fees").collect()
     assert set(fees["agency_id"].cast(pl.String)) == {"ag-a", "ag-b"}
     left = s3_env.client().list_objects_v2(Bucket=bucket).get("Contents", [])
     assert not [o["Key"] for o in left if o["Key"].endswith("/.lock")]  # released at the end

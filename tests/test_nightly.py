@@ -9,6 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from flows.io.landing import LocalLanding
 from tests.helpers import REGISTRY_HEADER
 
 REGISTRY = REGISTRY_HEADER + "ag-a,甲局,,,政府网站,否,2\nag-b,乙局,,,政府网站,否,2\n"
@@ -135,3 +136,55 @@ def test_january_keeps_last_years_provisional_report_until_it_is_final(prefect_a
     after_final = _nightly(zone, run_date=dt.date(2026, 1, 9))
     assert [r.year for r in after_final.results] == [2026]
     assert set(_current(zone, "ag-a", 2025)["status"]) == {"final"}
+
+
+def test_nightly_command_with_nothing_new_ends_before_prefect_is_imported(zone) -> None:
+    import subprocess
+    import sys
+
+    from flows.io.ledger import landing_changes
+    from flows.io.store import LocalStore, parquet_bytes
+    from flows.outputs.layout import LEDGER_KEY
+
+    warehouse = LocalStore(zone["warehouse"])
+    # The ledger a finished nightly run leaves: the zone as it is now.
+    warehouse.write_bytes(
+        LEDGER_KEY, parquet_bytes(landing_changes(LocalLanding(zone["landing"]), warehouse).ledger)
+    )
+    locations = [f"--{k}={v}" for k, v in zone.items()]
+    script = (
+        "import sys\nfrom flows.cli import app\n"
+        "try:\n    app(['nightly', *sys.argv[1:]])\nexcept SystemExit as end:\n"
+        "    print('exit', end.code, 'prefect' in sys.modules)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script, *locations],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api"},  # never reached
+    )
+
+    assert "Nothing new in the landing zone" in run.stdout
+    assert run.stdout.strip().endswith("exit 0 False"), run.stdout + run.stderr
+    assert not zone["out"].exists()
+
+
+def test_nightly_command_with_a_change_still_runs_the_flow(prefect_api, zone) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from flows.clock import beijing_today
+
+    _nightly(zone)
+    _deliver(
+        zone["landing"] / "ag-a/website/more.csv",
+        HEADER + "A2,通知,通知,2025-05-01,主动公开,已发布,\n",
+        dt.datetime(2025, 7, 1, 20, tzinfo=dt.UTC),
+    )
+    result = CliRunner().invoke(app, ["nightly", *(f"--{k}={v}" for k, v in zone.items())])
+
+    assert result.exit_code == 0, result.output
+    assert "recompiled 1 agency" in result.output
+    this_year = zone["out"] / f"report_cells/year={beijing_today().year}"  # the CLI's run date
+    assert sorted(p.name for p in this_year.iterdir()) == ["agency_id=ag-a"]

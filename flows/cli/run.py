@@ -102,9 +102,13 @@ def preflight(
     load_registry(zone, agencies)
 
 
-def _run_flow(load_flow, dask_address: str | None, **parameters: object):
-    """Check the inputs, then run a flow here, its tasks on threads or a Dask cluster."""
-    preflight(**{k: parameters.get(k) for k in ("year", "agencies", "landing", "out", "warehouse")})
+def _run_flow(load_flow, dask_address: str | None, checked: bool = False, **parameters: object):
+    """Check the inputs (unless ``checked`` already), then run a flow here, its tasks on
+    threads or a Dask cluster."""
+    if not checked:
+        preflight(
+            **{k: parameters.get(k) for k in ("year", "agencies", "landing", "out", "warehouse")}
+        )
     # Prefect is imported (and its temporary server started) only once the inputs are known good.
     from flows.data_docs import builders_left_running
     from flows.runtime import with_task_runner
@@ -126,6 +130,16 @@ def _nightly_flow():
     from flows.nightly import nightly_year_to_date
 
     return nightly_year_to_date
+
+
+def _nothing_new(**locations: str | None) -> bool:
+    """Whether the landing zone holds just what the last nightly run left (the flow checks
+    again under the lock before it compiles anything)."""
+    from flows.io.ledger import landing_changes
+    from flows.settings import load_settings
+
+    settings = load_settings(**locations)
+    return landing_changes(settings.landing_zone(), settings.store(settings.warehouse)).nothing_new
 
 
 def _run_compile(dask_address: str | None = None, **parameters: object) -> CompileResult:
@@ -225,8 +239,14 @@ def nightly(
 ) -> None:
     """Run the nightly year-to-date update now (what the 02:00 schedule runs)."""
     with usage_errors(), run_failures():
+        preflight(landing=landing, out=out, warehouse=warehouse)
+        if _nothing_new(landing=landing, out=out, warehouse=warehouse):
+            # Ends before Prefect is imported: by hand, such a night records no flow run (the
+            # 02:00 schedule still does, in the served flow).
+            console.print("Nothing new in the landing zone: no report recomputed.")
+            return
         result = _run_flow(
-            _nightly_flow, dask_address, landing=landing, out=out, warehouse=warehouse
+            _nightly_flow, dask_address, checked=True, landing=landing, out=out, warehouse=warehouse
         )
     if not result.changed_files:
         console.print("Nothing new in the landing zone: no report recomputed.")

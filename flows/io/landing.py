@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Protocol, runtime_checkable
 
@@ -88,7 +89,7 @@ class LandingFile:
     # Why the entry is never read (a symbolic link out of the zone, a fifo), or None.
     skipped: str | None = None
 
-    @property
+    @cached_property  # asked for several times per file by every listing's grouping
     def parts(self) -> tuple[str, ...]:
         return PurePosixPath(self.path).parts
 

@@ -71,8 +71,24 @@ LEDGER_KEY = "ledger/nightly.parquet"  # what the landing zone held after the la
 
 
 def records_key(source: str) -> str:
-    """The normalized records of one source, every agency's, replaced per compiled agency."""
+    """The single records file of one source that versions before issue 14 wrote (still read)."""
     return f"records/{source}.parquet"
+
+
+def records_prefix(source: str) -> str:
+    """The normalized records of one source: a few segment files and their index
+    (flows/io/records.py)."""
+    return f"records/{source}/"
+
+
+def records_index_key(source: str) -> str:
+    """Which segment holds each agency's records of one source: written last, the commit point."""
+    return f"{records_prefix(source)}index.parquet"
+
+
+def records_segment_key(source: str, name: str) -> str:
+    """One segment: the records of the agencies one run (or one compaction) wrote."""
+    return f"{records_prefix(source)}segment-{name}.parquet"
 
 
 def quarantine_key(run_id: str) -> str:

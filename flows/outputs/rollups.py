@@ -15,11 +15,11 @@ from collections.abc import Collection
 import polars as pl
 
 from flows.audit.run import reported_cells_key
+from flows.io.records import scan_records
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.changes import write_rollup_changes
 from flows.outputs.layout import (
     cells_key,
-    records_key,
     rollup_cells_key,
     rollup_report_key,
     rollup_version_key,
@@ -101,12 +101,9 @@ def compiled_fee_fen(
     """The exact 分 of each compiled member's published fee, where the warehouse's fee records
     still round to it (``exact_fee_fen``); reported members have only their 万元."""
     fee_cells = cells.filter(is_money() & (pl.col("source") == "compiled"))
-    key = records_key("fees")
-    if fee_cells.is_empty() or not warehouse.exists(key):
+    if fee_cells.is_empty():
         return pl.DataFrame(schema=FEE_FEN_SCHEMA)
-    fees = read_parquet_bytes(warehouse.read_bytes(key)).filter(
-        pl.col("agency_id").cast(pl.String).is_in(fee_cells["agency_id"].implode())
-    )
+    fees = scan_records(warehouse, "fees", fee_cells["agency_id"].unique().to_list()).collect()
     return exact_fee_fen(fees, fee_cells, agencies, period.contains(pl.col("paid_on")))
 
 
