@@ -43,7 +43,11 @@ def _version(
 
 
 def _current(out: LocalStore, run_id: str, agency_id: str = "ag-a", key=cells_key) -> None:
-    out.write_bytes(key(2024, agency_id), parquet_bytes(pl.DataFrame({"run_id": [run_id]})))
+    """The current cells name ``run_id`` (one cell is enough here)."""
+    cell = {"section": "s", "row": "r", "column": "c", "value": 0, "row_label": "r"}
+    cell |= {"column_label": "c", "status": "final", "as_of": dt.date(2024, 12, 31)}
+    frame = pl.DataFrame([cell | {"run_id": run_id}]).cast({"value": pl.Decimal(18, 4)})
+    out.write_bytes(key(2024, agency_id), parquet_bytes(frame))
 
 
 def _kept(out: LocalStore, agency_id: str = "ag-a", prefix: str = "history/") -> list[str]:
@@ -194,3 +198,25 @@ def test_a_bad_retention_setting_is_one_line_naming_its_variable(
 
     assert result.exit_code == 2
     assert "NIANBAO_HISTORY__PROVISIONAL_DAYS" in result.output
+
+
+def test_prune_after_a_killed_run_repairs_what_it_left_as_the_next_run_would(
+    tmp_path: Path,
+) -> None:
+    from flows.io.store import LOCK_FILE
+    from flows.outputs.layout import JOURNAL_KEY
+    from flows.outputs.publish import begin_publishing
+
+    out = LocalStore(tmp_path)
+    _nightly_year(out)
+    # Killed holding the lock, mid-publish: a temporary file and an open journal left behind.
+    (tmp_path / LOCK_FILE).write_text(json.dumps({"run_id": "killed", "state": "running"}))
+    begin_publishing(out, 2024, ["ag-a"], "killed")
+    partial = tmp_path / "history" / ".tmp-killed.part"
+    partial.write_bytes(b"half")
+
+    result = CliRunner().invoke(app, ["history", "prune", "--out", str(tmp_path)])
+
+    assert result.exit_code == 0, result.output
+    assert not partial.exists()
+    assert json.loads(out.read_bytes(JOURNAL_KEY))["state"] == "restored"
