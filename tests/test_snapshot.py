@@ -133,6 +133,17 @@ def test_a_dataset_without_a_snapshot_gets_every_part_built_from_report_cells(
     assert _snapshot(out).filter(agency_id="ag-007")["value"].max() == 5
 
 
+def test_a_first_run_builds_the_snapshot_without_reading_back_the_cells_it_just_wrote(
+    tmp_path: Path,
+) -> None:
+    out = CountingStore(tmp_path)
+
+    _run(out, AGENCIES, issued=1)
+
+    assert not {k for k in out.read if k.startswith("report_cells/") and k.endswith(".parquet")}
+    _assert_snapshot_is_report_cells(out)
+
+
 def test_a_one_agency_run_reads_and_rewrites_only_the_part_holding_it(tmp_path: Path) -> None:
     out = CountingStore(tmp_path)
     _run(out, AGENCIES, issued=1)

@@ -86,10 +86,10 @@ def refresh_snapshot(
     """Rewrite the parts holding ``agency_ids`` so that they hold those agencies' current cells:
     ``fresh`` (agency_id and the published columns) for the agencies it has, ``report_cells``
     for the others (none there: the agency leaves the snapshot). Other parts are not read."""
+    fresh = _as_rows(fresh, year) if fresh is not None else _empty()
     manifest = read_snapshot_manifest(out, year)
     if manifest is None or manifest.get("parts") != SNAPSHOT_PARTS:
-        return build_snapshot(out, year, run_id)
-    fresh = _as_rows(fresh, year) if fresh is not None else _empty()
+        return build_snapshot(out, year, run_id, fresh)
     have = set(fresh["agency_id"])
     read = _read_cells(out, year, [a for a in agency_ids if a not in have])
     rows = pl.concat([fresh, read])
@@ -108,14 +108,20 @@ def refresh_snapshot(
     return written
 
 
-def build_snapshot(out: Store, year: int, run_id: str) -> list[str]:
-    """Every part of year's snapshot from every agency's ``report_cells`` (a first snapshot)."""
+def build_snapshot(
+    out: Store, year: int, run_id: str, fresh: pl.DataFrame | None = None
+) -> list[str]:
+    """Every part of year's snapshot from every agency's ``report_cells`` (a first snapshot);
+    the agencies in ``fresh`` (snapshot rows of cells just published) are not read back."""
+    fresh = fresh if fresh is not None else _empty()
     agency_ids = [
         key.removesuffix(_CELLS_FILE).rsplit(_AGENCY_FOLDER, 1)[1]
         for key in out.keys(f"report_cells/year={year}/")
         if key.endswith(_CELLS_FILE)
     ]
-    rows = _read_cells(out, year, agency_ids, known_present=True)
+    have = set(fresh["agency_id"])
+    unread = [a for a in agency_ids if a not in have]
+    rows = pl.concat([fresh, _read_cells(out, year, unread, known_present=True)])
     part_of = pl.Series("agency_id", agency_ids, pl.String)
     parts = pl.DataFrame(
         {"agency_id": part_of, "part": [snapshot_part(a) for a in agency_ids]},
