@@ -90,21 +90,17 @@ def refresh_snapshot(
     manifest = read_snapshot_manifest(out, year)
     if manifest is None or manifest.get("parts") != SNAPSHOT_PARTS:
         return build_snapshot(out, year, run_id, fresh)
-    have = set(fresh["agency_id"])
+    have = set(fresh["agency_id"].unique())
     read = _read_cells(out, year, [a for a in agency_ids if a not in have])
-    rows = pl.concat([fresh, read])
-    parts: dict[int, list[str]] = {}
-    for agency_id in dict.fromkeys(agency_ids):
-        parts.setdefault(snapshot_part(agency_id), []).append(agency_id)
+    members = _parts_of(list(dict.fromkeys(agency_ids)))
+    rows_of = _by_part(pl.concat([fresh, read]), members)
     written = []
-    for part, members in sorted(parts.items()):
+    for (part,), mine in sorted(members.partition_by("part", as_dict=True).items()):
         key = snapshot_part_key(year, part)
         kept = read_parquet_bytes(out.read_bytes(key)) if out.exists(key) else _empty()
-        members_frame = pl.DataFrame({"agency_id": members}, schema={"agency_id": pl.String})
-        kept = kept.join(members_frame, on="agency_id", how="anti")
-        mine = rows.join(members_frame, on="agency_id", how="semi")
-        written.append(_write_part(out, year, part, [kept, mine]))
-    _write_manifest(out, year, manifest, sorted(parts), run_id)
+        kept = kept.join(mine, on="agency_id", how="anti")
+        written.append(_write_part(out, year, part, [kept, rows_of.get(part, _empty())]))
+    _write_manifest(out, year, manifest, sorted(set(members["part"])), run_id)
     return written
 
 
@@ -119,17 +115,12 @@ def build_snapshot(
         for key in out.keys(f"report_cells/year={year}/")
         if key.endswith(_CELLS_FILE)
     ]
-    have = set(fresh["agency_id"])
+    have = set(fresh["agency_id"].unique())
     unread = [a for a in agency_ids if a not in have]
     rows = pl.concat([fresh, _read_cells(out, year, unread, known_present=True)])
-    part_of = pl.Series("agency_id", agency_ids, pl.String)
-    parts = pl.DataFrame(
-        {"agency_id": part_of, "part": [snapshot_part(a) for a in agency_ids]},
-        schema={"agency_id": pl.String, "part": pl.Int64},
-    )
-    rows = rows.join(parts, on="agency_id", how="left", maintain_order="left")
+    rows_of = _by_part(rows, _parts_of(agency_ids))
     written = [
-        _write_part(out, year, part, [rows.filter(part=part).drop("part")])
+        _write_part(out, year, part, [rows_of.get(part, _empty())])
         for part in range(SNAPSHOT_PARTS)
     ]
     _write_manifest(out, year, None, list(range(SNAPSHOT_PARTS)), run_id)
@@ -139,6 +130,25 @@ def build_snapshot(
 def read_snapshot_manifest(out: Store, year: int) -> dict | None:
     key = snapshot_manifest_key(year)
     return json.loads(out.read_bytes(key)) if out.exists(key) else None
+
+
+def _parts_of(agency_ids: list[str]) -> pl.DataFrame:
+    """Each agency's part (``agency_id``, ``part``)."""
+    parts = [snapshot_part(a) for a in agency_ids]
+    return pl.DataFrame(
+        {"agency_id": agency_ids, "part": parts}, schema={"agency_id": pl.String, "part": pl.Int64}
+    )
+
+
+def _by_part(rows: pl.DataFrame, parts: pl.DataFrame) -> dict[int, pl.DataFrame]:
+    """The rows of each part (one pass over the rows, not one per part)."""
+    placed = rows.join(parts, on="agency_id", how="inner", maintain_order="left")
+    return {
+        part: frame
+        for (part,), frame in placed.partition_by(
+            "part", as_dict=True, include_key=False, maintain_order=True
+        ).items()
+    }
 
 
 def _empty() -> pl.DataFrame:
