@@ -20,6 +20,7 @@ from flows.io.store import StorageAccessError, Store
 from flows.outputs.history import publish_run_artifacts
 from flows.outputs.publish import Release, begin_publishing, end_publishing, render_ahead
 from flows.outputs.render import AheadRenders
+from flows.outputs.snapshot import publish_snapshot
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import dask_backed, new_run_id, run_failed, unvisited
 from flows.settings import Settings
@@ -289,6 +290,7 @@ def publish(
     written = [uri for batch in batches for uri in batch.result()]
     if ahead:
         ahead.cancel()  # refused reports' renders: never published
+    publish_snapshot(out, release, job.agency_ids, cells, written)  # before the journal is done
     end_publishing(out, job.run_id)
     return written
 

@@ -64,6 +64,22 @@ class ChangeSettings(BaseModel):
         return ChangeBounds(**self.model_dump())
 
 
+class HistorySettings(BaseModel):
+    """How long ``nianbao history prune`` keeps provisional versions of a report (year-to-date,
+    nightly); final versions, the current version and the versions holding their files are
+    always kept (docs/published-output.md)."""
+
+    provisional_days: int = Field(
+        90,
+        ge=0,
+        description="Keep a report's provisional versions this many days after its first final "
+        "version was published …",
+    )
+    keep_provisional: int = Field(
+        10, ge=0, description="… and in any case its last this many provisional versions."
+    )
+
+
 class Settings(BaseSettings):
     """nianbao's settings. Nested fields use ``__``: ``NIANBAO_S3__ENDPOINT_URL``."""
 
@@ -88,6 +104,7 @@ class Settings(BaseSettings):
     )
     s3: S3Settings = Field(default_factory=S3Settings)
     changes: ChangeSettings = Field(default_factory=ChangeSettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
 
     def store(self, uri: str) -> LocalStore | S3Store:
         """The folder or S3 prefix at ``uri``, with this configuration's S3 endpoint."""

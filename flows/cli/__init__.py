@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from flows.cli import audit, compare, demo, reports, run, runs  # noqa: F401  (each registers its commands)
+from flows.cli import audit, compare, demo, history, reports, run, runs  # noqa: F401  (each registers its commands)
 from flows.cli.common import app
 
 __all__ = ["app"]

@@ -8,6 +8,7 @@ the same layout for consumers.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from transforms.agencies import safe_agency_id
 
@@ -63,6 +64,36 @@ def manifest_key(started: dt.datetime, run_id: str) -> str:
 def data_docs_key(path: str) -> str:
     """A page of the Great Expectations Data Docs of the latest run."""
     return DATA_DOCS + path
+
+
+# --- the compacted snapshot of a year (flows/outputs/snapshot.py) -----------------------------
+
+# How many files hold a year's snapshot. Fixed: a snapshot written with another number is rebuilt
+# whole (its manifest says how many parts it has).
+SNAPSHOT_PARTS = 16
+
+
+def snapshot_part(agency_id: str) -> int:
+    """The part holding one agency's cells: the first 8 bytes of the SHA-256 of its id (UTF-8),
+    big-endian, modulo ``SNAPSHOT_PARTS``. Stable across runs, machines and Python versions
+    (unlike ``hash()``), so a run of a few agencies rewrites only their parts."""
+    digest = hashlib.sha256(agency_id.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % SNAPSHOT_PARTS
+
+
+def snapshot_prefix(year: int) -> str:
+    return f"snapshots/year={year}/"
+
+
+def snapshot_part_key(year: int, part: int) -> str:
+    """One part of a year's snapshot: the current cells of the agencies ``snapshot_part`` puts
+    there, with ``agency_id`` and ``year`` as columns."""
+    return f"{snapshot_prefix(year)}part-{part:02d}.parquet"
+
+
+def snapshot_manifest_key(year: int) -> str:
+    """How many parts the year's snapshot has, and which run each part reflects."""
+    return f"{snapshot_prefix(year)}snapshot.json"
 
 
 # --- the warehouse (--warehouse) ------------------------------------------------------------

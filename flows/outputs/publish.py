@@ -91,7 +91,7 @@ def restore_interrupted(out: Store) -> list[str]:
     may hold that run's rendered files and validation result beside older cells: they are
     restored from the current version under ``history/``, or removed when no version was ever
     published. Roll-ups (``rollup_ids`` in the journal) likewise, from ``rollup_history/``.
-    Returns the agencies restored (a roll-up as "<parent> (roll-up)").
+    The snapshot parts of the journal's agencies are rebuilt from their cells. Returns the agencies restored (a roll-up as "<parent> (roll-up)").
     """
     if not out.exists(JOURNAL_KEY):
         return []
@@ -116,6 +116,12 @@ def restore_interrupted(out: Store) -> list[str]:
         keys = {name: rollup_report_key(year, parent, name) for name in RENDERED}
         _put_back(out, keys, current, functools.partial(rollup_version_key, year, parent))
         restored.append(f"{parent} (roll-up)")
+    if journal["agency_ids"]:
+        # The snapshot parts are written after the cells: rebuilt from them (imported here:
+        # flows/outputs/snapshot.py reads this module's columns).
+        from flows.outputs.snapshot import refresh_snapshot
+
+        refresh_snapshot(out, year, journal["agency_ids"], run_id)
     end_publishing(out, run_id, "restored")
     return restored
 
