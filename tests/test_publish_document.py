@@ -22,6 +22,7 @@ from flows.io.ingest import files_in_run
 from flows.io.landing import MAX_NARRATIVE_BYTES, LocalLanding, narrative_path
 from flows.io.store import LocalStore
 from flows.outputs import publish as publish_module
+from flows.outputs import render as render_module
 from flows.outputs.formats.docx import read_docx
 from flows.outputs.formats.html import read_html
 from flows.outputs.formats.markdown import to_markdown
@@ -349,6 +350,8 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
 def test_reports_rendered_ahead_in_worker_processes_are_published_without_rendering_again(
     tmp_path: Path, monkeypatch
 ) -> None:
+    # Two reports are worth worker processes here (a run renders up to 24 in its own).
+    monkeypatch.setattr(render_module, "RENDER_HERE_UP_TO", 1)
     out = LocalStore(tmp_path / "out")
     _, _, document = _document(FULL_NARRATIVE)
     quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
@@ -370,6 +373,8 @@ def test_reports_rendered_ahead_in_worker_processes_are_published_without_render
 def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
     tmp_path: Path, monkeypatch
 ) -> None:
+    # One report is worth a worker process here (a run renders up to 24 in its own).
+    monkeypatch.setattr(render_module, "RENDER_HERE_UP_TO", 0)
     out = LocalStore(tmp_path / "out")
     agency, cells, document = _document(FULL_NARRATIVE)
     violations = pl.DataFrame(schema=VIOLATION_SCHEMA)

@@ -279,6 +279,7 @@ def test_reports_rendered_in_chunks_come_back_in_order_each_with_its_own_files(
 
     # Chunks of 2 over 5 reports: the last chunk is short, and each chunk one Typst compile.
     monkeypatch.setattr(render, "CHUNK", 2)
+    monkeypatch.setattr(render, "RENDER_HERE_UP_TO", 1)  # in worker processes, not here
     docs = [_short_document(f"局{i}", 1 + i % 2) for i in range(5)]
     empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)
     rendered = render.render_reports([(doc, empty) for doc in docs])

@@ -116,8 +116,24 @@ def _run_flow(load_flow, dask_address: str | None, checked: bool = False, **para
 
     address = dask_address or load_settings().dask_address
     # The command returns once the reports are published; their Data Docs pages follow.
-    with progress_bars(), builders_left_running():
+    with progress_bars(), builders_left_running(), _without_heartbeats():
         return with_task_runner(load_flow(), address)(**parameters)
+
+
+@contextmanager
+def _without_heartbeats():
+    """No flow run heartbeats for a run started by hand, unless asked for
+    (PREFECT_FLOWS_HEARTBEAT_FREQUENCY): Prefect's heartbeat thread wakes once a second, and
+    the run waited up to that second for it to end (0.5 s on average, a fifth of a one-agency
+    compile). Heartbeats let a server notice a crashed run; a run by hand has its terminal
+    watching it, and the served deployments (`nianbao serve`) keep them."""
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        yield
+        return
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def _compile_flow():

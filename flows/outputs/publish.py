@@ -24,7 +24,7 @@ from flows.outputs.layout import (
     validation_key,
     version_key,
 )
-from flows.outputs.render import AheadRenders, inputs_hash, render_reports, workers
+from flows.outputs.render import AheadRenders, inputs_hash, render_reports, worth_a_pool
 from flows.outputs.versions import (
     Version,
     read_version,
@@ -226,10 +226,11 @@ def render_ahead(
     out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
 ) -> AheadRenders:
     """Start rendering, in worker processes, every report whose inputs differ from its current
-    version's; ``render_published`` collects them when the run publishes."""
+    version's; ``render_published`` collects them when the run publishes. Too few to be worth
+    starting the workers (``worth_a_pool``) are left to publishing, which renders them here."""
     ahead = AheadRenders()
-    if len(reports) < 2 or workers() < 2:
-        return ahead  # nothing to overlap: publishing renders in this process
+    if not worth_a_pool(len(reports)):
+        return ahead  # not even if every report changed: publishing renders in this process
     todo = []
     for agency_id, document, quarantine in reports:
         digest = inputs_hash(document, quarantine)
@@ -237,7 +238,8 @@ def render_ahead(
         ahead.looked_at[agency_id] = (digest, current)
         if current is None:
             todo.append((agency_id, digest, document, quarantine))
-    ahead.submit_all(todo)
+    if worth_a_pool(len(todo)):
+        ahead.submit_all(todo)
     return ahead
 
 

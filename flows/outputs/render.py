@@ -31,6 +31,7 @@ from flows.outputs.layout import PROBLEMS_FILE, RENDERED
 from transforms.document import Document
 
 __all__ = [
+    "RENDER_HERE_UP_TO",
     "AheadRenders",
     "escape_markdown",
     "inputs_hash",
@@ -38,6 +39,7 @@ __all__ = [
     "render_report",
     "render_reports",
     "workers",
+    "worth_a_pool",
 ]
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,19 @@ def workers() -> int:
         return os.cpu_count() or 1
 
 
+# Reports rendered in this process rather than in worker processes: a worker's start-up
+# (a new interpreter importing Polars, python-docx, xlsxwriter, Typst: 0.8 s of CPU) costs
+# what rendering about 24 reports does (33 ms of CPU each in chunks, bench/render.py). Up to
+# this many, the pool would only add two such start-ups on a 2-core machine and contend with
+# the run's checks and publishing for the cores (a one-agency compile: 1.6 s of CPU more).
+RENDER_HERE_UP_TO = 24
+
+
+def worth_a_pool(renders: int) -> bool:
+    """Whether ``renders`` reports are rendered in worker processes rather than here."""
+    return renders > RENDER_HERE_UP_TO and workers() >= 2
+
+
 def _render_pool() -> ProcessPoolExecutor:
     global _pool
     with _pool_lock:
@@ -123,14 +138,14 @@ def _drop_pool() -> None:
 def render_reports(reports: list[tuple[Document, pl.DataFrame]]) -> list[dict[str, bytes]]:
     """``render_report`` of each (document, quarantine), in order.
 
-    The reports are rendered in chunks (``render_chunk``); several chunks on a machine with
-    several cores in worker processes (the documents are pickled in, the files' bytes come
-    back), one chunk, or one core, in this process. A pool that cannot start or breaks (a
+    The reports are rendered in chunks (``render_chunk``); more than ``RENDER_HERE_UP_TO`` on
+    a machine with several cores in worker processes (the documents are pickled in, the files'
+    bytes come back), fewer, or on one core, in this process. A pool that cannot start or breaks (a
     worker killed, a daemonic Dask worker that may not have children) falls back to rendering
     here: slower, never a failed run.
     """
     chunks = [[reports[i] for i in chunk] for chunk in _chunks(len(reports))]
-    if len(chunks) < 2 or workers() < 2:
+    if len(chunks) < 2 or not worth_a_pool(len(reports)):
         return [files for chunk in chunks for files in render_chunk(chunk)]
     try:
         pool = _render_pool()
