@@ -56,7 +56,9 @@ def rows(rng: np.random.Generator, agencies: int, source: str) -> pl.DataFrame:
     )
 
 
-def day(offset: pl.Expr = pl.col("day")) -> pl.Expr:
+def day(plus: int = 0) -> pl.Expr:
+    """The row's date, ``plus`` days later, as exports write it."""
+    offset = pl.col("day") + plus
     return (pl.lit(dt.date(2024, 1, 1)) + pl.duration(days=offset)).dt.to_string("%Y-%m-%d")
 
 
@@ -119,11 +121,9 @@ def exports(rng: np.random.Generator, agencies: int) -> dict[str, pl.DataFrame]:
             pl.format("YSQ-{}", pl.col("n")).alias("申请编号"),
             day().alias("收到日期"),
             pick(["自然人", "商业企业"], pl.col("n")).alias("申请人类型"),
-            day(pl.col("day") + 15).alias("办结日期"),
+            day(15).alias("办结日期"),
             pick(["予以公开", "不予公开", "无法提供"], pl.col("day")).alias("办理结果"),
-            pick(["", "属于国家秘密", "本机关不掌握相关政府信息"], pl.col("day")).alias(
-                "具体情形"
-            ),
+            pick(["", "属于国家秘密", "本机关不掌握相关政府信息"], pl.col("day")).alias("具体情形"),
             pl.lit("张某").alias("申请人姓名"),
         ),
         "appeals": rows(rng, agencies, "appeals").with_columns(
@@ -131,7 +131,7 @@ def exports(rng: np.random.Generator, agencies: int) -> dict[str, pl.DataFrame]:
             pick(["行政复议", "行政诉讼"], pl.col("day")).alias("案件类型"),
             pick(["", "未经复议直接起诉"], pl.col("day")).alias("起诉方式"),  # litigation only
             day().alias("立案日期"),
-            day(pl.col("day") + 30).alias("结案日期"),
+            day(30).alias("结案日期"),
             pick(["维持", "纠正", "其他"], pl.col("day")).alias("结果"),
         ),
     }
