@@ -1,0 +1,57 @@
+"""On a Dask cluster, the flow hands large arguments to the workers without walking them."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import GOLDEN, RUN_DATE, lay_landing
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    from distributed import LocalCluster
+
+    # Threads, not processes: the test process is not a script with a __main__ guard.
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def test_documents_and_files_reach_dask_workers_unwalked_by_the_flow(
+    prefect_api, dask_cluster, tmp_path, monkeypatch
+) -> None:
+    """Prefect's Dask runner walks every argument of a submitted task in the flow's process
+    (1 s for 100 reports' documents): reports' documents and landing files go to the cluster
+    ahead, and the reports are still published from them."""
+    import prefect_dask.task_runners as dask_runner
+
+    from flows.compile import compile_reports
+    from flows.io.landing import LandingFile
+    from flows.runtime import with_task_runner
+    from transforms.document import Document
+
+    walked: set[str] = set()
+    walk = dask_runner.visit_collection
+
+    def spying(expr, visit_fn, **kwargs):
+        def seen(value):
+            if isinstance(value, (Document, LandingFile)):
+                walked.add(type(value).__name__)
+            return visit_fn(value)
+
+        return walk(expr, visit_fn=seen, **kwargs)
+
+    monkeypatch.setattr(dask_runner, "visit_collection", spying)
+    landing = lay_landing(GOLDEN / "gb18030_bom_and_xlsx_exports", tmp_path / "landing", {})
+    result = with_task_runner(compile_reports, dask_cluster)(
+        year=2024,
+        landing=str(landing),
+        out=str(tmp_path / "out"),
+        warehouse=str(tmp_path / "warehouse"),
+        run_date=RUN_DATE,
+    )
+    assert result.ok
+    assert walked == set()
+    report = tmp_path / "out/reports/year=2024/agency_id=ag-a"
+    assert (report / "report.html").is_file(), sorted(report.parent.rglob("*"))[:20]
