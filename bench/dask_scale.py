@@ -15,7 +15,8 @@ their compute time; and the run's timeline (when the cluster was busy, when only
 process worked).
 
 A running Prefect server is needed (PREFECT_API_URL): the workers report their task runs to it,
-and the temporary server a compile starts by itself is not reachable from them.
+and they start before the compile, so they would not know the address of the temporary server
+a compile starts for itself.
 """
 
 from __future__ import annotations
