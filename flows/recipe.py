@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 import polars as pl
 from prefect import get_run_logger
-from prefect.utilities.annotations import quote
 
 from expectations.run import ReportValidation
 from flows import progress
@@ -24,7 +22,7 @@ from flows.outputs.publish import Release, begin_publishing, end_publishing, ren
 from flows.outputs.render import AheadRenders
 from flows.outputs.snapshot import publish_snapshot
 from flows.results import CompileResult, SourceOutcome
-from flows.runtime import dask_backed, new_run_id, run_failed, unvisited
+from flows.runtime import dask_backed, new_run_id, run_failed, shipped, unvisited
 from flows.settings import Settings
 from flows.steps import (
     PUBLISH_BATCH,
@@ -54,31 +52,6 @@ from transforms.changes import year_over_year_warnings
 from transforms.document import Document
 from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
-
-T = TypeVar("T")
-
-
-def _shipped(value: T) -> T:
-    """``value`` as an argument of a task submitted to the Dask cluster: sent ahead to the
-    cluster, so only its handle is in the call. Prefect's Dask runner walks every argument
-    looking for futures in this (the flow's) process, as it does on threads unless quoted, and
-    Dask turns a quoted one into a tuple: 1 s of the GIL for 100 reports' documents, serial
-    for every publishing batch, which capped how fast the flow could hand batches to workers.
-    Dask hands the task the value itself on the worker. Elsewhere: :func:`unvisited`."""
-    if not dask_backed():
-        return unvisited(value)
-    from prefect.context import FlowRunContext
-
-    [handle] = FlowRunContext.get().task_runner.client.scatter([value], hash=False)
-    return handle
-
-
-def _in_flow(value: T) -> T:
-    """``value`` as an argument of a task called (not submitted): it runs in the flow's process
-    on any task runner, so the value is quoted there and Prefect does not walk it (9 sources'
-    outcomes and 90,000 files' inputs: 25 s at 10,000 agencies; :func:`unvisited` passes it
-    unquoted on Dask, for submitted tasks)."""
-    return quote(value)  # type: ignore[return-value]
 
 
 def _utc_now() -> dt.datetime:
@@ -152,7 +125,7 @@ def recipe(job: Job) -> CompileResult:
         job.settings.landing_zone(), job.selection.narratives, job.agency_ids, job.period.year
     )
     for outcome in outcomes.values():
-        store_records(job.warehouse, _in_flow(outcome), job.agency_ids)
+        store_records(job.warehouse, unvisited(outcome), job.agency_ids)
     quarantine = all_quarantined(job.selection, outcomes, narratives)
     quarantine_uri = store_quarantine(job.warehouse, quarantine, job.run_id)
     cells = count(job, outcomes)
@@ -195,15 +168,14 @@ def ingest(job: Job) -> dict[str, SourceOutcome]:
         "compiling %s for %d agencies from %s", job.period.year, len(job.agency_ids), zone
     )
     channels = dict(zip(job.agency_ids, selection.agencies["channels"].to_list(), strict=True))
-    args = (_shipped(channels), job.run_date, ParsedFileCache(job.warehouse))
+    args = (shipped(channels), job.run_date, ParsedFileCache(job.warehouse))
     # Sources are read one after another: each read already uses every core (Polars, a thread
     # pool over files), and side by side they only contend (measured: 19 s instead of 12 s at
     # city scale). With --dask-address they go to the cluster's workers side by side.
     sources = selection.files_by_source.items()
     if dask_backed():
         futures = {
-            name: ingest_source.submit(zone, name, _shipped(files), *args)
-            for name, files in sources
+            name: ingest_source.submit(zone, name, shipped(files), *args) for name, files in sources
         }
         outcomes = {name: future.result() for name, future in futures.items()}
     else:
@@ -275,7 +247,7 @@ def check(
 ) -> tuple[dict, ReportValidation, pl.DataFrame]:
     """The record suites, the report suite against last year's published cells, W2, the
     documents' W4 warnings and the changes from last year (W5, W6), for every agency."""
-    record_results, record_problems = check_records(_in_flow(outcomes), job.run_date)
+    record_results, record_problems = check_records(unvisited(outcomes), job.run_date)
     checked = check_reports(
         cells, job.selection.agencies, previous, outcomes["requests"].records, job.period
     )
@@ -308,9 +280,9 @@ def publish(
             cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
             violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
             release,
-            _shipped({a: documents[a] for a in batch["agency_id"] if a in documents}),
+            shipped({a: documents[a] for a in batch["agency_id"] if a in documents}),
             quarantine.join(batch.select("agency_id"), on="agency_id", how="semi"),
-            unvisited(ahead),
+            shipped(ahead),
         )
         for batch in agencies.iter_slices(PUBLISH_BATCH)
     ]
@@ -343,11 +315,11 @@ def record(job: Job, result: CompileResult, outcomes: dict[str, SourceOutcome]) 
     inputs = [job.selection.registry_input, *(i for o in outcomes.values() for i in o.inputs)]
     result.manifest_uri = record_run(
         job.out,
-        _in_flow(result),
+        unvisited(result),
         job.run_parameters,
-        _in_flow(inputs),
+        unvisited(inputs),
         job.started,
         job.flow_name,
     )
-    publish_run_artifacts(_in_flow(result), job.selection.agencies)
+    publish_run_artifacts(unvisited(result), job.selection.agencies)
     return result

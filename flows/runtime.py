@@ -65,10 +65,23 @@ def dask_backed() -> bool:
 
 
 def unvisited(value: T) -> T:
-    """``value`` as a task argument Prefect does not walk looking for futures: walking a large
-    collection holds the GIL for seconds (10 s for 400 reports' documents). On a Dask cluster it
-    goes as it is: Dask would unpack the wrapper (a named tuple) into a plain tuple."""
-    return value if dask_backed() else quote(value)  # type: ignore[return-value]
+    """``value`` as an argument of a task called in the flow's process (on any task runner):
+    quoted, so Prefect does not walk it looking for futures. Walking large collections holds
+    the GIL for seconds: 10 s for 400 reports' documents, 25 s for 10,000 agencies' outcomes."""
+    return quote(value)  # type: ignore[return-value]
+
+
+def shipped(value: T) -> T:
+    """``value`` as an argument of a task submitted to the task runner. On a Dask cluster it is
+    sent to the cluster ahead (only its handle is in the call): Prefect's Dask runner would
+    walk it in the flow's process, and Dask turns a quoted value into a tuple. Elsewhere it is
+    :func:`unvisited`."""
+    if not dask_backed():
+        return unvisited(value)
+    from prefect.context import FlowRunContext
+
+    [handle] = FlowRunContext.get().task_runner.client.scatter([value], hash=False)
+    return handle
 
 
 def with_task_runner(flow_, dask_address: str | None):
