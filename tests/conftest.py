@@ -84,3 +84,15 @@ def s3_env(s3_server, monkeypatch):
     for name, value in s3_server.environment().items():
         monkeypatch.setenv(name, value)
     return s3_server
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """The scheduler address of an in-process Dask cluster (tests/test_dask*.py)."""
+    from distributed import LocalCluster
+
+    # Threads, not processes: the test process is not a script with a __main__ guard.
+    with LocalCluster(
+        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address

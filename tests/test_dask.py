@@ -2,20 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.helpers import GOLDEN, RUN_DATE, lay_landing, nonzero_cells
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    from distributed import LocalCluster
-
-    # Threads, not processes: the test process is not a script with a __main__ guard.
-    with LocalCluster(
-        n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
 
 
 def test_compile_on_a_dask_cluster_matches_the_local_run(
