@@ -18,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 
@@ -30,7 +29,7 @@ from flows.outputs.layout import (
     snapshot_part,
     snapshot_part_key,
 )
-from flows.outputs.publish import Release
+from flows.outputs.publish import Release, current_cells_each
 
 # report_cells' columns (docs/published-output.md), after the two its path gives.
 SNAPSHOT_SCHEMA = pl.Schema(
@@ -164,17 +163,7 @@ def _read_cells(
     out: Store, year: int, agency_ids: Iterable[str], known_present: bool = False
 ) -> pl.DataFrame:
     """The current ``report_cells`` of these agencies (those that have them) as snapshot rows."""
-
-    def read(agency_id: str) -> pl.DataFrame | None:
-        key = cells_key(year, agency_id)
-        if not known_present and not out.exists(key):
-            return None
-        cells = read_parquet_bytes(out.read_bytes(key))
-        return _as_rows(cells.with_columns(agency_id=pl.lit(agency_id)), year)
-
-    # Each read waits on the disk or the network: overlapped, as publishing overlaps writes.
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        frames = [f for f in pool.map(read, agency_ids) if f is not None]
+    frames = [_as_rows(c, year) for c in current_cells_each(out, year, agency_ids, known_present)]
     return pl.concat(frames) if frames else _empty()
 
 
