@@ -124,8 +124,7 @@ def recipe(job: Job) -> CompileResult:
     narratives = read_narratives(
         job.settings.landing_zone(), job.selection.narratives, job.agency_ids, job.period.year
     )
-    for outcome in outcomes.values():
-        store_records(job.warehouse, unvisited(outcome), job.agency_ids)
+    store_records(job.warehouse, unvisited(outcomes), job.agency_ids)
     quarantine = all_quarantined(job.selection, outcomes, narratives)
     quarantine_uri = store_quarantine(job.warehouse, quarantine, job.run_id)
     cells = count(job, outcomes)

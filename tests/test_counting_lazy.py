@@ -159,9 +159,11 @@ class _ObjectStore:
 
 
 def _store_all(warehouse, frames: dict[str, pl.DataFrame], agency_ids: list[str]) -> None:
-    for name, frame in frames.items():
-        outcome = SourceOutcome(name, frame, pl.DataFrame(), frame.height, [])
-        store_records.fn(warehouse, outcome, agency_ids)
+    outcomes = {
+        name: SourceOutcome(name, frame, pl.DataFrame(), frame.height, [])
+        for name, frame in frames.items()
+    }
+    store_records.fn(warehouse, outcomes, agency_ids)
 
 
 def test_stored_records_scanned_for_the_run_agencies_count_as_the_frames_do(
