@@ -1,5 +1,3 @@
-import sys
+from flows.cli import main
 
-from flows.cli import app
-
-sys.exit(app())
+main()
