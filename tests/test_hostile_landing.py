@@ -328,7 +328,7 @@ def test_a_damaged_parse_cache_entry_is_parsed_again(tmp_path, damage) -> None:
     root = tmp_path / "landing"
     _write(root / "ag-a/fees/f.csv", _fees_csv("F1,复印费,2024-03-01,1.00"))
     zone, store = LocalLanding(root), LocalStore(tmp_path / "warehouse")
-    cache = ParsedFileCache(store)
+    cache = ParsedFileCache(store, min_bytes=0)  # a file this small is cached too
     files = group_files(zone.files())[0]["fees"]
     first = read_source(zone, FEES, files, CHANNELS, cache)
     [entry] = list((tmp_path / "warehouse/parsed").rglob("*.parquet"))
@@ -347,6 +347,25 @@ def test_a_damaged_parse_cache_entry_is_parsed_again(tmp_path, damage) -> None:
             (root / "ag-a/fees/f.csv").read_bytes(), ".csv", FEES.headers, FEES.required_headers
         ).columns
     )
+
+
+def test_only_files_worth_it_are_kept_in_the_parse_cache(tmp_path) -> None:
+    root = tmp_path / "landing"
+    _write(root / "ag-a/fees/small.csv", _fees_csv("F1,复印费,2024-03-01,1.00"))
+    _write(root / "ag-a/fees/large.csv", _fees_csv("F2,复印费,2024-03-01,2.00"))
+    small = root / "ag-a/fees/small.csv"
+    small.write_bytes(small.read_bytes().rstrip())  # one byte smaller: no last line end
+    threshold = (root / "ag-a/fees/large.csv").stat().st_size
+    zone = LocalLanding(root)
+    files = group_files(zone.files())[0]["fees"]
+    cache = ParsedFileCache(LocalStore(tmp_path / "warehouse"), min_bytes=threshold)
+
+    first = read_source(zone, FEES, files, CHANNELS, cache)
+    again = read_source(zone, FEES, files, CHANNELS, cache)
+
+    [entry] = list((tmp_path / "warehouse/parsed").rglob("*.parquet"))
+    assert pl.read_parquet(entry)["票据号"].to_list() == ["F2"]  # the large file's rows only
+    assert sorted(again.raw["票据号"]) == sorted(first.raw["票据号"]) == ["F1", "F2"]
 
 
 # Item 19: personal data in reasons and quoted values.
