@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from flows.io.landing import (
     LocalLanding,
@@ -115,3 +117,85 @@ def test_same_delivery_time_ties_go_by_file_name_not_folder(tmp_path) -> None:
     _deliver(tmp_path, "ag-a/website/2025-01/a.csv", PUBLISHED, t)
     _deliver(tmp_path, "ag-a/website/2024-12/z.csv", WITHDRAWN, t)
     assert _website_states(tmp_path) == ["withdrawn"]
+
+
+# Small plain CSVs are parsed together, one parse per header: to the very rows each file gives
+# when read alone.
+
+_FEES = SOURCES["fees"]
+_FEE_HEADER = "票据号,收费项目,缴款日期,金额（元）"
+
+
+def _read_both_ways(root: Path) -> tuple:
+    zone = LocalLanding(root)
+    files = group_files(zone.files())[0]["fees"]
+    channels = {"ag-a": ["政府网站"], "ag-b": ["政府网站"]}
+    together = read_source(zone, _FEES, files, channels)
+    alone = read_source(zone, _FEES, files, channels, together=False)
+    return together, alone
+
+
+def _assert_read_alike(together, alone) -> None:
+    assert together.raw.equals(alone.raw)
+    assert together.rejected.sort(pl.all()).equals(alone.rejected.sort(pl.all()))
+    assert together.rows_read == alone.rows_read
+    assert together.inputs == alone.inputs
+
+
+_EDGE_FILES = {
+    "plain.csv": f"{_FEE_HEADER}\nF1,复印费,2024-03-01,1.00\nF2,,2024-03-02,2.00\n",
+    "no-last-line-end.csv": f"{_FEE_HEADER}\nF3,复印费,2024-03-01,3.00",
+    "empty-quoted.csv": f'{_FEE_HEADER}\nF4,"",2024-03-01,"4.00"\n',
+    "comma-in-quotes.csv": f'{_FEE_HEADER}\nF5,"复印,打印",2024-03-01,5.00\n',
+    "ragged.csv": f"{_FEE_HEADER}\nF6,复印费,2024-03-01\nF7,复印费,2024-03-01,7.00,extra\n",
+    "blank-lines.csv": f"{_FEE_HEADER}\n\nF8,复印费,2024-03-01,8.00\n\n",
+    "all-empty-row.csv": f"{_FEE_HEADER}\n,,,\nF9,复印费,2024-03-01,9.00\n",
+    "header-only.csv": f"{_FEE_HEADER}\n",
+    "half-width.csv": "票据号,收费项目,缴款日期,金额(元)\nF10,复印费,2024-03-01,10.00\n",
+    "reordered.csv": "金额（元）,票据号,缴款日期\n11.00,F11,2024-03-01\n",
+    "no-amount.csv": "票据号,收费项目,缴款日期\nF12,复印费,2024-03-01\n",
+    "crlf.csv": f"{_FEE_HEADER}\r\nF13,复印费,2024-03-01,13.00\r\n",
+    "unclosed.csv": f'{_FEE_HEADER}\nF14,"复印费,2024-03-01,14.00\n',
+    "row-column.csv": "票据号,row,缴款日期,金额（元）\nF15,x,2024-03-01,15.00\n",
+    "one-column.csv": "票据号\nF16\n\nF17\n",
+}
+
+
+def test_small_plain_csvs_read_together_give_each_files_rows(tmp_path) -> None:
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for place, (name, text) in enumerate(sorted(_EDGE_FILES.items())):
+        for agency in ("ag-a", "ag-b"):  # two agencies, the same header: one parse
+            _deliver(tmp_path, f"{agency}/fees/{name}", text, t + dt.timedelta(minutes=place))
+    gb18030 = tmp_path / "ag-b/fees/gb18030.csv"
+    gb18030.write_bytes(f"{_FEE_HEADER}\nF18,复印费,2024-03-01,18.00\n".encode("gb18030"))
+    (tmp_path / "ag-a/fees/copy.csv").write_bytes((tmp_path / "ag-a/fees/plain.csv").read_bytes())
+
+    together, alone = _read_both_ways(tmp_path)
+
+    _assert_read_alike(together, alone)
+    assert "F18" in together.raw["票据号"].to_list()
+    assert {"ag-a/fees/no-amount.csv", "ag-a/fees/unclosed.csv"} <= set(together.rejected["file"])
+
+
+_VALUES = st.sampled_from(
+    ["", "F1", "复印费", "2024-03-01", "1.00", '""', '"x"', '"a,b"', '""""', " ", "a b"]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    files=st.lists(
+        st.lists(st.lists(_VALUES, min_size=3, max_size=5), max_size=4), min_size=1, max_size=4
+    ),
+    header=st.sampled_from(
+        [_FEE_HEADER, "票据号,收费项目,缴款日期", "金额（元）,票据号,缴款日期,备注"]
+    ),
+)
+def test_any_small_csvs_read_together_give_each_files_rows(tmp_path_factory, files, header) -> None:
+    root = tmp_path_factory.mktemp("landing")
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for place, lines in enumerate(files):
+        text = "\n".join([header, *(",".join(values) for values in lines)]) + "\n"
+        _deliver(root, f"ag-{'ab'[place % 2]}/fees/f{place}.csv", text, t)
+
+    _assert_read_alike(*_read_both_ways(root))

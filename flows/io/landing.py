@@ -557,7 +557,7 @@ def read_table(
 def _text_columns(frame: pl.LazyFrame, wanted: list[str]) -> pl.LazyFrame:
     """Headers as the contract spells them, every value as text, absent wanted columns as
     nulls, wholly blank rows left out."""
-    lineage = {"row", ROW_PROBLEM}
+    lineage = {"row", ROW_PROBLEM, _BATCH_FILE}
     found = frame.collect_schema().names()
     cleaned = {c: _clean_header(c) for c in found if c not in lineage}
     data_columns = list(cleaned.values())
@@ -762,14 +762,80 @@ def _parse(data: bytes, source: Source, file: LandingFile) -> pl.DataFrame:
     return read_table(data, file.suffix, source.headers, source.required_headers)
 
 
+@dataclass(frozen=True)
+class PlainCsv:
+    """A small CSV regular enough to be parsed together with others of the same header: no
+    quotes but around whole values without separators in them, and on every line as many
+    separators as in the header (so no blank, ragged or overflowing row: each line is a row)."""
+
+    header: bytes
+    body: bytes  # the lines after the header, each ending in a line end
+
+
+_BATCH_FILE = "nianbao:file"  # the column naming which file of a batch a line came from
+
+
+# A whole value in quotes with no quote, separator or line end inside (``""``, ``"2024"``):
+# it cannot hide a separator, so counting separators still counts values.
+_SIMPLY_QUOTED = re.compile(rb'(?:^|(?<=[,\n]))"[^",\n]*"(?=[,\n]|$)')
+
+
+def plain_csv(data: bytes) -> PlainCsv | None:
+    """``data`` as a :class:`PlainCsv`, or None when it needs a reader of its own."""
+    try:
+        text = csv_text(data)
+    except UnreadableFile:
+        return None
+    if b'"' in text and b'"' in _SIMPLY_QUOTED.sub(b"", text):
+        return None
+    end = text.find(b"\n")
+    header, body = (text, b"") if end < 0 else (text[:end], text[end + 1 :])
+    separators = header.count(b",")
+    names = [_clean_header(name) for name in _csv_header(header)]
+    if not separators or {"row", ROW_PROBLEM} & set(names) or _BATCH_FILE.encode() in text:
+        return None  # one column (a blank line would be a row), or names the reader uses
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    if not all(line.count(b",") == separators for line in body[:-1].split(b"\n") if body):
+        return None
+    return PlainCsv(header, body)
+
+
+def read_plain_csvs(files: list[PlainCsv], wanted: list[str], required: list[str]) -> pl.LazyFrame:
+    """Files of one header (its required columns checked) as ``read_table`` reads each, in one
+    parse: their lines marked with the file's place in ``files`` (column ``nianbao:file``),
+    rows numbered per file."""
+    header = files[0].header
+    picked = _select_headers(_csv_header(header), wanted, required)
+    marked = b"".join(
+        f"{place},".encode() + plain.body[:-1].replace(b"\n", f"\n{place},".encode()) + b"\n"
+        for place, plain in enumerate(files)
+        if plain.body
+    )
+    frame = pl.read_csv(
+        f"{_BATCH_FILE},".encode() + header + b"\n" + marked,
+        columns=[0, *(i + 1 for i in picked)],
+        infer_schema=False,
+        raise_if_empty=False,
+    )
+    numbered = frame.lazy().with_columns(
+        pl.col(_BATCH_FILE).cast(pl.UInt32),
+        row=(pl.int_range(pl.len()).over(_BATCH_FILE) + FIRST_DATA_ROW).cast(pl.UInt32),
+        **{ROW_PROBLEM: pl.lit(None, pl.String)},
+    )
+    return _text_columns(numbered, wanted)
+
+
 def _load(
     landing: Landing,
     source: Source,
     file: LandingFile,
     channels: dict[str, list[str]],
     cache: ParsedFileCache | None,
-) -> tuple[str | None, pl.DataFrame | UnreadableFile]:
-    """One file's checksum and its text rows (or why it cannot be used).
+    together: bool = True,
+) -> tuple[str | None, pl.DataFrame | PlainCsv | UnreadableFile]:
+    """One file's checksum and its text rows (or why it cannot be used); a small plain CSV is
+    left to be parsed with the others of its source (:func:`read_plain_csvs`).
 
     A file that cannot be read (refused, permission denied, an I/O error) has no checksum.
     """
@@ -782,6 +848,13 @@ def _load(
     key = ParsedFileCache.key(source, file, checksum)
     try:
         _check_place(source, file, channels)
+        # What the cache would not keep is read together with others when it can be.
+        kept = cache.keeps(data) if cache else len(data) >= MIN_CACHED_BYTES
+        small_csv = together and file.suffix == ".csv" and not kept
+        if small_csv and (plain := plain_csv(data)):
+            # Its header checked now, as its own reading would: refused alone, not with a batch.
+            _select_headers(_csv_header(plain.header), source.headers, source.required_headers)
+            return checksum, plain
         cached = cache if cache and cache.keeps(data) else None
         frame = cached.get(key, source.headers) if cached else None
         if frame is None:
@@ -806,15 +879,24 @@ def read_source(
     files: list[LandingFile],
     channels: dict[str, list[str]],
     cache: ParsedFileCache | None = None,
+    together: bool = True,
 ) -> SourceRead:
-    """Read every landing file of one source; rejected files are returned, never raised."""
+    """Read every landing file of one source; rejected files are returned, never raised.
+
+    Small plain CSVs (:class:`PlainCsv`) are parsed together, one parse per header (a parse per
+    file cost ten times as much); ``together=False`` reads each file alone, to the same rows.
+    """
     # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
     # re-delivering a file then changes nothing, even after a correction came in between.
     ordered = sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
     # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
     with ThreadPoolExecutor(max_workers=4) as pool:
-        loaded = list(pool.map(lambda f: _load(landing, source, f, channels, cache), ordered))
+        loaded = list(
+            pool.map(lambda f: _load(landing, source, f, channels, cache, together), ordered)
+        )
     frames, problems, inputs = [], [], []
+    plain: dict[bytes, list[tuple[LandingFile, int, PlainCsv]]] = {}  # by header
+    delivery = 0  # each file's place in the delivery order, duplicates left out
     first_delivery: dict[str, str] = {}
     for file, (checksum, frame) in zip(ordered, loaded, strict=True):
         if checksum is None:  # never read: no checksum to list among the inputs
@@ -835,8 +917,13 @@ def read_source(
             continue
         if isinstance(frame, UnreadableFile):
             problems.append(file_problem(source.name, file, str(frame), frame.column))
+            continue
+        if isinstance(frame, PlainCsv):
+            plain.setdefault(frame.header, []).append((file, delivery, frame))
         else:
-            frames.append(with_lineage(frame, file, file.agency_id or "", len(frames)))
+            frames.append(with_lineage(frame, file, file.agency_id or "", delivery))
+        delivery += 1
+    frames += [_plain_with_lineage(group, source) for group in plain.values()]
     schema = {
         **RAW_LINEAGE_SCHEMA,
         **dict.fromkeys(source.headers, pl.String()),
@@ -845,7 +932,10 @@ def read_source(
     # Every file's rows in one query: a query per file and step was most of a small file's cost.
     raw = pl.concat(
         [f.select(list(schema)).cast(schema) for f in frames] or [pl.LazyFrame(schema=schema)]
-    ).collect()
+    )
+    if plain:  # the plain files' rows back in delivery order
+        raw = raw.sort("delivery", maintain_order=True)
+    raw = raw.collect()
     broken = raw.filter(pl.col(ROW_PROBLEM).is_not_null()).select(
         source=pl.lit(source.name),
         agency_id="agency_id",
@@ -861,6 +951,29 @@ def read_source(
     rows_read = raw.height
     raw = raw.filter(pl.col(ROW_PROBLEM).is_null()).drop(ROW_PROBLEM)
     return SourceRead(source, raw, rejected, inputs, rows_read)
+
+
+def _plain_with_lineage(
+    group: list[tuple[LandingFile, int, PlainCsv]], source: Source
+) -> pl.LazyFrame:
+    """Plain CSVs of one header (each with its place in the delivery order), read in one parse,
+    with their lineage as ``with_lineage`` gives it."""
+    rows = read_plain_csvs([p for _, _, p in group], source.headers, source.required_headers)
+    lineage = pl.LazyFrame(
+        {
+            _BATCH_FILE: range(len(group)),
+            "agency_id": [f.agency_id or "" for f, _, _ in group],
+            "file": [f.path for f, _, _ in group],
+            "delivered_at": [f.modified for f, _, _ in group],
+            "delivery": [d for _, d, _ in group],
+        },
+        schema_overrides={
+            _BATCH_FILE: pl.UInt32,
+            "delivered_at": LINEAGE_SCHEMA["delivered_at"],
+            "delivery": pl.UInt32,
+        },
+    )
+    return rows.join(lineage, on=_BATCH_FILE, how="left", maintain_order="left")
 
 
 def group_files(files: list[LandingFile]) -> tuple[dict[str, list[LandingFile]], list[dict]]:
