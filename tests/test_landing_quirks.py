@@ -199,3 +199,29 @@ def test_any_small_csvs_read_together_give_each_files_rows(tmp_path_factory, fil
         _deliver(root, f"ag-{'ab'[place % 2]}/fees/f{place}.csv", text, t)
 
     _assert_read_alike(*_read_both_ways(root))
+
+
+def test_normalizing_a_group_of_agencies_at_a_time_keeps_every_record_and_reason(
+    tmp_path,
+) -> None:
+    from transforms.normalize import normalize_in_groups
+
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for agency in ("ag-a", "ag-b", "ag-c"):
+        first = f"{_FEE_HEADER}\nF1,复印费,2024-03-01,1.00\nF2,复印费,2024-03-02,2.00\nF2,复印费,2024-03-02,3.00\n"
+        correction = f"{_FEE_HEADER}\nF1,复印费,2024-03-01,9.00\nF3,复印费,2024-13-01,1.00\n"
+        _deliver(tmp_path, f"{agency}/fees/first.csv", first, t)
+        _deliver(tmp_path, f"{agency}/fees/correction.csv", correction, t + dt.timedelta(days=1))
+    zone = LocalLanding(tmp_path)
+    files = group_files(zone.files())[0]["fees"]
+    raw = read_source(zone, _FEES, files, {a: [] for a in ("ag-a", "ag-b", "ag-c")}).raw
+
+    whole = normalize_in_groups(raw, _FEES, RUN_DATE, rows=10**9)
+    one_agency_each = normalize_in_groups(raw, _FEES, RUN_DATE, rows=1)
+
+    for grouped, at_once in zip(one_agency_each, whole, strict=True):
+        assert grouped.sort(pl.all()).equals(at_once.sort(pl.all()))
+    records, quarantine = one_agency_each
+    assert sorted(records["amount_fen"]) == [900, 900, 900]  # each agency's correction of F1
+    # F2 twice in one file with other values (2 rows an agency), F3's impossible date (1 row).
+    assert sorted(quarantine.group_by("reason").len()["len"]) == [3, 6]
