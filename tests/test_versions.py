@@ -119,3 +119,36 @@ def test_versions_kept_as_folders_by_an_older_nianbao_are_listed_and_restored(
     begin_publishing(out, 2024, ["ag-a"], "r2")
     assert restore_interrupted(out) == ["ag-a"]
     assert _current_files(out) == first
+
+
+def test_a_version_keeps_what_it_changed_so_revisions_read_no_earlier_cells(
+    tmp_path: Path,
+) -> None:
+    from decimal import Decimal
+
+    from flows.outputs.versions import Version, write_version
+
+    out = LocalStore(tmp_path)
+    _publish(out, "r1", _cells())
+    _publish(out, "r2", _cells(issued=3))
+    _publish(out, "r3", _cells(issued=3))
+
+    about = read_version(out, version_key(2024, "ag-a", "r2")).about
+    assert about["changed_from"] == "r1"
+    assert [(c["old"], c["new"]) for c in about["changed"]] == [("0.0000", "3.0000")]
+    # r1's and r2's cells made unreadable: listing the revisions does not need them.
+    for run in ("r1", "r2"):
+        kept = read_version(out, version_key(2024, "ag-a", run))
+        write_version(
+            out, version_key(2024, "ag-a", run), Version(kept.about, b"not parquet", kept.files)
+        )
+
+    listed = revisions(out, 2024, "ag-a")
+
+    assert [(v["run_id"], v["current"]) for v in listed] == [
+        ("r1", False),
+        ("r2", False),
+        ("r3", True),
+    ]
+    assert [(c["old"], c["new"]) for c in listed[1]["changed"]] == [(Decimal(0), Decimal(3))]
+    assert listed[2]["changed"] == [] and listed[2]["changed_from"] == "r2"

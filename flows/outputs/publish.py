@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from decimal import Decimal
 
 import polars as pl
 
@@ -302,6 +303,29 @@ def version_about(release: Release, **more: object) -> dict:
     }
 
 
+def changes_from_current(out: Store, current_key: str, cells: pl.DataFrame) -> dict:
+    """What a new version's version.json says it changed: ``changed``, the cells whose value
+    differs from the version current until now (values as text: exact decimals), and
+    ``changed_from``, that version's run (None when none was current: nothing changed).
+
+    Kept with the version so that listing a report's revisions reads no earlier version's cells
+    (a report published every night has hundreds of versions).
+    """
+    if not out.exists(current_key):
+        return {"changed": [], "changed_from": None}
+    current = read_parquet_bytes(out.read_bytes(current_key))
+    changed = changed_cells(current, cells).with_columns(pl.col("old", "new").cast(pl.String))
+    return {"changed": changed.to_dicts(), "changed_from": current["run_id"][0]}
+
+
+def _stored_changes(about: dict) -> list[dict]:
+    """``changed`` of a version.json, its values as the exact decimals the cells hold."""
+    return [
+        change | {v: None if change[v] is None else Decimal(change[v]) for v in ("old", "new")}
+        for change in about["changed"]
+    ]
+
+
 def publish_report(
     out: Store,
     agency: dict,
@@ -347,7 +371,11 @@ def publish_report(
     cells_bytes = parquet_bytes(published)
     # render_hash: what the rendered files were made from; the next run keeps them when equal.
     # result.json too: to restore a cut-off publish.
-    about = version_about(release, render_hash=rendered.digest)
+    about = version_about(
+        release,
+        render_hash=rendered.digest,
+        **changes_from_current(out, cells_key(year, agency_id), published),
+    )
     kept = {"result.json": validation_bytes}
     if rendered.files_of:  # unchanged: the version holding the files is named, not copied
         about["files_of"] = rendered.files_of
@@ -379,15 +407,15 @@ def revisions(out: Store, year: int, agency_id: str, rollup: bool = False) -> li
         if out.exists(current_key)
         else None
     )
-    versions, previous = [], None
-    for version in sorted(kept, key=lambda v: v.about["published_at"]):
-        cells = read_parquet_bytes(version.cells)
-        versions.append(
-            version.about
-            | {
-                "current": version.run_id == current,
-                "changed": [] if previous is None else changed_cells(previous, cells).to_dicts(),
-            }
-        )
-        previous = cells
+    kept.sort(key=lambda v: v.about["published_at"])
+    versions = []
+    for place, version in enumerate(kept):
+        if place == 0:
+            changed = []
+        elif "changed" in version.about:  # what it changed, kept when it was published
+            changed = _stored_changes(version.about)
+        else:  # a version from before that was kept: against the version before it
+            before, after = (read_parquet_bytes(v.cells) for v in kept[place - 1 : place + 1])
+            changed = changed_cells(before, after).to_dicts()
+        versions.append(version.about | {"current": version.run_id == current, "changed": changed})
     return versions
