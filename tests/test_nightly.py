@@ -99,9 +99,9 @@ def test_a_correction_recompiles_only_its_agency(prefect_api, zone) -> None:
     assert third.agencies == ["ag-b"]
     assert _website(_current(zone, "ag-b")) == 1
     assert _current(zone, "ag-a")["run_id"][0] == untouched
-    # Each landing file was parsed once, ever: the unchanged export came from the cache.
-    parsed = list((zone["warehouse"] / "parsed").rglob("*.parquet"))
-    assert len(parsed) == 3
+    # Files this small are parsed again each run (faster than a cache entry is read back): no
+    # entry is kept for them (the cache of larger files: tests/test_hostile_landing.py).
+    assert not list((zone["warehouse"] / "parsed").rglob("*.parquet"))
 
 
 def test_january_keeps_last_years_provisional_report_until_it_is_final(prefect_api, zone) -> None:
