@@ -796,7 +796,8 @@ def plain_csv(data: bytes) -> PlainCsv | None:
         return None  # one column (a blank line would be a row), or names the reader uses
     if body and not body.endswith(b"\n"):
         body += b"\n"
-    if not all(line.count(b",") == separators for line in body[:-1].split(b"\n") if body):
+    lines = body[:-1].split(b"\n") if body else []
+    if any(line.count(b",") != separators for line in lines):
         return None
     return PlainCsv(header, body)
 
@@ -850,12 +851,11 @@ def _load(
         _check_place(source, file, channels)
         # What the cache would not keep is read together with others when it can be.
         kept = cache.keeps(data) if cache else len(data) >= MIN_CACHED_BYTES
-        small_csv = together and file.suffix == ".csv" and not kept
-        if small_csv and (plain := plain_csv(data)):
+        if together and not kept and file.suffix == ".csv" and (plain := plain_csv(data)):
             # Its header checked now, as its own reading would: refused alone, not with a batch.
             _select_headers(_csv_header(plain.header), source.headers, source.required_headers)
             return checksum, plain
-        cached = cache if cache and cache.keeps(data) else None
+        cached = cache if cache and kept else None
         frame = cached.get(key, source.headers) if cached else None
         if frame is None:
             frame = _parse(data, source, file)
