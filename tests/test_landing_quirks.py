@@ -225,3 +225,19 @@ def test_normalizing_a_group_of_agencies_at_a_time_keeps_every_record_and_reason
     assert sorted(records["amount_fen"]) == [900, 900, 900]  # each agency's correction of F1
     # F2 twice in one file with other values (2 rows an agency), F3's impossible date (1 row).
     assert sorted(quarantine.group_by("reason").len()["len"]) == [3, 6]
+
+
+def test_files_joined_a_few_at_a_time_keep_their_rows_and_order(tmp_path, monkeypatch) -> None:
+    from flows.io import landing
+
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for place, (name, text) in enumerate(sorted(_EDGE_FILES.items())):
+        _deliver(tmp_path, f"ag-a/fees/{name}", text, t + dt.timedelta(minutes=place))
+    whole = _read_both_ways(tmp_path)
+
+    monkeypatch.setattr(landing, "JOINED_PER_QUERY", 2)  # a chunk boundary between most files
+    in_chunks = _read_both_ways(tmp_path)
+
+    for chunked, at_once in zip(in_chunks, whole, strict=True):
+        assert chunked.raw.equals(at_once.raw)
+        assert chunked.rejected.equals(at_once.rejected)

@@ -929,13 +929,9 @@ def read_source(
         **dict.fromkeys(source.headers, pl.String()),
         ROW_PROBLEM: pl.String(),
     }
-    # Every file's rows in one query: a query per file and step was most of a small file's cost.
-    raw = pl.concat(
-        [f.select(list(schema)).cast(schema) for f in frames] or [pl.LazyFrame(schema=schema)]
-    )
+    raw = _joined([f.select(list(schema)).cast(schema) for f in frames], schema)
     if plain:  # the plain files' rows back in delivery order
         raw = raw.sort("delivery", maintain_order=True)
-    raw = raw.collect()
     broken = raw.filter(pl.col(ROW_PROBLEM).is_not_null()).select(
         source=pl.lit(source.name),
         agency_id="agency_id",
@@ -951,6 +947,21 @@ def read_source(
     rows_read = raw.height
     raw = raw.filter(pl.col(ROW_PROBLEM).is_null()).drop(ROW_PROBLEM)
     return SourceRead(source, raw, rejected, inputs, rows_read)
+
+
+# Files' rows joined in one query at most this many files at a time: a query per file and step
+# was most of a small file's cost, but planning one query of tens of thousands of inputs takes
+# time that grows with their square (20,000 files: 20 s; in chunks of 500: 1.8 s).
+JOINED_PER_QUERY = 500
+
+
+def _joined(frames: list[pl.LazyFrame], schema: dict) -> pl.DataFrame:
+    """``frames`` one after another, collected ``JOINED_PER_QUERY`` at a time."""
+    chunks = [
+        pl.concat(frames[start : start + JOINED_PER_QUERY]).collect()
+        for start in range(0, len(frames), JOINED_PER_QUERY)
+    ]
+    return pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)
 
 
 def _plain_with_lineage(
