@@ -26,7 +26,7 @@ timed() { # prints "wall cpu" of one command
 if [ ! -f "$out/nightly-warehouse/ledger/nightly.parquet" ]; then
   echo "first night (compiles every agency): $(timed "${nianbao[@]}") (wall s, cpu s)"
 fi
-changed=$(find "$out/landing" -path '*/fees/fees.csv' | sort | head -1)
+changed=$(find "$out/landing" -path '*/fees/fees.csv' | sort | awk 'NR == 1')  # awk reads all: head's early exit is a SIGPIPE under pipefail
 : >"$out/nightly-rounds.txt"
 for round in 1 2 3; do
   echo "nothing $(timed "${nianbao[@]}") $(timed "${least[@]}")" >>"$out/nightly-rounds.txt"
