@@ -769,6 +769,7 @@ class PlainCsv:
     separators as in the header (so no blank, ragged or overflowing row: each line is a row)."""
 
     header: bytes
+    names: list[str]  # the header's names, as written
     body: bytes  # the lines after the header, each ending in a line end
 
 
@@ -791,15 +792,16 @@ def plain_csv(data: bytes) -> PlainCsv | None:
     end = text.find(b"\n")
     header, body = (text, b"") if end < 0 else (text[:end], text[end + 1 :])
     separators = header.count(b",")
-    names = [_clean_header(name) for name in _csv_header(header)]
-    if not separators or {"row", ROW_PROBLEM} & set(names) or _BATCH_FILE.encode() in text:
+    names = _csv_header(header)
+    cleaned = {_clean_header(name) for name in names}
+    if not separators or {"row", ROW_PROBLEM} & cleaned or _BATCH_FILE.encode() in text:
         return None  # one column (a blank line would be a row), or names the reader uses
     if body and not body.endswith(b"\n"):
         body += b"\n"
     lines = body[:-1].split(b"\n") if body else []
     if any(line.count(b",") != separators for line in lines):
         return None
-    return PlainCsv(header, body)
+    return PlainCsv(header, names, body)
 
 
 def read_plain_csvs(files: list[PlainCsv], wanted: list[str], required: list[str]) -> pl.LazyFrame:
@@ -807,7 +809,7 @@ def read_plain_csvs(files: list[PlainCsv], wanted: list[str], required: list[str
     parse: their lines marked with the file's place in ``files`` (column ``nianbao:file``),
     rows numbered per file."""
     header = files[0].header
-    picked = _select_headers(_csv_header(header), wanted, required)
+    picked = _select_headers(files[0].names, wanted, required)
     marked = b"".join(
         f"{place},".encode() + plain.body[:-1].replace(b"\n", f"\n{place},".encode()) + b"\n"
         for place, plain in enumerate(files)
@@ -853,7 +855,7 @@ def _load(
         kept = cache.keeps(data) if cache else len(data) >= MIN_CACHED_BYTES
         if together and not kept and file.suffix == ".csv" and (plain := plain_csv(data)):
             # Its header checked now, as its own reading would: refused alone, not with a batch.
-            _select_headers(_csv_header(plain.header), source.headers, source.required_headers)
+            _select_headers(plain.names, source.headers, source.required_headers)
             return checksum, plain
         cached = cache if cache and kept else None
         frame = cached.get(key, source.headers) if cached else None
