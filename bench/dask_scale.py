@@ -58,15 +58,54 @@ def least_work(landing: Path) -> int:
     return int(per_agency["rows"].sum())
 
 
-def timed(command: list[str], **kwargs) -> tuple[float, float, subprocess.CompletedProcess]:
-    """Wall time and CPU time (user + sys of the process and its children) of ``command``."""
+def timed(
+    command: list[str], peaks: PeakMemory | None = None, **kwargs
+) -> tuple[float, float, subprocess.CompletedProcess]:
+    """Wall time and CPU time (user + sys of the process and its children) of ``command``;
+    its peak memory sampled into ``peaks``, when given, as "compile"."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(command, check=False, **kwargs)
+    with subprocess.Popen(command, **kwargs) as process:
+        if peaks:
+            peaks.watch("compile", process.pid)
+        stdout, stderr = process.communicate()
+    done = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu, done
+
+
+class PeakMemory:
+    """Peak resident memory of processes, sampled every second in a thread (psutil)."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        import threading
+
+        self.pids, self.peaks = dict(pids), dict.fromkeys(pids, 0)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def watch(self, name: str, pid: int) -> None:
+        self.peaks.setdefault(name, 0)
+        self.pids[name] = pid
+
+    def _sample(self) -> None:
+        import psutil
+
+        while not self._stop.wait(1.0):
+            for name, pid in list(self.pids.items()):
+                try:
+                    rss = psutil.Process(pid).memory_info().rss
+                except psutil.Error:
+                    continue
+                self.peaks[name] = max(self.peaks[name], rss)
+
+    def stop(self) -> dict[str, int]:
+        self._stop.set()
+        self._thread.join()
+        return self.peaks
 
 
 def worker_cpu() -> float:
@@ -163,7 +202,10 @@ def main() -> None:
     shutil.rmtree(warehouse, ignore_errors=True)
 
     ref_wall, ref_cpu, ref = timed(
-        [sys.executable, __file__, "--least-work", str(landing)], capture_output=True, text=True
+        [sys.executable, __file__, "--least-work", str(landing)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     print(f"least work: {ref_wall:.1f} s (CPU {ref_cpu:.1f} s), {ref.stdout.strip()} rows")
 
@@ -180,13 +222,15 @@ def main() -> None:
     ):
         client.get_task_stream()  # installs the scheduler's task-stream plugin before the run
         cpu_before = client.run(worker_cpu)
+        peaks = PeakMemory({"this process (scheduler)": os.getpid()} | client.run(os.getpid))
         nianbao = Path(sys.executable).parent / "nianbao"
         started_at = time.time()
         wall, cpu, done = timed(
             [nianbao, "compile", "--year", "2024", "--landing", landing, "--out", out,
              "--warehouse", warehouse, "--dask-address", cluster.scheduler_address],
-            capture_output=True, text=True,
+            peaks, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        peak = peaks.stop()
         records = client.get_task_stream(start=started_at)
         cpu_after = client.run(worker_cpu)
     summary = [line for line in done.stdout.splitlines() if "report(s) published" in line]
@@ -200,6 +244,9 @@ def main() -> None:
         f"ratio to least work: {wall / ref_wall:.1f}× wall, {(cpu + workers_cpu) / ref_cpu:.1f}× CPU"
     )
     print(f"per agency: {wall / args.agencies * 1000:.2f} ms wall")
+    print("peak memory (sampled each second):")
+    for name, rss in peak.items():
+        print(f"  {name}: {rss / 2**30:.2f} GiB")
 
     per_worker, timeline = spread(records, started_at)
     print("\nwork on the cluster (from the scheduler's task stream):")

@@ -22,7 +22,15 @@ from flows.outputs.publish import Release, begin_publishing, end_publishing, ren
 from flows.outputs.render import AheadRenders
 from flows.outputs.snapshot import publish_snapshot
 from flows.results import CompileResult, SourceOutcome
-from flows.runtime import dask_backed, new_run_id, run_failed, shipped, unvisited
+from flows.runtime import (
+    dask_backed,
+    new_run_id,
+    results_in_order,
+    run_failed,
+    shipped,
+    task_slots,
+    unvisited,
+)
 from flows.settings import Settings
 from flows.steps import (
     PUBLISH_BATCH,
@@ -267,25 +275,34 @@ def publish(
     quarantine: pl.DataFrame,
     ahead: AheadRenders | None,
 ) -> list[str]:
-    """Every report that passed, in batches; a refused one only gets its validation result."""
+    """Every report that passed, in batches; a refused one only gets its validation result.
+
+    ``documents`` are handed over: each leaves the dict as its batch is submitted, so that
+    memory goes as the reports are published (tens of thousands of documents at once do not
+    fit one machine).
+    """
     out, agencies = job.out, job.selection.agencies
     progress.advance("reports published", 0, total=len(job.agency_ids))
     begin_publishing(out, job.period.year, job.agency_ids, job.run_id)
     release = Release(job.period, job.status, job.run_id, checked.expectations)
-    batches = [
-        publish_reports.submit(
+    handed_ahead = shipped(ahead)
+
+    def submitted(batch: pl.DataFrame):
+        ids = batch["agency_id"].to_list()
+        return publish_reports.submit(
             out,
             batch,
             cells.join(batch.select("agency_id"), on="agency_id", how="semi"),
             violations.join(batch.select("agency_id"), on="agency_id", how="semi"),
             release,
-            shipped({a: documents[a] for a in batch["agency_id"] if a in documents}),
+            shipped({a: documents.pop(a) for a in ids if a in documents}),
             quarantine.join(batch.select("agency_id"), on="agency_id", how="semi"),
-            shipped(ahead),
+            handed_ahead,
         )
-        for batch in agencies.iter_slices(PUBLISH_BATCH)
-    ]
-    written = [uri for batch in batches for uri in batch.result()]
+
+    # Two batches a task slot: none idles while the next batch is being sent.
+    batches = (submitted(batch) for batch in agencies.iter_slices(PUBLISH_BATCH))
+    written = [uri for uris in results_in_order(batches, 2 * task_slots()) for uri in uris]
     if ahead:
         ahead.cancel()  # refused reports' renders: never published
     publish_snapshot(out, release, job.agency_ids, cells, written)  # before the journal is done

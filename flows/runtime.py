@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import TypeVar
 
@@ -82,6 +83,33 @@ def shipped(value: T) -> T:
 
     [handle] = FlowRunContext.get().task_runner.client.scatter([value], hash=False)
     return handle
+
+
+def task_slots() -> int:
+    """How many tasks this flow run's task runner runs at once: the cluster's worker threads on
+    Dask, the thread pool's size elsewhere."""
+    from prefect.context import FlowRunContext
+
+    if dask_backed():
+        return max(1, sum(FlowRunContext.get().task_runner.client.nthreads().values()))
+    return os.cpu_count() or 2
+
+
+def results_in_order(submitted: Iterable, ahead: int) -> Iterator:
+    """The result of each future ``submitted`` yields, in order, with at most ``ahead`` of them
+    submitted and not yet collected.
+
+    ``submitted`` is consumed lazily, so what a submission sends (a batch's documents, on a
+    cluster) is sent only when a slot frees, and dropped once its result is in: the flow and
+    the workers hold a few batches at a time, not every batch of 50,000 agencies.
+    """
+    window: deque = deque()
+    for future in submitted:
+        window.append(future)
+        if len(window) >= ahead:
+            yield window.popleft().result()
+    while window:
+        yield window.popleft().result()
 
 
 def with_task_runner(flow_, dask_address: str | None):

@@ -122,3 +122,23 @@ def test_a_run_started_by_the_command_keeps_heartbeats_asked_for(prefect_api, mo
     monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")
 
     assert _heartbeat_frequency() == get_current_settings().flows.heartbeat_frequency is not None
+
+
+def _pool_wanted_in_this_process(answer) -> None:
+    answer.put(render_module.worth_a_pool(10 * render_module.RENDER_HERE_UP_TO))
+
+
+def test_a_daemonic_process_like_a_dask_worker_renders_in_itself_and_starts_no_pool() -> None:
+    """A Dask worker is daemonic and may not have children: it renders its batch itself,
+    without trying (and warning about) a pool of worker processes for every batch."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    answers = context.Queue()
+    for daemon in (True, False):
+        process = context.Process(
+            target=_pool_wanted_in_this_process, args=(answers,), daemon=daemon
+        )
+        process.start()
+        process.join(timeout=60)
+        assert answers.get(timeout=5) is (not daemon and render_module.workers() >= 2)

@@ -113,8 +113,12 @@ RENDER_HERE_UP_TO = 24
 
 
 def worth_a_pool(renders: int) -> bool:
-    """Whether ``renders`` reports are rendered in worker processes rather than here."""
-    return renders > RENDER_HERE_UP_TO and workers() >= 2
+    """Whether ``renders`` reports are rendered in worker processes rather than here.
+
+    Never in a daemonic process (a Dask worker's): it may not have children, and the cluster
+    already gives each of its cores a worker of its own."""
+    daemonic = multiprocessing.current_process().daemon
+    return renders > RENDER_HERE_UP_TO and workers() >= 2 and not daemonic
 
 
 def _render_pool() -> ProcessPoolExecutor:
