@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from prefect import flow
-
 from flows.clock import beijing_today
 from flows.recipe import Job, compile_and_publish
 from flows.results import CompileResult
-from flows.runtime import default_task_runner, locked_locations
+from flows.runtime import default_task_runner, locked_locations, nianbao_flow
 from flows.settings import check_locations, load_settings
 from flows.steps import select_inputs
 from transforms.period import Period, check_report_year
@@ -17,7 +15,7 @@ from transforms.period import Period, check_report_year
 FLOW_NAME = "compile-annual-reports"
 
 
-@flow(name=FLOW_NAME, log_prints=False, task_runner=default_task_runner())
+@nianbao_flow(name=FLOW_NAME, log_prints=False, task_runner=default_task_runner())
 def compile_reports(
     year: int,
     agencies: list[str] | None = None,

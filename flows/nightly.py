@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from prefect import flow, get_run_logger
+from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.clock import beijing_today
@@ -16,7 +16,7 @@ from flows.io.store import Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.layout import LEDGER_KEY, cells_key
 from flows.recipe import Job, compile_and_publish
 from flows.results import CompileResult
-from flows.runtime import default_task_runner, locked_locations
+from flows.runtime import default_task_runner, locked_locations, nianbao_flow
 from flows.settings import Settings, check_locations, load_settings
 from flows.steps import read_registry, select_inputs
 from transforms.period import Period
@@ -55,7 +55,7 @@ def final_already(out: Store, year: int, agency_ids: list[str]) -> set[str]:
     }
 
 
-@flow(name=NIGHTLY_FLOW, log_prints=False, task_runner=default_task_runner())
+@nianbao_flow(name=NIGHTLY_FLOW, log_prints=False, task_runner=default_task_runner())
 def nightly_year_to_date(
     landing: str | None = None,
     out: str | None = None,
