@@ -7,7 +7,9 @@
 # changed, and a nightly after one fee row was appended to one agency's export. Each is printed
 # beside the least work (bench/nightly_least_work.py, its own process, in the same round):
 # listing the zone and reading the ledger, plus reading the changed file. Best of three rounds,
-# wall time and CPU (user + sys) from GNU time.
+# wall time and CPU (user + sys) from GNU time. Each command is timed once the Data Docs builder
+# the previous nightly left running has finished: nights do not follow each other seconds apart,
+# and on two cores that builder would take one from the command timed next.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${PREFECT_API_URL:?start a Prefect server (uv run prefect server start) and export PREFECT_API_URL}"
@@ -19,7 +21,11 @@ locations=(--landing "$out/landing" --out "$out/nightly-published" --warehouse "
 # The installed entry point, not `uv run`: uv's own check of the environment is no part of a run.
 nianbao=(.venv/bin/nianbao nightly "${locations[@]}")
 least=(.venv/bin/python bench/nightly_least_work.py "$out/landing" "$out/nightly-warehouse")
-timed() { # prints "wall cpu" of one command
+settled() { # the Data Docs builder a nightly leaves running (a few s of CPU) has finished
+  for _ in $(seq 300); do pgrep -f "flows.data_docs" >/dev/null || return 0; sleep 0.2; done
+}
+timed() { # prints "wall cpu" of one command, once the previous command's builder is done
+  settled
   /usr/bin/time -f "%e %U %S" -o "$out/nightly-time.txt" "$@" >/dev/null 2>>"$out/nightly-stderr.log"
   tail -1 "$out/nightly-time.txt" | awk '{printf "%.2f %.2f", $1, $2 + $3}'
 }
