@@ -52,10 +52,14 @@ def new_run_id() -> str:
     return str(flow_run.get_id() or uuid.uuid4())
 
 
+def _task_threads() -> int:
+    return os.cpu_count() or 2
+
+
 def default_task_runner() -> ThreadPoolTaskRunner:
     """As many task threads as cores: Polars already fans out inside each task, and more threads
     only fight over the GIL in the Python parts."""
-    return ThreadPoolTaskRunner(max_workers=os.cpu_count() or 2)
+    return ThreadPoolTaskRunner(max_workers=_task_threads())
 
 
 def _plain(value: Any) -> bool:
@@ -136,7 +140,7 @@ def task_slots() -> int:
 
     if dask_backed():
         return max(1, sum(FlowRunContext.get().task_runner.client.nthreads().values()))
-    return os.cpu_count() or 2
+    return _task_threads()
 
 
 def results_in_order(submitted: Iterable, ahead: int) -> Iterator:
