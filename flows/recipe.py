@@ -18,7 +18,13 @@ from flows.data_docs import finish_building
 from flows.io.landing import ParsedFileCache
 from flows.io.store import StorageAccessError, Store
 from flows.outputs.history import publish_run_artifacts
-from flows.outputs.publish import Release, begin_publishing, end_publishing, render_ahead
+from flows.outputs.publish import (
+    Release,
+    begin_publishing,
+    end_publishing,
+    newly_published,
+    render_ahead,
+)
 from flows.outputs.render import AheadRenders
 from flows.outputs.snapshot import publish_snapshot
 from flows.results import CompileResult, SourceOutcome
@@ -140,11 +146,14 @@ def recipe(job: Job) -> CompileResult:
     documents, w4 = draft(job, cells, previous, narratives)
     ahead = render_ahead_of_checks(job, documents, quarantine)
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
-    published = publish(job, cells, violations, checked, documents, quarantine, ahead)
+    published, unchanged = publish(job, cells, violations, checked, documents, quarantine, ahead)
     publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked, job.run_id, job.started)
     rollups = roll_up(job, violations)
-    publish_site(job.out, job.warehouse, job.selection.agencies, job.agency_ids)
+    # The pages of the reports this run changed or refused (an unchanged one's page stands).
+    kept = set(unchanged)
+    paged = [a for a in job.agency_ids if a not in kept]
+    publish_site(job.out, job.warehouse, job.selection.agencies, paged)
     result = CompileResult(
         run_id=job.run_id,
         year=job.period.year,
@@ -154,6 +163,7 @@ def recipe(job: Job) -> CompileResult:
         violations=violations,
         quarantine=quarantine,
         published=published,
+        unchanged=unchanged,
         failed_agencies=sorted(set(violations.filter(severity="error")["agency_id"])),
         quarantine_uri=quarantine_uri,
         source_counts={name: o.counts for name, o in outcomes.items()},
@@ -274,8 +284,9 @@ def publish(
     documents: dict[str, Document],
     quarantine: pl.DataFrame,
     ahead: AheadRenders | None,
-) -> list[str]:
+) -> tuple[list[str], list[str]]:
     """Every report that passed, in batches; a refused one only gets its validation result.
+    Returns the URIs written and the reports left at their current version (nothing changed).
 
     ``documents`` are handed over: each leaves the dict as its batch is submitted, so that
     memory goes as the reports are published (tens of thousands of documents at once do not
@@ -307,7 +318,9 @@ def publish(
         ahead.cancel()  # refused reports' renders: never published
     publish_snapshot(out, release, job.agency_ids, cells, written)  # before the journal is done
     end_publishing(out, job.run_id)
-    return written
+    refused = set(violations.filter(severity="error")["agency_id"])
+    fresh = set(newly_published(out, job.period.year, job.agency_ids, written))
+    return written, [a for a in job.agency_ids if a not in fresh and a not in refused]
 
 
 def roll_up(job: Job, violations: pl.DataFrame) -> dict:

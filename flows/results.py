@@ -45,6 +45,8 @@ class CompileResult:
     violations: pl.DataFrame
     quarantine: pl.DataFrame
     published: list[str] = field(default_factory=list)
+    # The reports that passed and equal their current version: no new version was written.
+    unchanged: list[str] = field(default_factory=list)
     failed_agencies: list[str] = field(default_factory=list)
     manifest_uri: str = ""
     quarantine_uri: str = ""

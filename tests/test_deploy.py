@@ -83,13 +83,15 @@ def test_readme_commands_after_the_demo_work_as_written(prefect_api, tmp_path: P
     assert "重庆市綦江区城市管理局" in shown and "2024年政府信息公开工作年度报告" in shown
     # The demo's narrative file fills every part only the office can write: nothing to fill in.
     assert "六、其他需要报告的事项" in shown and "待填写" not in shown
+    # The compile read the demo's landing zone and found the report the demo published: the
+    # same report, so no second version.
     assert "1 report(s) published (final" in outputs["compile --year"]
-    # The compile read the demo's landing zone and published next to the demo's first version.
+    assert "1 of them unchanged (no new version)" in outputs["compile --year"]
     assert "rows read" in outputs["compile --year"]
     versions = list(
         (tmp_path / "demo/published/history/year=2024/agency_id=cq-qijiang-cgj").iterdir()
     )
-    assert len(versions) == 2
+    assert len(versions) == 1
     # The demo wrote only under demo/: no landing zone or output of the user's own was made.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
 

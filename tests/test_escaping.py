@@ -302,6 +302,7 @@ def test_run_summary_artifact_shows_registry_text_not_markup() -> None:
         quarantine_uri="/w/quarantine",
         data_docs_uri=None,
         published=[],
+        unchanged=[],
     )
     markdown = summary_markdown(result)
     assert "<img" not in markdown and "[x](javascript" not in markdown

@@ -304,7 +304,7 @@ def test_restore_interrupted_puts_back_every_rendered_file(tmp_path: Path) -> No
     assert {name: out.read_bytes(report_key(2024, "ag-a", name)) for name in RENDERED} == before
 
 
-def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_again(
+def test_a_report_whose_documents_are_unchanged_names_their_version_not_rendered_again(
     tmp_path: Path, monkeypatch
 ) -> None:
     out = LocalStore(tmp_path / "out")
@@ -320,7 +320,12 @@ def test_an_unchanged_report_is_copied_from_its_current_version_not_rendered_aga
     monkeypatch.setattr(publish_module, "render_reports", not_again)
     current = {name: out.root / report_key(2024, "ag-a", name) for name in RENDERED}
     stamps = {name: path.stat().st_mtime_ns for name, path in current.items()}
-    publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r2", []))
+    # The same cells and documents with a new warning: a new version (its validation result).
+    warned = pl.DataFrame(
+        [{"agency_id": "ag-a", "rule": "W1", "severity": "warning", "cells": "channels/x/items"}],
+        schema=VIOLATION_SCHEMA,
+    )
+    publish_report(out, agency, cells, warned, Release(PERIOD, "final", "r2", []))
     assert {name: out.read_bytes(report_key(2024, "ag-a", name)) for name in RENDERED} == first
     # Its current files are left as they are (not written again); its version, one object,
     # names the version holding them instead of a copy.

@@ -9,6 +9,7 @@ import pandas as pd
 import polars as pl
 import pyarrow.dataset as ds
 
+from flows.io.store import LocalStore
 from tests.helpers import GOLDEN, lay_landing
 
 
@@ -64,3 +65,60 @@ def test_manifest_records_inputs_counts_and_outputs(compile_landing, tmp_path) -
         o.endswith("report_cells/year=2024/agency_id=ag-a/data.parquet")
         for o in manifest["outputs"]
     )
+
+
+def test_a_rerun_publishes_a_new_version_only_of_the_reports_that_changed(
+    compile_landing, tmp_path
+) -> None:
+    import json
+
+    from flows.outputs.layout import agency_page_key, history_prefix, snapshot_part_key
+    from flows.outputs.publish import revisions
+
+    landing = lay_landing(GOLDEN / "fee_rounding_half_up", tmp_path / "landing", {})
+    published = tmp_path / "published"
+    first = compile_landing(landing, 2024)
+
+    def stamps(*keys: str) -> dict[str, int]:
+        return {key: (published / key).stat().st_mtime_ns for key in keys}
+
+    kept = [
+        "report_cells/year=2024/agency_id=ag-a/data.parquet",
+        "validation/year=2024/agency_id=ag-a/result.json",
+        agency_page_key("ag-a"),
+        snapshot_part_key(2024, 0),
+    ]
+    before = stamps(*kept)
+
+    again = compile_landing(landing, 2024)  # nothing changed
+
+    assert again.ok and sorted(again.unchanged) == ["ag-a", "ag-b", "ag-c"]
+    assert stamps(*kept) == before
+    manifest = json.loads(Path(again.manifest_uri).read_text(encoding="utf-8"))
+    assert manifest["unchanged"] == ["ag-a", "ag-b", "ag-c"]
+    cells = pl.read_parquet(published / "report_cells", hive_partitioning=True)
+    assert set(cells["run_id"]) == {first.run_id}
+    snapshot = pl.read_parquet(published / "snapshots" / "year=2024" / "*.parquet")
+    assert set(snapshot["run_id"]) == {first.run_id}
+
+    # ag-b's office adds its narrative: ag-b alone gets a new version, its page with it.
+    narrative = landing / "ag-b" / "narrative" / "2024.md"
+    narrative.parent.mkdir()
+    narrative.write_text("# 六、其他需要报告的事项\n本年度未收取信息处理费。\n", encoding="utf-8")
+    page_b = stamps(agency_page_key("ag-b"))
+
+    third = compile_landing(landing, 2024)
+
+    assert sorted(third.unchanged) == ["ag-a", "ag-c"]
+    assert [v["run_id"] for v in revisions(LocalStore(published), 2024, "ag-b")] == [
+        first.run_id,
+        third.run_id,
+    ]
+    assert len(list((published / history_prefix(2024, "ag-a")).iterdir())) == 1
+    assert stamps(agency_page_key("ag-b")) != page_b
+    snapshot = pl.read_parquet(published / "snapshots" / "year=2024" / "*.parquet")
+    assert dict(snapshot.group_by("agency_id").agg(pl.col("run_id").first()).iter_rows()) == {
+        "ag-a": first.run_id,
+        "ag-b": third.run_id,
+        "ag-c": first.run_id,
+    }

@@ -33,6 +33,20 @@ from transforms.period import Period
 PERIOD = Period.of_year(2024, as_of=dt.date(2024, 12, 31))
 AGENCY = {"agency_id": "ag-a", "name": "甲局", "fee_decimals": 2}
 NO_VIOLATIONS = pl.DataFrame(schema=VIOLATION_SCHEMA)
+# A plausibility doubt: the report is published, its validation result differs.
+A_WARNING = pl.DataFrame(
+    [
+        {
+            "agency_id": "ag-a",
+            "rule": "W1",
+            "severity": "warning",
+            "cells": "channels/website/items",
+            "expected": "at least one item",
+            "actual": "0",
+        }
+    ],
+    schema=VIOLATION_SCHEMA,
+)
 
 
 def _cells(issued: int = 0) -> pl.DataFrame:
@@ -44,8 +58,14 @@ def _cells(issued: int = 0) -> pl.DataFrame:
     )
 
 
-def _publish(out: LocalStore, run_id: str, cells: pl.DataFrame) -> list[str]:
-    return publish_report(out, AGENCY, cells, NO_VIOLATIONS, Release(PERIOD, "final", run_id, []))
+def _publish(
+    out: LocalStore,
+    run_id: str,
+    cells: pl.DataFrame,
+    violations: pl.DataFrame = NO_VIOLATIONS,
+    status: str = "final",
+) -> list[str]:
+    return publish_report(out, AGENCY, cells, violations, Release(PERIOD, status, run_id, []))
 
 
 def _current_files(out: LocalStore) -> dict[str, bytes]:
@@ -71,7 +91,7 @@ def test_a_cut_off_publish_after_an_unchanged_version_puts_back_the_files_it_nam
     out = LocalStore(tmp_path)
     _publish(out, "r1", _cells())
     first = _current_files(out)
-    _publish(out, "r2", _cells())  # unchanged: r2's version names r1's files
+    _publish(out, "r2", _cells(), A_WARNING)  # the same files: r2's version names r1's
     assert read_version(out, version_key(2024, "ag-a", "r2")).files_of == "r1"
     # r3 changes a cell and is cut off after its rendered files, before its cells.
     begin_publishing(out, 2024, ["ag-a"], "r3")
@@ -131,7 +151,7 @@ def test_a_version_keeps_what_it_changed_so_revisions_read_no_earlier_cells(
     out = LocalStore(tmp_path)
     _publish(out, "r1", _cells())
     _publish(out, "r2", _cells(issued=3))
-    _publish(out, "r3", _cells(issued=3))
+    _publish(out, "r3", _cells(issued=3), A_WARNING)  # no cell changed, its result did
 
     about = read_version(out, version_key(2024, "ag-a", "r2")).about
     assert about["changed_from"] == "r1"
@@ -152,3 +172,51 @@ def test_a_version_keeps_what_it_changed_so_revisions_read_no_earlier_cells(
     ]
     assert [(c["old"], c["new"]) for c in listed[1]["changed"]] == [(Decimal(0), Decimal(3))]
     assert listed[2]["changed"] == [] and listed[2]["changed_from"] == "r2"
+
+
+def _stamps(out: LocalStore) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in out.root.rglob("*") if p.is_file()}
+
+
+def test_a_report_identical_to_its_current_version_is_not_published_again(
+    tmp_path: Path,
+) -> None:
+    out = LocalStore(tmp_path)
+    _publish(out, "r1", _cells(issued=2))
+    before = _stamps(out)
+
+    assert _publish(out, "r2", _cells(issued=2)) == []
+
+    assert _stamps(out) == before  # not a file written, not even touched
+    assert [(v["run_id"], v["current"]) for v in revisions(out, 2024, "ag-a")] == [("r1", True)]
+    assert pl.read_parquet(tmp_path / cells_key(2024, "ag-a"))["run_id"][0] == "r1"
+
+
+@pytest.mark.parametrize(
+    "what_differs", ["a cell", "a warning", "the status", "a file removed by hand"]
+)
+def test_a_report_that_differs_from_its_current_version_in_anything_is_a_new_version(
+    tmp_path: Path, what_differs: str
+) -> None:
+    out = LocalStore(tmp_path)
+    _publish(out, "r1", _cells(issued=2))
+    first = _current_files(out)
+    cells, violations, status = _cells(issued=2), NO_VIOLATIONS, "final"
+    if what_differs == "a cell":
+        cells = _cells(issued=3)
+    elif what_differs == "a warning":
+        violations = A_WARNING
+    elif what_differs == "the status":
+        status = "provisional"
+    else:
+        out.remove(report_key(2024, "ag-a", "report.pdf"))
+
+    assert _publish(out, "r2", cells, violations, status)
+
+    assert [(v["run_id"], v["current"]) for v in revisions(out, 2024, "ag-a")] == [
+        ("r1", False),
+        ("r2", True),
+    ]
+    assert json.loads(out.read_bytes(validation_key(2024, "ag-a")))["run_id"] == "r2"
+    if what_differs in ("a warning", "a file removed by hand"):
+        assert _current_files(out) == first  # the same files, put back where one was removed

@@ -193,9 +193,11 @@ def _report_outcome(result: CompileResult) -> None:
             f"{escape(result.data_docs_uri)}"
         )
     passed = len(set(result.cells["agency_id"])) - len(result.failed_agencies)
+    kept = len(result.unchanged)
     console.print(
-        f"{passed} report(s) published ({result.status}, as of {result.period.end}); "
-        f"{len(result.failed_agencies)} refused. Run {result.run_id}\n"
+        f"{passed} report(s) published ({result.status}, as of {result.period.end})"
+        + (f", {kept} of them unchanged (no new version)" if kept else "")
+        + f"; {len(result.failed_agencies)} refused. Run {result.run_id}\n"
         f"manifest: {escape(result.manifest_uri)}"
     )
 

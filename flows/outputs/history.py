@@ -78,6 +78,8 @@ def summary_markdown(result: CompileResult) -> str:
     if result.data_docs_uri:
         lines.append(f"- Data Docs: {md(result.data_docs_uri)}")
     lines.append(f"- {len(result.published)} objects written")
+    if result.unchanged:
+        lines.append(f"- {len(result.unchanged)} report(s) unchanged: their current version kept")
     return "\n".join(lines)
 
 

@@ -42,6 +42,7 @@ def completed_manifest(
             "data_docs": result.data_docs_uri,
         },
         "outputs": result.published,
+        "unchanged": result.unchanged,
         "rollups": result.rollups,
     }
 

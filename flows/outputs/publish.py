@@ -54,8 +54,8 @@ PUBLISHED_COLUMNS = (
 
 def current_run_id(out: Store, year: int, agency_id: str) -> str | None:
     """The run whose version of this report is current (its cells), or None if none is."""
-    key = cells_key(year, agency_id)
-    return read_parquet_bytes(out.read_bytes(key))["run_id"][0] if out.exists(key) else None
+    current = current_cells(out, year, agency_id)
+    return None if current is None else current["run_id"][0]
 
 
 class RunFailed(Exception):
@@ -145,6 +145,13 @@ def _put_back(
     for name, key in keys.items():
         if name in kept:
             out.write_bytes(key, kept[name])
+
+
+def newly_published(out: Store, year: int, agency_ids: list[str], written: list[str]) -> list[str]:
+    """The agencies whose cells are among the URIs ``written``: a new version of their report
+    is current (the cells are written last)."""
+    done = set(written)
+    return [a for a in agency_ids if out.uri(cells_key(year, a)) in done]
 
 
 def current_cells_each(
@@ -303,19 +310,51 @@ def version_about(release: Release, **more: object) -> dict:
     }
 
 
-def changes_from_current(out: Store, current_key: str, cells: pl.DataFrame) -> dict:
+def current_cells(out: Store, year: int, agency_id: str) -> pl.DataFrame | None:
+    """The report's current published cells as ``report_cells`` holds them, or None."""
+    key = cells_key(year, agency_id)
+    return read_parquet_bytes(out.read_bytes(key)) if out.exists(key) else None
+
+
+def changes_from_current(current: pl.DataFrame | None, cells: pl.DataFrame) -> dict:
     """What a new version's version.json says it changed: ``changed``, the cells whose value
-    differs from the version current until now (values as text: exact decimals), and
-    ``changed_from``, that version's run (None when none was current: nothing changed).
+    differs from the version current until now (``current``; values as text: exact decimals),
+    and ``changed_from``, that version's run (None when none was current: nothing changed).
 
     Kept with the version so that listing a report's revisions reads no earlier version's cells
     (a report published every night has hundreds of versions).
     """
-    if not out.exists(current_key):
+    if current is None:
         return {"changed": [], "changed_from": None}
-    current = read_parquet_bytes(out.read_bytes(current_key))
     changed = changed_cells(current, cells).with_columns(pl.col("old", "new").cast(pl.String))
     return {"changed": changed.to_dicts(), "changed_from": current["run_id"][0]}
+
+
+def is_current_version(
+    out: Store,
+    year: int,
+    agency_id: str,
+    current: pl.DataFrame | None,
+    cells: pl.DataFrame,
+    validation: bytes,
+    rendered: Rendered,
+) -> bool:
+    """Whether the report's current version is this very report: the same cells (values,
+    labels, status, as of), files rendered from the same inputs and still in place, and the
+    same validation result (``validation``: its result.json), the run aside.
+
+    Such a report gets no new version: a rerun that changes nothing publishes nothing, and the
+    revisions log holds only versions that differ.
+    """
+    if current is None or rendered.files_of is None:
+        return False
+    if not current.drop("run_id").equals(cells.drop("run_id")):
+        return False
+    keys = [validation_key(year, agency_id), *(report_key(year, agency_id, n) for n in RENDERED)]
+    if not all(out.exists(key) for key in keys):
+        return False  # a file removed since: a new version puts it back
+    kept = json.loads(out.read_bytes(keys[0]))
+    return kept == json.loads(validation) | {"run_id": current["run_id"][0]}
 
 
 def _stored_changes(about: dict) -> list[dict]:
@@ -337,7 +376,8 @@ def publish_report(
     """Write one agency's report: history version first, then the current files, cells last.
 
     A report with a blocking violation writes only its validation result: the previous
-    published version stays current. The cells are the commit point: a publish cut off before
+    published version stays current. A report identical to its current version
+    (``is_current_version``) writes nothing and returns no URI. The cells are the commit point: a publish cut off before
     them is undone by ``restore_interrupted`` at the next run's start. ``rendered`` is its
     files and their inputs' digest (``render_published``); without it the report is rendered
     here, with no narrative, no last year and no quarantine rows.
@@ -358,9 +398,8 @@ def publish_report(
         "violations": violations.to_dicts(),
     }
     validation_bytes = json.dumps(validation, ensure_ascii=False, indent=2).encode()
-    written = [out.write_bytes(validation_key(year, agency_id), validation_bytes)]
     if not blocking.is_empty():
-        return written
+        return [out.write_bytes(validation_key(year, agency_id), validation_bytes)]
     published = cells.with_columns(
         status=pl.lit(status), as_of=pl.lit(period.end), run_id=pl.lit(run_id)
     ).select(PUBLISHED_COLUMNS)
@@ -368,13 +407,15 @@ def publish_report(
         document = agency_document(agency, cells, None, None, period, status)
         quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
+    current = current_cells(out, year, agency_id)
+    if is_current_version(out, year, agency_id, current, published, validation_bytes, rendered):
+        return []  # nothing of it changed: its current version stays, nothing is written
+    written = [out.write_bytes(validation_key(year, agency_id), validation_bytes)]
     cells_bytes = parquet_bytes(published)
     # render_hash: what the rendered files were made from; the next run keeps them when equal.
     # result.json too: to restore a cut-off publish.
     about = version_about(
-        release,
-        render_hash=rendered.digest,
-        **changes_from_current(out, cells_key(year, agency_id), published),
+        release, render_hash=rendered.digest, **changes_from_current(current, published)
     )
     kept = {"result.json": validation_bytes}
     if rendered.files_of:  # unchanged: the version holding the files is named, not copied

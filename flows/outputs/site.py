@@ -549,7 +549,8 @@ def build_site(
     warehouse: Store | None = None,
 ) -> list[str]:
     """Write ``index.html`` (every agency and roll-up) and the pages of ``page_agency_ids``
-    (all agencies when None) and of every roll-up; returns the keys written.
+    (all agencies when None), of every roll-up and of any agency whose page is missing;
+    returns the keys written.
 
     ``agencies`` is a registry frame (agency_id, name) with at least the run's agencies.
     Roll-ups (``rollup_cells/``) and reported reports (``reported_cells/`` in the warehouse)
@@ -569,7 +570,9 @@ def build_site(
         metas["rollup"],
         metas["reported"],
     )
+    pages = {key for key in out.keys(SITE_PREFIX) if key.endswith(".html")}
     pages_of = set(rows["agency_id"]) if page_agency_ids is None else set(page_agency_ids)
+    pages_of |= {a for a in rows["agency_id"] if agency_page_key(a) not in pages}
     if metas["rollup"] is not None:
         pages_of |= set(metas["rollup"]["agency_id"])
     pages_of &= set(rows["agency_id"])
@@ -607,7 +610,7 @@ def build_site(
             files,
         )
         written.append(out.write_bytes(agency_page_key(agency_id), page.encode(), durable=False))
-    pages = {key for key in out.keys(SITE_PREFIX) if key.endswith(".html")}
+        pages.add(agency_page_key(agency_id))
     out.write_bytes(SITE_NAMES_KEY, parquet_bytes(names), durable=False)
     index = index_html(rows, files, pages)
     written.append(out.write_bytes(SITE_INDEX_KEY, index.encode(), durable=False))

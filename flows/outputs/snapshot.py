@@ -24,12 +24,11 @@ import polars as pl
 from flows.io.store import Store, parquet_bytes, read_parquet_bytes
 from flows.outputs.layout import (
     SNAPSHOT_PARTS,
-    cells_key,
     snapshot_manifest_key,
     snapshot_part,
     snapshot_part_key,
 )
-from flows.outputs.publish import Release, current_cells_each
+from flows.outputs.publish import Release, current_cells_each, newly_published
 
 # report_cells' columns (docs/published-output.md), after the two its path gives.
 SNAPSHOT_SCHEMA = pl.Schema(
@@ -54,15 +53,14 @@ _AGENCY_FOLDER = "/agency_id="
 def publish_snapshot(
     out: Store, release: Release, agency_ids: list[str], cells: pl.DataFrame, written: list[str]
 ) -> list[str]:
-    """The snapshot parts holding this run's agencies, after their cells were published.
+    """The snapshot parts holding the agencies this run published, after their cells.
 
     The cells a run just wrote are taken from ``cells`` (``written`` names the files written):
-    a run of thousands of agencies does not read them back. A report the run refused keeps its
-    previous cells, read from ``report_cells``.
+    a run of thousands of agencies does not read them back. A report the run refused or left
+    at its current version (nothing changed) keeps its cells, and so its rows in the snapshot.
     """
     year = release.period.year
-    done = set(written)
-    published = [a for a in agency_ids if out.uri(cells_key(year, a)) in done]
+    published = newly_published(out, year, agency_ids, written)
     fresh = cells.join(
         pl.DataFrame({"agency_id": published}, schema={"agency_id": pl.String}),
         on="agency_id",
@@ -72,7 +70,7 @@ def publish_snapshot(
         as_of=pl.lit(release.period.end),
         run_id=pl.lit(release.run_id),
     )
-    return refresh_snapshot(out, year, agency_ids, release.run_id, fresh)
+    return refresh_snapshot(out, year, published, release.run_id, fresh)
 
 
 def refresh_snapshot(
@@ -89,6 +87,8 @@ def refresh_snapshot(
     manifest = read_snapshot_manifest(out, year)
     if manifest is None or manifest.get("parts") != SNAPSHOT_PARTS:
         return build_snapshot(out, year, run_id, fresh)
+    if not agency_ids:
+        return []
     have = set(fresh["agency_id"].unique())
     read = _read_cells(out, year, [a for a in agency_ids if a not in have])
     members = _parts_of(list(dict.fromkeys(agency_ids)))
