@@ -314,7 +314,7 @@ def publish(
     # Two batches a task slot: none idles while the next batch is being sent.
     batches = (submitted(batch) for batch in agencies.iter_slices(PUBLISH_BATCH))
     written = [uri for uris in results_in_order(batches, 2 * task_slots()) for uri in uris]
-    if ahead:
+    if ahead is not None:
         ahead.cancel()  # refused reports' renders: never published
     publish_snapshot(out, release, job.agency_ids, cells, written)  # before the journal is done
     end_publishing(out, job.run_id)

@@ -397,3 +397,25 @@ def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
     # The unchanged report's files are left where they are: named, neither read nor rendered.
     assert unchanged.files is None and unchanged.files_of == "r1"
     assert new.files_of is None and new.files == render_report(other, quarantine)
+
+
+def test_reports_all_unchanged_looked_at_ahead_are_not_looked_at_again_when_published(
+    tmp_path: Path, monkeypatch
+) -> None:
+    # Nothing left rendering ahead (every report unchanged): what was looked at still counts.
+    monkeypatch.setattr(render_module, "RENDER_HERE_UP_TO", 0)
+    out = LocalStore(tmp_path / "out")
+    agency, cells, document = _document(FULL_NARRATIVE)
+    violations = pl.DataFrame(schema=VIOLATION_SCHEMA)
+    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    first = publish_module.render_published(out, 2024, [("ag-a", document, quarantine)])[0]
+    publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r1", []), first)
+
+    ahead = publish_module.render_ahead(out, 2024, [("ag-a", document, quarantine)])
+    assert len(ahead) == 0 and set(ahead.looked_at) == {"ag-a"}
+    monkeypatch.setattr(publish_module, "current_render", lambda *a: pytest.fail("read again"))
+    monkeypatch.setattr(publish_module, "inputs_hash", lambda *a: pytest.fail("hashed again"))
+    [unchanged] = publish_module.render_published(
+        out, 2024, [("ag-a", document, quarantine)], ahead
+    )
+    assert unchanged.files is None and unchanged.files_of == "r1"

@@ -278,7 +278,7 @@ def render_published(
     of its current version keeps that version's files (nothing read or rendered); the others
     are rendered, side by side in worker processes (``render_reports``).
     """
-    looked_at = ahead.looked_at if ahead else {}
+    looked_at = ahead.looked_at if ahead is not None else {}
     digests, found = [], []
     for agency_id, document, quarantine in reports:
         # Looked at ahead (the same document and rows): its digest and current files are known.
@@ -286,7 +286,7 @@ def render_published(
         if agency_id not in looked_at:
             current = current_render(out, year, agency_id, digest)
         digests.append(digest)
-        if ahead and (files := ahead.take(agency_id, digest)):
+        if ahead is not None and (files := ahead.take(agency_id, digest)):
             found.append(Rendered(files, digest))
         elif current:
             found.append(Rendered(None, digest, files_of=current))
