@@ -234,6 +234,19 @@ def current_render(out: Store, year: int, agency_id: str, digest: str) -> str | 
     return holder if holder == run_id or out.exists(version_key(year, agency_id, holder)) else None
 
 
+def current_renders(
+    out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
+) -> list[tuple[str, str | None]]:
+    """Each (agency_id, document, quarantine)'s inputs digest and ``current_render``: looked up
+    side by side (each lookup reads two small objects, waiting on the disk or the network)."""
+    digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        currents = pool.map(
+            lambda report, digest: current_render(out, year, report[0], digest), reports, digests
+        )
+        return list(zip(digests, currents, strict=True))
+
+
 @dataclass(frozen=True)
 class Rendered:
     """A report's rendered files and the digest of what they were made from. A report whose
@@ -255,9 +268,10 @@ def render_ahead(
     if not worth_a_pool(len(reports)):
         return ahead  # not even if every report changed: publishing renders in this process
     todo = []
-    for agency_id, document, quarantine in reports:
-        digest = inputs_hash(document, quarantine)
-        current = current_render(out, year, agency_id, digest)
+    looked_up = current_renders(out, year, reports)
+    for (agency_id, document, quarantine), (digest, current) in zip(
+        reports, looked_up, strict=True
+    ):
         ahead.looked_at[agency_id] = (digest, current)
         if current is None:
             todo.append((agency_id, digest, document, quarantine))
@@ -278,13 +292,13 @@ def render_published(
     of its current version keeps that version's files (nothing read or rendered); the others
     are rendered, side by side in worker processes (``render_reports``).
     """
-    looked_at = ahead.looked_at if ahead is not None else {}
+    looked_at = dict(ahead.looked_at) if ahead is not None else {}
+    # Looked at ahead (the same document and rows): its digest and current files are known.
+    unseen = [report for report in reports if report[0] not in looked_at]
+    looked_at.update(zip((r[0] for r in unseen), current_renders(out, year, unseen), strict=True))
     digests, found = [], []
-    for agency_id, document, quarantine in reports:
-        # Looked at ahead (the same document and rows): its digest and current files are known.
-        digest, current = looked_at.get(agency_id) or (inputs_hash(document, quarantine), None)
-        if agency_id not in looked_at:
-            current = current_render(out, year, agency_id, digest)
+    for agency_id, _, _ in reports:
+        digest, current = looked_at[agency_id]
         digests.append(digest)
         if ahead is not None and (files := ahead.take(agency_id, digest)):
             found.append(Rendered(files, digest))

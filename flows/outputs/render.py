@@ -8,6 +8,7 @@ in chunks, in a pool of processes sized to the cores.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -239,5 +240,17 @@ def inputs_hash(document: Document, quarantine: pl.DataFrame) -> str:
     files, so an unchanged report is copied from its current version instead of rendered."""
     digest = hashlib.sha256(_FINGERPRINT.encode())
     digest.update(repr(document).encode())
-    digest.update(quarantine.sort(pl.all()).write_csv().encode())
+    digest.update(_as_csv(quarantine).encode())
     return digest.hexdigest()
+
+
+def _as_csv(quarantine: pl.DataFrame) -> str:
+    """The rows as sorted CSV; most reports have none, and their header alone is known."""
+    if quarantine.is_empty():
+        return _header_csv(tuple(quarantine.columns))
+    return quarantine.sort(pl.all()).write_csv()
+
+
+@functools.cache
+def _header_csv(columns: tuple[str, ...]) -> str:
+    return pl.DataFrame(schema=dict.fromkeys(columns, pl.String)).write_csv()
