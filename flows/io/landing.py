@@ -241,6 +241,11 @@ class LocalLanding:
     def __str__(self) -> str:
         return str(self.root)
 
+    @cached_property
+    def _real_root(self) -> str:
+        # Resolved once: a run reads thousands of files, each checked against it.
+        return os.path.realpath(self.root)
+
     def files(self) -> list[LandingFile]:
         """Every entry of the zone by path; those that will not be read carry ``skipped``."""
         if not self.root.is_dir():
@@ -278,7 +283,7 @@ class LocalLanding:
     def read_bytes(self, path: str) -> bytes:
         """A regular file inside the zone; anything else is refused without being opened."""
         target = os.path.realpath(self.root / path)
-        if not _inside(os.path.realpath(self.root), target):
+        if not _inside(self._real_root, target):
             raise LandingReadError(f"{path}: resolves to a place outside the landing zone")
         try:
             return read_regular_file(target)
