@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
@@ -409,8 +409,36 @@ def statutory_tables(cells: pl.DataFrame, fee_decimals: int) -> tuple[Table, Tab
     >>> [(t.section, t.n_rows, t.n_cols) for t in statutory_tables(cells, 2)]
     [('proactive', 14, 4), ('requests', 28, 10), ('appeals', 4, 15)]
     """
-    text = _formatter(_values(cells), fee_decimals)
-    return _proactive_table(text), _requests_table(text), _appeals_table(text)
+    return _tables_of(_values(cells), fee_decimals)
+
+
+def _tables_of(values: Mapping[CellKey, Decimal], fee_decimals: int) -> tuple[Table, Table, Table]:
+    text = _formatter(values, fee_decimals)
+    proactive, requests, appeals = (_filled(layout, text) for layout in _table_layouts())
+    return proactive, requests, appeals
+
+
+@functools.cache
+def _table_layouts() -> tuple[Table, Table, Table]:
+    """The three tables with their value cells empty: laid out once, the same in every report."""
+
+    def blank(key: CellKey) -> str:
+        return ""
+
+    return _proactive_table(blank), _requests_table(blank), _appeals_table(blank)
+
+
+def _filled(layout: Table, text: Callable[[CellKey], str]) -> Table:
+    """``layout`` with each value cell's text."""
+    cells = tuple(
+        cell
+        if cell.key is None
+        else TableCell(
+            cell.row, cell.col, text(cell.key), cell.rowspan, cell.colspan, cell.key, cell.header
+        )
+        for cell in layout.cells
+    )
+    return replace(layout, cells=cells)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -718,8 +746,9 @@ def _part_one(
     year: int,
     narrative: Narrative | None,
     fee_decimals: int,
+    values: Mapping[CellKey, Decimal] | None = None,
 ) -> tuple[tuple[Block, ...], tuple[str, ...]]:
-    values = _values(cells)
+    values = _values(cells) if values is None else values
     previous = _values(previous_cells) if previous_cells is not None else None
     written = narrative.subsections if narrative else {}
     blocks: list[Block] = []
@@ -821,11 +850,12 @@ def report_document(
     if status == "provisional":
         title += (f"（临时统计：{period_text}，不作为正式报告发布）",)
     opening, placeholders = _opening(period_text, narrative)
+    values = _values(cells)
     overview, overview_placeholders = _part_one(
-        cells, previous_cells, agency_name, year, narrative, fee_decimals
+        cells, previous_cells, agency_name, year, narrative, fee_decimals, values
     )
     placeholders += overview_placeholders
-    proactive, requests, appeals = statutory_tables(cells, fee_decimals)
+    proactive, requests, appeals = _tables_of(values, fee_decimals)
     blocks: list[Block] = [*opening, Heading(OVERVIEW_HEADING, 1), *overview]
     for heading, table in zip(PART_HEADINGS[1:4], (proactive, requests, appeals), strict=True):
         blocks += [Heading(heading, 1), table]
