@@ -241,3 +241,95 @@ def test_files_joined_a_few_at_a_time_keep_their_rows_and_order(tmp_path, monkey
     for chunked, at_once in zip(in_chunks, whole, strict=True):
         assert chunked.raw.equals(at_once.raw)
         assert chunked.rejected.equals(at_once.rejected)
+
+
+# Small WeChat exports are parsed together, as one JSON array: to the very rows (or reasons)
+# each file gives when read alone.
+
+_ARTICLE = {"title": "通知", "is_deleted": False}
+_WECHAT_BODIES = {
+    "two-items.json": {
+        "item": [
+            {"article_id": "A1", "content": {"create_time": 1717200000, "news_item": [_ARTICLE]}},
+            {
+                "article_id": "A2",
+                "content": {"create_time": 1717300000, "news_item": [_ARTICLE, _ARTICLE]},
+            },
+        ]
+    },
+    "null-item.json": {"item": [None, {"article_id": "A3", "content": {"news_item": []}}]},
+    "empty-list.json": {"item": [], "total_count": 0},
+    "error-body.json": {"errcode": 40001, "errmsg": "invalid credential"},
+    "deleted.json": {
+        "item": [
+            {
+                "article_id": "A4",
+                "content": {
+                    "create_time": 1717400000,
+                    "news_item": [{"title": "撤", "is_deleted": True}],
+                },
+            }
+        ]
+    },
+    "null-news.json": {"item": [{"article_id": "A5", "content": {"news_item": [None, _ARTICLE]}}]},
+    "extra-fields.json": {"item": [{"article_id": "A6", "x": [1, 2], "content": {}}], "y": {}},
+}
+_WECHAT_TEXTS = {  # not one JSON object: read alone
+    "array-body.json": json.dumps([_WECHAT_BODIES["two-items.json"]] * 2),
+    "bom.json": "\ufeff" + json.dumps(_WECHAT_BODIES["deleted.json"]),
+    "scalar.json": "5",
+    "cut-off.json": '{"item": [',
+}
+_SPACED = "\n  " + json.dumps(_WECHAT_BODIES["deleted.json"], ensure_ascii=False) + "\r\n"
+# Bodies that look like one object but make the array unreadable or of another length.
+_WECHAT_SPOILERS = {
+    "two-objects.json": json.dumps(_WECHAT_BODIES["deleted.json"]) + ",{}",
+    "not-json.json": '{"item": [}',
+    "wrong-type.json": '{"item": "A7"}',
+}
+
+
+def _read_wechat_both_ways(root: Path) -> tuple:
+    zone = LocalLanding(root)
+    files = group_files(zone.files())[0]["wechat"]
+    channels = {"ag-a": ["公众号"], "ag-b": ["公众号"]}
+    together = read_source(zone, SOURCES["wechat"], files, channels)
+    alone = read_source(zone, SOURCES["wechat"], files, channels, together=False)
+    return together, alone
+
+
+@pytest.mark.parametrize("spoiler", [None, *_WECHAT_SPOILERS])
+def test_small_wechat_exports_read_together_give_each_files_rows(
+    tmp_path, monkeypatch, spoiler
+) -> None:
+    from flows.io import landing
+
+    texts = {name: json.dumps(body) for name, body in _WECHAT_BODIES.items()}
+    texts |= _WECHAT_TEXTS | {"spaces.json": _SPACED}
+    if spoiler:  # then every file is read alone
+        texts[spoiler] = _WECHAT_SPOILERS[spoiler]
+    t = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    for place, (name, text) in enumerate(sorted(texts.items())):
+        for agency in ("ag-a", "ag-b"):
+            _deliver(
+                tmp_path, f"{agency}/wechat/公众号/{name}", text, t + dt.timedelta(minutes=place)
+            )
+    read_alone = []
+    real_read = landing.read_wechat
+
+    def counted(data: bytes, account: str) -> pl.DataFrame:
+        read_alone.append(data)
+        return real_read(data, account)
+
+    monkeypatch.setattr(landing, "read_wechat", counted)
+
+    together, alone = _read_wechat_both_ways(tmp_path)
+
+    # Together, only what is not one object was read alone (both agencies' copies); then every
+    # file once more, alone.
+    n_together = 2 * len(texts) if spoiler else 2 * len(_WECHAT_TEXTS)
+    assert len(read_alone) == n_together + 2 * len(texts)
+    _assert_read_alike(together, alone)
+    assert together.raw.filter(pl.col("file") == "ag-b/wechat/公众号/two-items.json").height == 3
+    rejected = set(together.rejected["file"])
+    assert {"ag-a/wechat/公众号/error-body.json", "ag-a/wechat/公众号/scalar.json"} <= rejected

@@ -609,13 +609,83 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
             f"not a freepublish/batchget response (invalid JSON: {type(error).__name__})"
         ) from None
     if body.is_empty() or body["item"].null_count() == body.height:
-        # An error body ({"errcode": 40001, ...}) has no item list: nothing was delivered.
-        raise UnreadableFile("no `item` list: an error response, not a freepublish/batchget page")
+        raise UnreadableFile(_NO_ITEM_LIST)
+    one_file = body.with_columns(account=pl.lit(account), **{_BATCH_FILE: pl.lit(0, pl.UInt32)})
+    return _wechat_rows(one_file).drop(_BATCH_FILE)
+
+
+# An error body ({"errcode": 40001, ...}) has no item list: nothing was delivered.
+_NO_ITEM_LIST = "no `item` list: an error response, not a freepublish/batchget page"
+
+
+@dataclass(frozen=True)
+class WechatJson:
+    """A small WeChat export left to be parsed with the others of its source
+    (:func:`read_wechats`)."""
+
+    account: str
+    data: bytes
+
+
+def read_wechats(bodies: list[WechatJson]) -> list[pl.DataFrame | UnreadableFile]:
+    """``read_wechat`` of each body (its rows, or why it cannot be used), parsed in one read.
+
+    The bodies that are one JSON object each are read as one JSON array; when that read fails
+    (a body that is not valid JSON spoils it) or any other body is there, those are read alone:
+    every body gets the rows, or the reason, it gets read alone.
+    """
+    results: list[pl.DataFrame | UnreadableFile | None] = [None] * len(bodies)
+    objects = [i for i, body in enumerate(bodies) if _one_object(body.data)]
+    if len(objects) > 1:
+        array = b"[" + b",".join(bodies[i].data for i in objects) + b"]"
+        try:
+            batch = pl.read_json(io.BytesIO(array), schema=_WECHAT_SCHEMA)
+        except Exception:  # a body that is not valid JSON: each is read alone below
+            batch = None
+        if batch is not None and batch.height == len(objects):
+            for i, rows in zip(objects, _wechat_rows_each(batch, bodies, objects), strict=True):
+                results[i] = rows
+    for i, body in enumerate(bodies):
+        if results[i] is None:
+            try:
+                results[i] = read_wechat(body.data, body.account)
+            except UnreadableFile as error:
+                results[i] = error
+    return results
+
+
+def _one_object(data: bytes) -> bool:
+    """Whether ``data`` starts and ends as one JSON object does (JSON's own white space aside)."""
+    text = data.strip(b" \t\r\n")
+    return text[:1] == b"{" and text[-1:] == b"}"
+
+
+def _wechat_rows_each(
+    batch: pl.DataFrame, bodies: list[WechatJson], objects: list[int]
+) -> list[pl.DataFrame | UnreadableFile]:
+    """The rows of each body of a batch read (one row of ``batch`` per body in ``objects``)."""
+    batch = batch.with_columns(
+        account=pl.Series([bodies[i].account for i in objects], dtype=pl.String),
+        **{_BATCH_FILE: pl.int_range(pl.len(), dtype=pl.UInt32)},
+    )
+    rows = _wechat_rows(batch.filter(pl.col("item").is_not_null()))
+    of_file = rows.partition_by(_BATCH_FILE, as_dict=True, include_key=False)
+    empty = rows.clear().drop(_BATCH_FILE)
+    return [
+        UnreadableFile(_NO_ITEM_LIST) if item is None else of_file.get((place,), empty)
+        for place, item in enumerate(batch["item"])
+    ]
+
+
+def _wechat_rows(body: pl.DataFrame) -> pl.DataFrame:
+    """Responses' articles, one text row each: ``body`` holds ``item``, ``account`` and the
+    response's file (``_BATCH_FILE``); rows are numbered within each file."""
     # Numbered before anything is dropped: a null item keeps its place and is quarantined.
     items = (
         body.filter(pl.col("item").list.len() > 0)
-        .select(pl.col("item").explode())
-        .with_row_index("row", offset=1)
+        .select(_BATCH_FILE, "account", "item")
+        .explode("item")
+        .with_columns(row=(pl.int_range(1, pl.len() + 1).over(_BATCH_FILE)).cast(pl.UInt32))
     )
     articles = (
         items.drop_nulls("item")
@@ -626,9 +696,10 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
         .drop_nulls("news_item")
         .unnest("news_item")
         .select(
+            _BATCH_FILE,
             "row",
             article_key=pl.col("article_id") + pl.lit(":") + pl.col("position").cast(pl.String),
-            account=pl.lit(account),
+            account="account",
             title="title",
             create_time=pl.col("create_time").cast(pl.String),
             is_deleted=pl.col("is_deleted").cast(pl.String),
@@ -636,12 +707,13 @@ def read_wechat(data: bytes, account: str) -> pl.DataFrame:
         .with_columns(pl.lit(None, pl.String).alias(ROW_PROBLEM))
     )
     null_items = items.filter(pl.col("item").is_null()).select(
+        _BATCH_FILE,
         "row",
         *(pl.lit(None, pl.String).alias(c) for c in ("article_key", "account", "title")),
         *(pl.lit(None, pl.String).alias(c) for c in ("create_time", "is_deleted")),
         pl.lit("item is null: no article in it").alias(ROW_PROBLEM),
     )
-    return pl.concat([articles, null_items]).sort("row", maintain_order=True)
+    return pl.concat([articles, null_items]).sort(_BATCH_FILE, "row", maintain_order=True)
 
 
 def with_lineage(
@@ -841,9 +913,10 @@ def _load(
     channels: dict[str, list[str]],
     cache: ParsedFileCache | None,
     together: bool = True,
-) -> tuple[str | None, pl.DataFrame | PlainCsv | UnreadableFile]:
-    """One file's checksum and its text rows (or why it cannot be used); a small plain CSV is
-    left to be parsed with the others of its source (:func:`read_plain_csvs`).
+) -> tuple[str | None, pl.DataFrame | PlainCsv | WechatJson | UnreadableFile]:
+    """One file's checksum and its text rows (or why it cannot be used); a small plain CSV or
+    WeChat export is left to be parsed with the others of its source (:func:`read_plain_csvs`,
+    :func:`read_wechats`).
 
     A file that cannot be read (refused, permission denied, an I/O error) has no checksum.
     """
@@ -862,6 +935,8 @@ def _load(
             # Its header checked now, as its own reading would: refused alone, not with a batch.
             _select_headers(plain.names, source.headers, source.required_headers)
             return checksum, plain
+        if together and not kept and source.name == "wechat":
+            return checksum, WechatJson(file.parts[2], data)
         cached = cache if cache and kept else None
         frame = cached.get(key, source.headers) if cached else None
         if frame is None:
@@ -871,6 +946,17 @@ def _load(
     except UnreadableFile as error:
         return checksum, error
     return checksum, frame
+
+
+def _wechat_read_together(
+    loaded: list[tuple[str | None, pl.DataFrame | PlainCsv | WechatJson | UnreadableFile]],
+) -> list[tuple[str | None, pl.DataFrame | PlainCsv | UnreadableFile]]:
+    """``loaded`` with each WeChat body left by ``_load`` replaced by its rows (or why it cannot
+    be used), all of them read together (:func:`read_wechats`)."""
+    at = [i for i, (_, frame) in enumerate(loaded) if isinstance(frame, WechatJson)]
+    read = read_wechats([loaded[i][1] for i in at])
+    together = dict(zip(at, read, strict=True))
+    return [(checksum, together.get(i, frame)) for i, (checksum, frame) in enumerate(loaded)]
 
 
 def _delivery_scope(file: LandingFile, checksum: str) -> str:
@@ -898,8 +984,8 @@ def read_source(
     ordered = sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
     # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
     with ThreadPoolExecutor(max_workers=4) as pool:
-        loaded = list(
-            pool.map(lambda f: _load(landing, source, f, channels, cache, together), ordered)
+        loaded = _wechat_read_together(
+            list(pool.map(lambda f: _load(landing, source, f, channels, cache, together), ordered))
         )
     frames, problems, inputs = [], [], []
     plain: dict[bytes, list[tuple[LandingFile, int, PlainCsv]]] = {}  # by header
