@@ -375,10 +375,12 @@ def test_reports_rendered_ahead_in_worker_processes_are_published_without_render
     assert [r.files for r in rendered] == [render_report(d, q) for _, d, q in reports]
 
 
-def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
-    tmp_path: Path, monkeypatch
+@pytest.mark.parametrize("beside_a_new_one", [True, False], ids=["beside a new", "alone"])
+def test_an_unchanged_report_looked_at_ahead_is_not_looked_at_again_when_published(
+    tmp_path: Path, monkeypatch, beside_a_new_one: bool
 ) -> None:
-    # One report is worth a worker process here (a run renders up to 24 in its own).
+    # One report is worth a worker process here (a run renders up to 24 in its own). Alone,
+    # nothing is left rendering ahead: what was looked at still counts.
     monkeypatch.setattr(render_module, "RENDER_HERE_UP_TO", 0)
     out = LocalStore(tmp_path / "out")
     agency, cells, document = _document(FULL_NARRATIVE)
@@ -387,38 +389,20 @@ def test_an_unchanged_report_looked_at_ahead_is_not_read_again_when_published(
     first = publish_module.render_published(out, 2024, [("ag-a", document, quarantine)])[0]
     publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r1", []), first)
     other = dataclasses.replace(document, agency_name="乙局")
-    reports = [("ag-a", document, quarantine), ("ag-b", other, quarantine)]
+    reports = [("ag-a", document, quarantine)]
+    if beside_a_new_one:
+        reports.append(("ag-b", other, quarantine))
 
     ahead = publish_module.render_ahead(out, 2024, reports)
-    assert len(ahead) == 1  # only the new report is rendered
+    assert len(ahead) == len(reports) - 1  # only the new report is rendered
     monkeypatch.setattr(publish_module, "current_render", lambda *a: pytest.fail("read again"))
-    unchanged, new = publish_module.render_published(out, 2024, reports, ahead)
+    monkeypatch.setattr(publish_module, "inputs_hash", lambda *a: pytest.fail("hashed again"))
+    unchanged, *new = publish_module.render_published(out, 2024, reports, ahead)
 
     # The unchanged report's files are left where they are: named, neither read nor rendered.
     assert unchanged.files is None and unchanged.files_of == "r1"
-    assert new.files_of is None and new.files == render_report(other, quarantine)
-
-
-def test_reports_all_unchanged_looked_at_ahead_are_not_looked_at_again_when_published(
-    tmp_path: Path, monkeypatch
-) -> None:
-    # Nothing left rendering ahead (every report unchanged): what was looked at still counts.
-    monkeypatch.setattr(render_module, "RENDER_HERE_UP_TO", 0)
-    out = LocalStore(tmp_path / "out")
-    agency, cells, document = _document(FULL_NARRATIVE)
-    violations = pl.DataFrame(schema=VIOLATION_SCHEMA)
-    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    first = publish_module.render_published(out, 2024, [("ag-a", document, quarantine)])[0]
-    publish_report(out, agency, cells, violations, Release(PERIOD, "final", "r1", []), first)
-
-    ahead = publish_module.render_ahead(out, 2024, [("ag-a", document, quarantine)])
-    assert len(ahead) == 0 and set(ahead.looked_at) == {"ag-a"}
-    monkeypatch.setattr(publish_module, "current_render", lambda *a: pytest.fail("read again"))
-    monkeypatch.setattr(publish_module, "inputs_hash", lambda *a: pytest.fail("hashed again"))
-    [unchanged] = publish_module.render_published(
-        out, 2024, [("ag-a", document, quarantine)], ahead
-    )
-    assert unchanged.files is None and unchanged.files_of == "r1"
+    if beside_a_new_one:
+        assert new[0].files_of is None and new[0].files == render_report(other, quarantine)
 
 
 def test_the_quarantine_digested_is_its_sorted_csv_whether_or_not_it_has_rows() -> None:
