@@ -415,3 +415,13 @@ def test_the_quarantine_digested_is_its_sorted_csv_whether_or_not_it_has_rows() 
     )
     assert render_module._as_csv(rows) == rows.sort(pl.all()).write_csv()
     assert render_module._as_csv(rows).splitlines()[1].startswith("a,")
+
+
+def test_render_workers_typeset_on_one_thread_each(monkeypatch) -> None:
+    # A worker a core: Typst's own threads on top would only contend with the other workers.
+    import os
+
+    monkeypatch.delenv("RAYON_NUM_THREADS", raising=False)
+    pool = render_module._render_pool()
+    assert pool.submit(os.getenv, "RAYON_NUM_THREADS").result(timeout=120) == "1"
+    assert "RAYON_NUM_THREADS" not in os.environ  # this process keeps Typst's threads
