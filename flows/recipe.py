@@ -316,11 +316,11 @@ def publish(
     written = [uri for uris in results_in_order(batches, 2 * task_slots()) for uri in uris]
     if ahead is not None:
         ahead.cancel()  # refused reports' renders: never published
-    publish_snapshot(out, release, job.agency_ids, cells, written)  # before the journal is done
+    fresh = newly_published(out, job.period.year, job.agency_ids, written)
+    publish_snapshot(out, release, fresh, cells)  # before the journal is done
     end_publishing(out, job.run_id)
-    refused = set(violations.filter(severity="error")["agency_id"])
-    fresh = set(newly_published(out, job.period.year, job.agency_ids, written))
-    return written, [a for a in job.agency_ids if a not in fresh and a not in refused]
+    kept = set(job.agency_ids) - set(fresh) - set(violations.filter(severity="error")["agency_id"])
+    return written, [a for a in job.agency_ids if a in kept]
 
 
 def roll_up(job: Job, violations: pl.DataFrame) -> dict:

@@ -21,7 +21,13 @@ from flows.outputs.layout import (
     snapshot_part_key,
     snapshot_prefix,
 )
-from flows.outputs.publish import PUBLISHED_COLUMNS, Release, begin_publishing, restore_interrupted
+from flows.outputs.publish import (
+    PUBLISHED_COLUMNS,
+    Release,
+    begin_publishing,
+    newly_published,
+    restore_interrupted,
+)
 from flows.outputs.snapshot import publish_snapshot
 from tests.test_rollup_flow import _landing as rollup_landing
 from transforms.period import Period
@@ -64,7 +70,7 @@ def _run(out: Store, agency_ids: list[str], issued: int, refused: tuple[str, ...
     cells = _counted(agency_ids, issued)
     passed = cells.filter(~pl.col("agency_id").is_in(refused))
     written = _publish_cells(out, passed, release)
-    publish_snapshot(out, release, agency_ids, cells, written)
+    publish_snapshot(out, release, newly_published(out, 2024, agency_ids, written), cells)
     return run_id
 
 

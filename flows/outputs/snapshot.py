@@ -28,7 +28,7 @@ from flows.outputs.layout import (
     snapshot_part,
     snapshot_part_key,
 )
-from flows.outputs.publish import Release, current_cells_each, newly_published
+from flows.outputs.publish import Release, current_cells_each
 
 # report_cells' columns (docs/published-output.md), after the two its path gives.
 SNAPSHOT_SCHEMA = pl.Schema(
@@ -51,16 +51,15 @@ _AGENCY_FOLDER = "/agency_id="
 
 
 def publish_snapshot(
-    out: Store, release: Release, agency_ids: list[str], cells: pl.DataFrame, written: list[str]
+    out: Store, release: Release, published: list[str], cells: pl.DataFrame
 ) -> list[str]:
-    """The snapshot parts holding the agencies this run published, after their cells.
+    """The snapshot parts holding the agencies this run ``published``, after their cells.
 
-    The cells a run just wrote are taken from ``cells`` (``written`` names the files written):
-    a run of thousands of agencies does not read them back. A report the run refused or left
-    at its current version (nothing changed) keeps its cells, and so its rows in the snapshot.
+    Their cells are taken from ``cells``: a run of thousands of agencies does not read them
+    back. A report the run refused or left at its current version (nothing changed) keeps its
+    cells, and so its rows in the snapshot.
     """
     year = release.period.year
-    published = newly_published(out, year, agency_ids, written)
     fresh = cells.join(
         pl.DataFrame({"agency_id": published}, schema={"agency_id": pl.String}),
         on="agency_id",
