@@ -17,6 +17,7 @@ import glob
 import json
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -593,7 +594,8 @@ def build_site(
         "agency_id", as_dict=True
     )
     cells_of = cells.partition_by("agency_id", as_dict=True)
-    for agency_id in sorted(pages_of):
+
+    def write_page(agency_id: str) -> str:
         mine = rows_of[(agency_id,)]
         versions = {
             (year, kind): revisions(out, year, agency_id, rollup=kind == "rollup")
@@ -609,8 +611,13 @@ def build_site(
             versions,
             files,
         )
-        written.append(out.write_bytes(agency_page_key(agency_id), page.encode(), durable=False))
-        pages.add(agency_page_key(agency_id))
+        return out.write_bytes(agency_page_key(agency_id), page.encode(), durable=False)
+
+    # Each page reads its report's versions and is written: side by side, as those wait on the
+    # disk or the network.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        written += pool.map(write_page, sorted(pages_of))
+    pages |= {agency_page_key(agency_id) for agency_id in pages_of}
     out.write_bytes(SITE_NAMES_KEY, parquet_bytes(names), durable=False)
     index = index_html(rows, files, pages)
     written.append(out.write_bytes(SITE_INDEX_KEY, index.encode(), durable=False))
