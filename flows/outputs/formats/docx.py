@@ -104,17 +104,15 @@ def to_docx(doc: Document) -> bytes:
 
     Only word/document.xml and docProps/core.xml depend on the Document; every other part
     (styles, footer, settings …) comes from a package prepared once per process, appended to
-    as a zip. The body is written as XML directly: python-docx's paragraph.style lookup and
-    cell merging cost about 0.3 s per report, and every compile renders hundreds.
+    as a zip. The body is written as XML text, in the ``w:`` prefix the template's root declares:
+    python-docx's paragraph.style lookup and cell merging cost about 0.3 s a report, building
+    lxml elements 5.8 ms, the text 1 ms, and every compile renders hundreds.
     """
     for block in doc.blocks:
         if isinstance(block, Table):
             cell_positions(block)  # refuses cells that overlap or leave the grid
     base = _base_package()
-    root = copy.deepcopy(base.document)
-    body = root.find(f"{_W}body")
-    section = body.find(f"{_W}sectPr")
-    blocks: list = []
+    blocks: list[str] = []
     for index, line in enumerate(doc.title):
         # One empty line's worth of space between the title and the body, as 公文 leave it.
         after = "560" if index == len(doc.title) - 1 else None
@@ -133,21 +131,24 @@ def to_docx(doc: Document) -> bytes:
             if block.n_rows and block.n_cols:
                 blocks.append(_table_xml(block, base.style_ids[TABLE_STYLE]))
                 # A table directly after another (or at the end) would fuse with it in Word.
-                blocks.append(etree.Element(f"{_W}p"))
+                blocks.append("<w:p/>")
         else:  # pragma: no cover - the Block union is closed
             raise TypeError(f"unknown block {type(block).__name__}")
-    for element in blocks:
-        section.addprevious(element)
+    document = base.body_before + "".join(blocks).encode() + base.body_after
 
     core = copy.deepcopy(base.core)
     core.find(f"{_DC}title").text = xml_safe("".join(doc.title))
 
     out = io.BytesIO(base.package)
     with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as package:
-        for name, part in (("docProps/core.xml", core), ("word/document.xml", root)):
+        parts = (
+            ("docProps/core.xml", etree.tostring(core, encoding="UTF-8", standalone=True)),
+            ("word/document.xml", document),
+        )
+        for name, data in parts:
             info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
             info.compress_type = zipfile.ZIP_DEFLATED
-            package.writestr(info, etree.tostring(part, encoding="UTF-8", standalone=True))
+            package.writestr(info, data)
     return out.getvalue()
 
 
@@ -159,7 +160,9 @@ _PER_DOCUMENT = ("docProps/core.xml", "word/document.xml")
 @dataclass(frozen=True)
 class _BasePackage:
     package: bytes  # zip of every part but _PER_DOCUMENT, fixed timestamps
-    document: etree._Element  # word/document.xml with an empty body (its w:sectPr only)
+    # word/document.xml with an empty body (its w:sectPr only), cut where the body's blocks go.
+    body_before: bytes
+    body_after: bytes
     core: etree._Element  # docProps/core.xml, title empty
     style_ids: dict[str, str]  # style name → w:styleId
 
@@ -199,34 +202,38 @@ def _base_package() -> _BasePackage:
         for style in word.styles
         if style.type == WD_STYLE_TYPE.PARAGRAPH and style.name in names
     }
+    document = etree.tostring(parts["word/document.xml"], encoding="UTF-8", standalone=True)
+    # The body's blocks are written as text in the w: prefix the template's root declares.
+    cut = document.index(b"<w:body>") + len(b"<w:body>")
     return _BasePackage(
         package=out.getvalue(),
-        document=parts["word/document.xml"],
+        body_before=document[:cut],
+        body_after=document[cut:],
         core=parts["docProps/core.xml"],
         style_ids=style_ids,
     )
 
 
-def _sub(parent, tag: str, **attributes: str):
-    element = etree.SubElement(parent, f"{_W}{tag}")
-    for name, value in attributes.items():
-        element.set(f"{_W}{name}", value)
-    return element
+def _text(value: str) -> str:
+    """XML character data (``xml_safe`` text: no character XML forbids)."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _add_run(p, text: str, highlight: bool = False) -> None:
+def _attribute(value: str) -> str:
+    return _text(value).replace('"', "&quot;")
+
+
+def _run(text: str, highlight: bool = False) -> str:
     """A run holding ``text`` as python-docx writes it: tabs as w:tab, line breaks as w:br."""
-    r = _sub(p, "r")
-    if highlight:
-        _sub(_sub(r, "rPr"), "highlight", val="yellow")
+    parts = ['<w:r><w:rPr><w:highlight w:val="yellow"/></w:rPr>' if highlight else "<w:r>"]
     for index, piece in enumerate(_RUN_SPLIT.split(text)):
         if index % 2:
-            _sub(r, "tab" if piece == "\t" else "br")
+            parts.append("<w:tab/>" if piece == "\t" else "<w:br/>")
         elif piece:
-            t = _sub(r, "t")
-            t.text = piece
-            if len(piece.strip()) < len(piece):
-                t.set(_XML_SPACE, "preserve")
+            space = ' xml:space="preserve"' if len(piece.strip()) < len(piece) else ""
+            parts.append(f"<w:t{space}>{_text(piece)}</w:t>")
+    parts.append("</w:r>")
+    return "".join(parts)
 
 
 _RUN_SPLIT = re.compile("([\t\n])")
@@ -238,36 +245,36 @@ def _paragraph(
     space_after: str | None = None,
     highlight: bool = False,
     run: bool = False,
-):
-    p = etree.Element(f"{_W}p")
+) -> str:
+    properties = ""
     if style is not None or space_after is not None:
-        ppr = _sub(p, "pPr")
+        properties = "<w:pPr>"
         if style is not None:
-            _sub(ppr, "pStyle", val=style)
+            properties += f'<w:pStyle w:val="{_attribute(style)}"/>'
         if space_after is not None:
-            _sub(ppr, "spacing", after=space_after)
+            properties += f'<w:spacing w:after="{space_after}"/>'
+        properties += "</w:pPr>"
     # python-docx adds no run for an empty title or heading, but does for a body paragraph.
-    if text or run:
-        _add_run(p, text, highlight)
-    return p
+    return f"<w:p>{properties}{_run(text, highlight) if text or run else ''}</w:p>"
 
 
-def _table_xml(table: Table, text_style: str):
+def _table_xml(table: Table, text_style: str) -> str:
     """w:tbl for a checked table: merged regions as gridSpan (across) and vMerge (down)."""
     twips = [Emu(w).twips for w in _column_widths(table)]
-    tbl = etree.Element(f"{_W}tbl")
-    tbl_pr = _sub(tbl, "tblPr")
-    _sub(tbl_pr, "tblStyle", val="TableGrid")
-    _sub(tbl_pr, "tblW", type="dxa", w=str(sum(twips)))
-    _sub(tbl_pr, "jc", val="center")
-    borders = _sub(tbl_pr, "tblBorders")
-    for edge in ("top", "left", "bottom", "right", "insideH", "insideV"):
-        _sub(borders, edge, val="single", sz="4", space="0", color="000000")
-    _sub(tbl_pr, "tblLayout", type="fixed")
-    _sub(tbl_pr, "tblLook", **_TBL_LOOK)
-    grid = _sub(tbl, "tblGrid")
-    for w in twips:
-        _sub(grid, "gridCol", w=str(w))
+    borders = "".join(
+        f'<w:{edge} w:val="single" w:sz="4" w:space="0" w:color="000000"/>'
+        for edge in ("top", "left", "bottom", "right", "insideH", "insideV")
+    )
+    look = "".join(f' w:{name}="{value}"' for name, value in _TBL_LOOK.items())
+    parts = [
+        '<w:tbl><w:tblPr><w:tblStyle w:val="TableGrid"/>'
+        f'<w:tblW w:type="dxa" w:w="{sum(twips)}"/><w:jc w:val="center"/>'
+        f'<w:tblBorders>{borders}</w:tblBorders><w:tblLayout w:type="fixed"/>'
+        f"<w:tblLook{look}/></w:tblPr><w:tblGrid>",
+        *(f'<w:gridCol w:w="{w}"/>' for w in twips),
+        "</w:tblGrid>",
+    ]
+    paragraph_style = f'<w:pStyle w:val="{_attribute(text_style)}"/>'
 
     # owner[r][c]: the model cell covering that position, if any.
     owner: list[list] = [[None] * table.n_cols for _ in range(table.n_rows)]
@@ -275,37 +282,30 @@ def _table_xml(table: Table, text_style: str):
         for r in range(cell.row, cell.row + cell.rowspan):
             owner[r][cell.col : cell.col + cell.colspan] = [cell] * cell.colspan
     for r in range(table.n_rows):
-        tr = _sub(tbl, "tr")
-        tr_pr = _sub(tr, "trPr")
         # A row is never split across pages: a label and its numbers stay together.
-        _sub(tr_pr, "cantSplit")
-        if r < table.header_rows:
-            _sub(tr_pr, "tblHeader")
+        header = "<w:tblHeader/>" if r < table.header_rows else ""
+        parts.append(f"<w:tr><w:trPr><w:cantSplit/>{header}</w:trPr>")
         c = 0
         while c < table.n_cols:
             cell = owner[r][c]
             span = cell.colspan if cell is not None else 1
-            tc = _sub(tr, "tc")
-            tc_pr = _sub(tc, "tcPr")
-            _sub(tc_pr, "tcW", type="dxa", w=str(sum(twips[c : c + span])))
+            parts.append(f'<w:tc><w:tcPr><w:tcW w:type="dxa" w:w="{sum(twips[c : c + span])}"/>')
             if span > 1:
-                _sub(tc_pr, "gridSpan", val=str(span))
+                parts.append(f'<w:gridSpan w:val="{span}"/>')
             if cell is not None and cell.rowspan > 1:
-                if r == cell.row:
-                    _sub(tc_pr, "vMerge", val="restart")
-                else:
-                    _sub(tc_pr, "vMerge")
-            _sub(tc_pr, "vAlign", val="center")
-            p = _sub(tc, "p")
-            ppr = _sub(p, "pPr")
-            _sub(ppr, "pStyle", val=text_style)
+                parts.append('<w:vMerge w:val="restart"/>' if r == cell.row else "<w:vMerge/>")
+            parts.append(f'<w:vAlign w:val="center"/></w:tcPr><w:p><w:pPr>{paragraph_style}')
             if cell is not None and r == cell.row:
                 # Numbers and header labels centred; row labels read from the left.
                 if cell.key is not None or cell.header:
-                    _sub(ppr, "jc", val="center")
-                _add_run(p, xml_safe(cell.text))
+                    parts.append('<w:jc w:val="center"/>')
+                parts.append(f"</w:pPr>{_run(xml_safe(cell.text))}</w:p></w:tc>")
+            else:
+                parts.append("</w:pPr></w:p></w:tc>")
             c += span
-    return tbl
+        parts.append("</w:tr>")
+    parts.append("</w:tbl>")
+    return "".join(parts)
 
 
 # The table look python-docx's add_table writes (first row and column emphasised by the style).
