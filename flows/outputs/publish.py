@@ -391,10 +391,10 @@ def publish_report(
 
     A report with a blocking violation writes only its validation result: the previous
     published version stays current. A report identical to its current version
-    (``is_current_version``) writes nothing and returns no URI. The cells are the commit point: a publish cut off before
-    them is undone by ``restore_interrupted`` at the next run's start. ``rendered`` is its
-    files and their inputs' digest (``render_published``); without it the report is rendered
-    here, with no narrative, no last year and no quarantine rows.
+    (``is_current_version``) writes nothing and returns no URI. The cells are the commit point:
+    a publish cut off before them is undone by ``restore_interrupted`` at the next run's start.
+    ``rendered`` is its files and their inputs' digest (``render_published``); without it the
+    report is rendered here, with no narrative, no last year and no quarantine rows.
     """
     period, status, run_id = release.period, release.status, release.run_id
     year, agency_id = period.year, agency["agency_id"]
