@@ -746,9 +746,8 @@ def _part_one(
     year: int,
     narrative: Narrative | None,
     fee_decimals: int,
-    values: Mapping[CellKey, Decimal] | None = None,
+    values: Mapping[CellKey, Decimal],
 ) -> tuple[tuple[Block, ...], tuple[str, ...]]:
-    values = _values(cells) if values is None else values
     previous = _values(previous_cells) if previous_cells is not None else None
     written = narrative.subsections if narrative else {}
     blocks: list[Block] = []
@@ -793,7 +792,8 @@ def part_one(
     ``previous_cells`` (last year's published cells) where given; the narrative's paragraphs for
     a subsection follow the drafted ones. （三）–（五） come from the narrative, else a placeholder.
     """
-    return _part_one(cells, previous_cells, agency_name, year, narrative, fee_decimals)[0]
+    values = _values(cells)
+    return _part_one(cells, previous_cells, agency_name, year, narrative, fee_decimals, values)[0]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -668,7 +668,7 @@ def _wechat_rows_each(
         account=pl.Series([bodies[i].account for i in objects], dtype=pl.String),
         **{_BATCH_FILE: pl.int_range(pl.len(), dtype=pl.UInt32)},
     )
-    rows = _wechat_rows(batch.filter(pl.col("item").is_not_null()))
+    rows = _wechat_rows(batch)  # a body with no item list has no rows: refused below
     of_file = rows.partition_by(_BATCH_FILE, as_dict=True, include_key=False)
     empty = rows.clear().drop(_BATCH_FILE)
     return [

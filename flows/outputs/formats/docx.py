@@ -153,7 +153,6 @@ def to_docx(doc: Document) -> bytes:
 
 
 _DC = "{http://purl.org/dc/elements/1.1/}"
-_XML_SPACE = "{http://www.w3.org/XML/1998/namespace}space"
 _PER_DOCUMENT = ("docProps/core.xml", "word/document.xml")
 
 
