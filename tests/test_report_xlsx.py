@@ -276,11 +276,18 @@ def test_template_value_cells_blank_and_unlocked_labels_locked():
         assert cell.value is None and cell.protection.locked is False, cell.coordinate
     for cell in (three["A2"], three["A5"], three["D2"], two["A2"], two["C3"]):
         assert cell.value and cell.protection.locked is True, cell.coordinate
+    # One rule a kind of number, each listing the value cells it covers.
     rules = {
-        str(v.sqref): (v.type, v.operator, v.formula1) for v in two.data_validations.dataValidation
+        (v.type, v.operator, v.formula1): {str(r) for r in v.sqref.ranges}
+        for v in two.data_validations.dataValidation
     }
-    assert rules["B7:D7"] == ("decimal", "greaterThanOrEqual", "0")
-    assert rules["C4"] == ("whole", "greaterThanOrEqual", "0")
+    assert rules.keys() == {
+        ("decimal", "greaterThanOrEqual", "0"),
+        ("whole", "greaterThanOrEqual", "0"),
+    }
+    assert "B7:D7" in rules["decimal", "greaterThanOrEqual", "0"]
+    assert "C4" in rules["whole", "greaterThanOrEqual", "0"]
+    assert "B7:D7" not in rules["whole", "greaterThanOrEqual", "0"]
 
 
 def test_template_reads_back_with_blanks():

@@ -26,6 +26,7 @@ from flows.outputs.formats import docx as docx_format
 from flows.outputs.formats import html as html_format
 from flows.outputs.formats import markdown as markdown_format
 from flows.outputs.formats import pdf as pdf_format
+from flows.outputs.formats import spreadsheet as sheet_format
 from flows.outputs.formats import xlsx as xlsx_format
 from flows.outputs.formats.markdown import escape_markdown
 from flows.outputs.layout import PROBLEMS_FILE, RENDERED
@@ -106,7 +107,7 @@ def workers() -> int:
 
 
 # Reports rendered in this process rather than in worker processes: a worker's start-up
-# (a new interpreter importing Polars, python-docx, xlsxwriter, Typst: 0.8 s of CPU) costs
+# (a new interpreter importing Polars, python-docx, Typst: 0.8 s of CPU) costs
 # what rendering about 24 reports does (33 ms of CPU each in chunks, bench/render.py). Up to
 # this many, the pool would only add two such start-ups on a 2-core machine and contend with
 # the run's checks and publishing for the cores (a one-agency compile: 1.6 s of CPU more).
@@ -229,10 +230,17 @@ class AheadRenders:
 def _renderer_fingerprint() -> str:
     """What else decides the rendered bytes: the format modules' code and the libraries' versions."""
     digest = hashlib.sha256()
-    for module in (docx_format, html_format, markdown_format, pdf_format, xlsx_format):
+    for module in (
+        docx_format,
+        html_format,
+        markdown_format,
+        pdf_format,
+        xlsx_format,
+        sheet_format,
+    ):
         digest.update(Path(module.__file__ or "").read_bytes())
     digest.update(pdf_format._template_file().read_bytes())
-    for package in ("python-docx", "typst", "xlsxwriter", "pylopdf-fonts-zh-cn"):
+    for package in ("python-docx", "typst", "pylopdf-fonts-zh-cn"):
         try:
             digest.update(f"{package}={importlib.metadata.version(package)}".encode())
         except importlib.metadata.PackageNotFoundError:

@@ -5,25 +5,24 @@ paragraphs, one per row) and one printable sheet per table: row 1 the table's ti
 table cell for cell (merged ranges from the spans, every position of the grid bordered). The
 reader relies on that layout only, so a workbook filled in by hand in the same layout reads too.
 
-Every string from a Document is user-controlled: it is written with ``write_string`` and the
-workbook is opened with formulas, links and number conversion off, so ``=HYPERLINK(…)`` or
-``http://…`` stays text.
+Every string from a Document is user-controlled: it is written as a shared string
+(flows/outputs/formats/spreadsheet.py), never as a formula, a link or a number, so
+``=HYPERLINK(…)`` or ``http://…`` stays text.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import io
 import re
 import zipfile
 from collections.abc import Sequence
+from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import polars as pl
-import xlsxwriter
-from xlsxwriter.worksheet import Worksheet
 
+from flows.outputs.formats.spreadsheet import Sheet, Style, Validation, workbook
 from transforms.cells import Unit, unit
 from transforms.document import Document, Heading, Paragraph, ReadDocument, Table
 from transforms.problems import reason_zh
@@ -40,15 +39,8 @@ SHEET_NAMES = {
 _TABLE_POINTER = "（表格见工作表“{}”）"
 _TABLE_POINTER_RE = re.compile(r"^（表格见工作表“.+”）$")
 
-_WRITE_OPTIONS = {
-    "in_memory": True,
-    "strings_to_formulas": False,
-    "strings_to_urls": False,
-    "strings_to_numbers": False,
-}
 BODY_FONT = "仿宋"
 HEADING_FONT = "黑体"
-A4 = 9
 # Total width (in Excel character units) a table is scaled to: A4 portrait, or landscape for
 # wide tables (table 四 has 15 value columns), so that fit-to-width barely shrinks it.
 PORTRAIT_WIDTH = 96.0
@@ -73,11 +65,6 @@ class UnreadableWorkbook(ValueError):
 # ---- writing -----------------------------------------------------------------------------------
 
 
-# A fixed creation date: the same report gives the same bytes (an unchanged report is not
-# re-rendered, and a re-render is byte-for-byte the same file).
-_PROPERTIES = {"created": dt.datetime(2000, 1, 1)}
-
-
 def to_xlsx(doc: Document) -> bytes:
     """The report as a workbook: 报告正文, then one printable sheet per table."""
     return _workbook(doc, template=False)
@@ -90,20 +77,17 @@ def template_xlsx(doc: Document) -> bytes:
 
 
 def _workbook(doc: Document, template: bool) -> bytes:
-    buffer = io.BytesIO()
-    with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
-        book.set_properties(_PROPERTIES)
-        tables = [b for b in doc.blocks if isinstance(b, Table)]
-        names = _sheet_names(tables)
-        _write_text_sheet(book, doc, names)
-        heading = ""
-        for block in doc.blocks:
-            if isinstance(block, Heading) and block.level == 1:
-                heading = block.text
-            elif isinstance(block, Table):
-                sheet = book.add_worksheet(names[id(block)])
-                _write_table_sheet(book, sheet, block, heading or names[id(block)], template)
-    return buffer.getvalue()
+    tables = [b for b in doc.blocks if isinstance(b, Table)]
+    names = _sheet_names(tables)
+    sheets = [_text_sheet(doc, names)]
+    heading = ""
+    for block in doc.blocks:
+        if isinstance(block, Heading) and block.level == 1:
+            heading = block.text
+        elif isinstance(block, Table):
+            name = names[id(block)]
+            sheets.append(_table_sheet(name, block, heading or name, template))
+    return workbook(sheets)
 
 
 def _sheet_names(tables: list[Table]) -> dict[int, str]:
@@ -120,157 +104,126 @@ def _sheet_names(tables: list[Table]) -> dict[int, str]:
     return names
 
 
-def _write_text_sheet(book: xlsxwriter.Workbook, doc: Document, names: dict[int, str]) -> None:
-    sheet = book.add_worksheet(TEXT_SHEET)
-    title = book.add_format(
-        {"font_name": HEADING_FONT, "font_size": 18, "align": "center", "valign": "vcenter"}
+_TITLE = Style(font=HEADING_FONT, size=18, horizontal="center", vertical="center")
+_HEADINGS = {
+    1: Style(font=HEADING_FONT, size=14, vertical="top"),
+    2: Style(font=BODY_FONT, size=12, bold=True),
+}
+_BODY = Style(font=BODY_FONT, size=12, wrap=True, vertical="top")
+# A placeholder must not be published unknowingly: red on yellow, as a reviewer marks it.
+_PLACEHOLDER = Style(
+    font=BODY_FONT,
+    size=12,
+    wrap=True,
+    vertical="top",
+    color="C00000",
+    fill="FFF2CC",
+    italic=True,
+)
+_POINTER = Style(font=BODY_FONT, size=10, color="595959")
+_TABLE_TITLE = Style(font=HEADING_FONT, size=14, horizontal="center", vertical="center")
+_GRID = Style(font=BODY_FONT, size=10, border=True, vertical="center")
+_HEADER = replace(_GRID, bold=True, wrap=True, horizontal="center")
+_LABEL = replace(_GRID, wrap=True, horizontal="center")
+_INTEGER, _DECIMAL = (
+    Validation(
+        kind,
+        0,
+        "数值不正确",
+        "请填写不小于 0 的数字（收费金额单位：万元）"
+        if kind == "decimal"
+        else "请填写不小于 0 的整数",
     )
-    fmt = {
-        1: book.add_format({"font_name": HEADING_FONT, "font_size": 14, "valign": "top"}),
-        2: book.add_format({"font_name": BODY_FONT, "font_size": 12, "bold": True}),
-    }
-    body = book.add_format(
-        {"font_name": BODY_FONT, "font_size": 12, "text_wrap": True, "valign": "top"}
+    for kind in ("whole", "decimal")
+)
+
+
+@functools.cache
+def _number_style(num_format: str, locked: bool = True) -> Style:
+    return replace(_GRID, horizontal="right", num_format=num_format, locked=locked)
+
+
+def _text_sheet(doc: Document, names: dict[int, str]) -> Sheet:
+    sheet = Sheet(
+        TEXT_SHEET,
+        margins=(0.8, 0.8, 1.0, 1.0),
+        center_horizontally=True,
+        fit_to_width=True,
+        widths={0: TEXT_COLUMN_WIDTH},
     )
-    # A placeholder must not be published unknowingly: red on yellow, as a reviewer marks it.
-    placeholder = book.add_format(
-        {
-            "font_name": BODY_FONT,
-            "font_size": 12,
-            "text_wrap": True,
-            "valign": "top",
-            "font_color": "#C00000",
-            "bg_color": "#FFF2CC",
-            "italic": True,
-        }
-    )
-    pointer = book.add_format({"font_name": BODY_FONT, "font_size": 10, "font_color": "#595959"})
-    sheet.set_column(0, 0, TEXT_COLUMN_WIDTH)
     row = 0
     for line in doc.title:
-        sheet.write_string(row, 0, line, title)
-        sheet.set_row(row, 30)
+        sheet.write(row, 0, line, _TITLE)
+        sheet.heights[row] = 30
         row += 1
     row += 1  # the blank row ends the title (the reader relies on it)
     for block in doc.blocks:
         if isinstance(block, Heading):
-            sheet.write_string(row, 0, block.text, fmt[block.level])
-            sheet.set_row(row, 24)
+            sheet.write(row, 0, block.text, _HEADINGS[block.level])
+            sheet.heights[row] = 24
         elif isinstance(block, Paragraph):
-            sheet.write_string(row, 0, block.text, placeholder if block.placeholder else body)
+            sheet.write(row, 0, block.text, _PLACEHOLDER if block.placeholder else _BODY)
             lines = _lines(block.text, TEXT_COLUMN_WIDTH - 2, chars_per_unit=0.9)
-            sheet.set_row(row, max(1, lines) * LINE_HEIGHT * 1.2)
+            sheet.heights[row] = max(1, lines) * LINE_HEIGHT * 1.2
         else:
-            sheet.write_string(row, 0, _TABLE_POINTER.format(names[id(block)]), pointer)
+            sheet.write(row, 0, _TABLE_POINTER.format(names[id(block)]), _POINTER)
         row += 1
-    sheet.set_paper(A4)
-    sheet.set_portrait()
-    sheet.fit_to_pages(1, 0)
-    sheet.center_horizontally()
-    sheet.set_margins(left=0.8, right=0.8, top=1.0, bottom=1.0)
     if row:
-        sheet.print_area(0, 0, row - 1, 0)
+        sheet.print_area = (0, 0, row - 1, 0)
+    return sheet
 
 
-def _write_table_sheet(
-    book: xlsxwriter.Workbook, sheet: Worksheet, table: Table, title: str, template: bool
-) -> None:
+def _table_sheet(name: str, table: Table, title: str, template: bool) -> Sheet:
     n_rows, n_cols = table.n_rows, table.n_cols
-    base = {"font_name": BODY_FONT, "font_size": 10, "border": 1, "valign": "vcenter"}
-    header = book.add_format({**base, "bold": True, "text_wrap": True, "align": "center"})
-    label = book.add_format({**base, "text_wrap": True, "align": "center"})
-    blank = book.add_format(base)
-    numbers: dict[str, object] = {}
-
-    def number_format(num_format: str, locked: bool = True) -> object:
-        key = f"{num_format}|{locked}"
-        if key not in numbers:
-            numbers[key] = book.add_format(
-                {**base, "align": "right", "num_format": num_format, "locked": locked}
-            )
-        return numbers[key]
-
     widths = _column_widths(table)
-    for col, width in enumerate(widths):
-        sheet.set_column(col, col, width)
-    title_format = book.add_format(
-        {"font_name": HEADING_FONT, "font_size": 14, "align": "center", "valign": "vcenter"}
+    sheet = Sheet(
+        name,
+        landscape=n_cols >= LANDSCAPE_FROM_COLUMNS,
+        margins=(0.5, 0.5, 0.75, 0.75),
+        center_horizontally=True,
+        fit_to_width=True,
+        frozen_rows=1 + table.header_rows,
+        print_area=(0, 0, n_rows, max(n_cols - 1, 0)),
+        repeat_rows=(0, table.header_rows),
+        # No password: the protection only guides typing into the value cells.
+        protected=template,
+        widths=dict(enumerate(widths)),
     )
+    sheet.write(0, 0, title, _TABLE_TITLE)
     if n_cols > 1:
-        sheet.merge_range(0, 0, 0, n_cols - 1, "", title_format)
-    sheet.write_string(0, 0, title, title_format)
-    sheet.set_row(0, 28)
+        sheet.merge(0, 0, 0, n_cols - 1, _TABLE_TITLE)
+    sheet.heights[0] = 28
 
-    covered = [[False] * n_cols for _ in range(n_rows)]
     heights = [1] * n_rows
     for cell in table.cells:
         top, left = cell.row + 1, cell.col
         bottom, right = top + cell.rowspan - 1, left + cell.colspan - 1
-        for r in range(cell.row, cell.row + cell.rowspan):
-            covered[r][cell.col : cell.col + cell.colspan] = [True] * cell.colspan
         if cell.key is None:
-            fmt = header if cell.header else label
-            if (top, left) != (bottom, right):
-                sheet.merge_range(top, left, bottom, right, "", fmt)
-            sheet.write_string(top, left, cell.text, fmt)
+            style = _HEADER if cell.header else _LABEL
+            value: str | float | None = cell.text
             span_width = sum(widths[left : right + 1])
-            lines = _lines(cell.text, span_width - 1)
-            per_row = -(-lines // cell.rowspan)
+            per_row = -(-_lines(cell.text, span_width - 1) // cell.rowspan)
             for r in range(cell.row, cell.row + cell.rowspan):
                 heights[r] = max(heights[r], per_row)
-            continue
-        money = unit(*cell.key[:2]) is Unit.TEN_THOUSAND_YUAN
-        value = None if template else _exact_number(cell.text)
-        if template:
-            fmt = number_format("0.00##" if money else "0", locked=False)
-        elif value is None:
-            fmt = label
         else:
-            fmt = number_format(_format_of(cell.text))
+            money = unit(*cell.key[:2]) is Unit.TEN_THOUSAND_YUAN
+            value = None if template else _exact_number(cell.text)
+            if template:
+                style = _number_style("0.00##" if money else "0", locked=False)
+                sheet.validate(top, left, bottom, right, _DECIMAL if money else _INTEGER)
+            elif value is None:
+                style, value = _LABEL, cell.text
+            else:
+                style = _number_style(_format_of(cell.text))
+        sheet.write(top, left, value, style)
         if (top, left) != (bottom, right):
-            sheet.merge_range(top, left, bottom, right, "", fmt)
-        if template:
-            sheet.write_blank(top, left, None, fmt)
-            sheet.data_validation(
-                top,
-                left,
-                bottom,
-                right,
-                {
-                    "validate": "decimal" if money else "integer",
-                    "criteria": ">=",
-                    "value": 0,
-                    "error_title": "数值不正确",
-                    "error_message": "请填写不小于 0 的数字（收费金额单位：万元）"
-                    if money
-                    else "请填写不小于 0 的整数",
-                },
-            )
-        elif value is None:
-            sheet.write_string(top, left, cell.text, fmt)
-        else:
-            sheet.write_number(top, left, value, fmt)
-    for r, row in enumerate(covered):
-        for c, done in enumerate(row):
-            if not done:
-                sheet.write_blank(r + 1, c, None, blank)
+            sheet.merge(top, left, bottom, right, style)
+    for r in range(n_rows):  # every position of the grid bordered, covered ones too
+        for c in range(n_cols):
+            sheet.cells.setdefault((r + 1, c), (_GRID, None))
     for r, lines in enumerate(heights):
-        sheet.set_row(r + 1, max(lines, 1) * LINE_HEIGHT + 3)
-
-    sheet.set_paper(A4)
-    if n_cols >= LANDSCAPE_FROM_COLUMNS:
-        sheet.set_landscape()
-    else:
-        sheet.set_portrait()
-    sheet.fit_to_pages(1, 0)
-    sheet.center_horizontally()
-    sheet.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
-    sheet.repeat_rows(0, table.header_rows)
-    sheet.freeze_panes(1 + table.header_rows, 0)
-    sheet.print_area(0, 0, n_rows, max(n_cols - 1, 0))
-    if template:
-        # No password: the protection only guides typing into the value cells.
-        sheet.protect("", {"format_columns": True, "format_rows": True})
+        sheet.heights[r + 1] = max(lines, 1) * LINE_HEIGHT + 3
+    return sheet
 
 
 def _column_widths(table: Table) -> list[float]:
@@ -281,6 +234,7 @@ def _column_widths(table: Table) -> list[float]:
     return [max(4.0, round(target * w / total, 1)) for w in relative]
 
 
+@functools.lru_cache(maxsize=4096)  # a table's labels are the same in every report
 def _lines(text: str, width: float, chars_per_unit: float = 1.0) -> int:
     """Lines ``text`` wraps to in a column ``width`` characters wide (a CJK character counts 2)."""
     width = max(width * chars_per_unit, 2.0)
@@ -361,33 +315,31 @@ def _problem_rows(quarantine: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_PROBLEM_HEAD = Style(font=HEADING_FONT, bold=True, border=True, fill="D9E1F2")
+_PROBLEM_TEXT = Style(font=BODY_FONT, wrap=True, vertical="top")
+
+
 def _problems_workbook(listed: pl.DataFrame) -> bytes:
     """The workbook of rows already listed (``_problem_rows``)."""
     listed = listed.select(_PROBLEM_SOURCE)
-    buffer = io.BytesIO()
-    with xlsxwriter.Workbook(buffer, _WRITE_OPTIONS) as book:
-        book.set_properties(_PROPERTIES)
-        sheet = book.add_worksheet("数据问题清单")
-        head = book.add_format(
-            {"font_name": HEADING_FONT, "bold": True, "border": 1, "bg_color": "#D9E1F2"}
-        )
-        text = book.add_format({"font_name": BODY_FONT, "text_wrap": True, "valign": "top"})
-        for col, (name, width) in enumerate(PROBLEM_COLUMNS):
-            sheet.write_string(0, col, name, head)
-            sheet.set_column(col, col, width)
-        for r, values in enumerate(listed.iter_rows(), start=1):
-            for col, value in enumerate(values):
-                if value:  # a whole-file problem has no row, column or value
-                    sheet.write_string(r, col, value, text)
-        if listed.is_empty():  # said, not left blank: the office sees nothing was set aside
-            sheet.write_string(1, 0, NO_PROBLEMS, text)
-        sheet.freeze_panes(1, 0)
-        sheet.autofilter(0, 0, max(listed.height, 1), len(PROBLEM_COLUMNS) - 1)
-        sheet.set_paper(A4)
-        sheet.set_landscape()
-        sheet.fit_to_pages(1, 0)
-        sheet.repeat_rows(0)
-    return buffer.getvalue()
+    sheet = Sheet(
+        "数据问题清单",
+        landscape=True,
+        fit_to_width=True,
+        frozen_rows=1,
+        repeat_rows=(0, 0),
+        autofilter=(0, 0, max(listed.height, 1), len(PROBLEM_COLUMNS) - 1),
+    )
+    for col, (name, width) in enumerate(PROBLEM_COLUMNS):
+        sheet.write(0, col, name, _PROBLEM_HEAD)
+        sheet.widths[col] = width
+    for r, values in enumerate(listed.iter_rows(), start=1):
+        for col, value in enumerate(values):
+            if value:  # a whole-file problem has no row, column or value
+                sheet.write(r, col, value, _PROBLEM_TEXT)
+    if listed.is_empty():  # said, not left blank: the office sees nothing was set aside
+        sheet.write(1, 0, NO_PROBLEMS, _PROBLEM_TEXT)
+    return workbook([sheet])
 
 
 # ---- reading -----------------------------------------------------------------------------------
