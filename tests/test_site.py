@@ -363,6 +363,7 @@ def test_compiled_rollups_are_listed_as_汇总_with_links_that_resolve(
     rollup_part = text[text.index('<span class="rollup">汇总</span>') :]
     assert text.count("<h3>修订记录</h3>") == 2
     assert "<h3>修订记录</h3>" in rollup_part and "（当前版本）" in rollup_part
+    assert text.count("（当前版本）") == 2  # the report's current version is marked too
     for html in (out / "index.html", page):
         for link in _relative_links(html.read_text(encoding="utf-8")):
             assert (html.parent / unquote(link)).resolve().is_file(), f"{html.name}: {link}"

@@ -454,14 +454,23 @@ def publish_report(
 def revisions(out: Store, year: int, agency_id: str, rollup: bool = False) -> list[dict]:
     """Every published version of one report (or of an agency's roll-up), oldest first, with
     the cells each one changed."""
-    prefix = (rollup_history_prefix if rollup else history_prefix)(year, agency_id)
     current_key = (rollup_cells_key if rollup else cells_key)(year, agency_id)
-    kept = [read_version(out, key, with_files=False) for key in version_keys(out, prefix)]
     current = (
         read_parquet_bytes(out.read_bytes(current_key))["run_id"][0]
         if out.exists(current_key)
         else None
     )
+    return known_revisions(out, year, agency_id, current, rollup)
+
+
+def known_revisions(
+    out: Store, year: int, agency_id: str, current_run_id: str | None, rollup: bool = False
+) -> list[dict]:
+    """``revisions`` when the run of the current version is known already (None: there is no
+    current version), as the index pages know it from the scan of every current cells file."""
+    current = current_run_id
+    prefix = (rollup_history_prefix if rollup else history_prefix)(year, agency_id)
+    kept = [read_version(out, key, with_files=False) for key in version_keys(out, prefix)]
     kept.sort(key=lambda v: v.about["published_at"])
     versions = []
     for place, version in enumerate(kept):

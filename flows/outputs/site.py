@@ -38,7 +38,7 @@ from flows.outputs.layout import (
     rollup_report_key,
 )
 from flows.outputs.pages import page, sortable_script
-from flows.outputs.publish import revisions
+from flows.outputs.publish import known_revisions
 from transforms.cells import CHANNEL_COLUMN, HEADLINE_CELLS, OUTCOME_GROUPS, OUTCOME_ROWS
 
 STATUSES = {"final": "正式", "provisional": "临时", "reported": "已报送", "refused": "未通过"}
@@ -595,13 +595,22 @@ def build_site(
     )
     cells_of = cells.partition_by("agency_id", as_dict=True)
 
+    # The run of each current version, from the scans above: a page need not read it again.
+    current_runs = {
+        (agency_id, year, kind): run_id
+        for kind in ("report", "rollup")
+        if metas[kind] is not None
+        for agency_id, year, run_id in metas[kind].select("agency_id", "year", "run_id").iter_rows()
+    }
+
     def write_page(agency_id: str) -> str:
         mine = rows_of[(agency_id,)]
         versions = {
-            (year, kind): revisions(out, year, agency_id, rollup=kind == "rollup")
-            for year, kind in mine.filter(pl.col("status") != "reported")
-            .select("year", "kind")
-            .iter_rows()
+            (year, kind): known_revisions(
+                out, year, agency_id, current_runs.get((agency_id, year, kind)), kind == "rollup"
+            )
+            for year, kind, status in zip(mine["year"], mine["kind"], mine["status"], strict=True)
+            if status != "reported"
         }
         page = agency_html(
             agency_id,
