@@ -405,6 +405,35 @@ def test_an_unchanged_report_looked_at_ahead_is_not_looked_at_again_when_publish
         assert new[0].files_of is None and new[0].files == render_report(other, quarantine)
 
 
+@pytest.mark.parametrize("listed_first", [True, False], ids=["many: listed", "few: each"])
+def test_reports_without_current_cells_are_not_looked_up_one_by_one(
+    tmp_path: Path, monkeypatch, listed_first: bool
+) -> None:
+    # Beyond LOOKUPS_BEFORE_LISTING reports the year's cells are listed once: a report with no
+    # current version (every report of a first compile) costs no read.
+    monkeypatch.setattr(publish_module, "LOOKUPS_BEFORE_LISTING", 1 if listed_first else 99)
+    out = LocalStore(tmp_path / "out")
+    agency, cells, document = _document(FULL_NARRATIVE)
+    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    first = publish_module.render_published(out, 2024, [("ag-a", document, quarantine)])[0]
+    release = Release(PERIOD, "final", "r1", [])
+    publish_report(out, agency, cells, pl.DataFrame(schema=VIOLATION_SCHEMA), release, first)
+    looked_up = []
+    real = publish_module.current_render
+    monkeypatch.setattr(
+        publish_module,
+        "current_render",
+        lambda out, year, agency_id, digest: looked_up.append(agency_id)
+        or real(out, year, agency_id, digest),
+    )
+    reports = [("ag-a", document, quarantine), ("ag-b", document, quarantine)]
+
+    found = publish_module.current_renders(out, 2024, reports)
+
+    assert [current for _, current in found] == ["r1", None]  # the same answers either way
+    assert sorted(looked_up) == (["ag-a"] if listed_first else ["ag-a", "ag-b"])
+
+
 def test_the_quarantine_digested_is_its_sorted_csv_whether_or_not_it_has_rows() -> None:
     # Digests are kept in every version.json: the shortcut for no rows must give the same text.
     empty = pl.DataFrame(schema=QUARANTINE_SCHEMA)

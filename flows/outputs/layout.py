@@ -35,6 +35,11 @@ def cells_key(year: int, agency_id: str) -> str:
     return f"report_cells/{partition(year, agency_id)}/data.parquet"
 
 
+def cells_year_prefix(year: int) -> str:
+    """Where every current cells file of a year lies: ``cells_key`` of each agency under it."""
+    return f"report_cells/year={year}/"
+
+
 def report_key(year: int, agency_id: str, name: str) -> str:
     """A rendered file (``report.html``, …) of the current version of one report."""
     return f"reports/{partition(year, agency_id)}/{name}"

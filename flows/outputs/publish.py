@@ -17,6 +17,7 @@ from flows.outputs.layout import (
     JOURNAL_KEY,
     RENDERED,
     cells_key,
+    cells_year_prefix,
     history_prefix,
     report_key,
     rollup_cells_key,
@@ -240,11 +241,27 @@ def current_renders(
     """Each (agency_id, document, quarantine)'s inputs digest and ``current_render``: looked up
     side by side (each lookup reads two small objects, waiting on the disk or the network)."""
     digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
+    published = _with_current_cells(out, year) if len(reports) > LOOKUPS_BEFORE_LISTING else None
+
+    def lookup(agency_id: str, digest: str) -> str | None:
+        if published is not None and cells_key(year, agency_id) not in published:
+            return None  # no current version: nothing rendered to keep
+        return current_render(out, year, agency_id, digest)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        currents = pool.map(
-            lambda report, digest: current_render(out, year, report[0], digest), reports, digests
-        )
+        currents = pool.map(lookup, [agency_id for agency_id, _, _ in reports], digests)
         return list(zip(digests, currents, strict=True))
+
+
+# Beyond this many reports, the year's current cells are listed once first, so that a report
+# with none (every report of a first compile) costs no lookup: one listing (on S3 a request a
+# thousand keys) instead of a failed read each.
+LOOKUPS_BEFORE_LISTING = 50
+
+
+def _with_current_cells(out: Store, year: int) -> set[str]:
+    """The keys of the year's current cells files."""
+    return set(out.keys(cells_year_prefix(year)))
 
 
 @dataclass(frozen=True)
