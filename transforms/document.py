@@ -29,6 +29,7 @@ from transforms.cells import (
     APPLICANT_HEADER,
     CHANNEL_COLUMN,
     CHANNEL_WEBSITE,
+    MONEY_ROWS,
     ORGANIZATION_HEADER,
     OUTCOME_GROUPS,
     OUTCOME_HEADER,
@@ -266,10 +267,14 @@ def format_value(value: Decimal, money: bool, fee_decimals: int) -> str:
 
 def _formatter(values: Mapping[CellKey, Decimal], fee_decimals: int):
     def text(key: CellKey) -> str:
-        money = unit(key[0], key[1]) is Unit.TEN_THOUSAND_YUAN
-        return format_value(_cell(values, key), money, fee_decimals)
+        return _formatted(_cell(values, key), (key[0], key[1]) in MONEY_ROWS, fee_decimals)
 
     return text
+
+
+# A report formats ~200 values, most of them a few small counts: each distinct one once. The text
+# depends on the number only, not on how it is written (1 and 1.0 give "1"), as the cache keys.
+_formatted = functools.lru_cache(maxsize=4096)(format_value)
 
 
 # ---------------------------------------------------------------------------------------------
