@@ -9,7 +9,7 @@ import io
 import json
 import os
 import re
-import tempfile
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -31,21 +31,16 @@ _PRECONDITION_FAILED = {"PreconditionFailed", "412", "ConditionalRequestConflict
 PARTIAL_WRITE_GLOB = ".tmp-*.part"
 
 
-def _read_umask() -> int:
-    # os.umask can only be read by setting it, which races other threads creating files; Linux
-    # shows it in /proc/self/status. The import-time value is the fallback elsewhere.
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return _IMPORT_UMASK
-
-
-_IMPORT_UMASK = os.umask(0o022)
-os.umask(_IMPORT_UMASK)
+def _new_partial(folder: Path) -> tuple[int, str]:
+    """A new hidden temp file in ``folder``, open for writing. Created as any new file is:
+    mode 0666 less the umask, which the kernel applies (``mkstemp`` makes it 0600, and the
+    umask can only be read by setting it, which races other threads, or from /proc)."""
+    while True:
+        path = os.path.join(folder, f".tmp-{secrets.token_hex(8)}.part")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), path
+        except FileExistsError:  # one in 2**64: draw another name
+            continue
 
 
 @runtime_checkable
@@ -107,10 +102,8 @@ class LocalStore:
         target.parent.mkdir(parents=True, exist_ok=True)
         # The temp file sits beside the target (same filesystem, so the rename is atomic) but is
         # hidden, so a glob over *.parquet never sees a half-written file.
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
+        fd, tmp = _new_partial(target.parent)
         try:
-            # mkstemp creates the file 0600; a published file is as readable as the umask allows.
-            os.fchmod(fd, 0o666 & ~_read_umask())
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
                 if durable:
@@ -152,7 +145,7 @@ class LocalStore:
         self.check_writable()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666 & ~_read_umask())
+            fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as error:
             raise UnusableLocation(f"cannot write to {self.root}: {error.strerror}") from None
         try:
