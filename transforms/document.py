@@ -141,47 +141,64 @@ def cell_positions(table: Table) -> dict[tuple[int, int], TableCell]:
     >>> sorted(cell_positions(t))
     [(0, 0), (0, 1)]
     """
-    positions: dict[tuple[int, int], TableCell] = {}
-    for cell in table.cells:
-        if (
-            cell.row < 0
-            or cell.col < 0
-            or cell.rowspan < 1
-            or cell.colspan < 1
-            or cell.row + cell.rowspan > table.n_rows
-            or cell.col + cell.colspan > table.n_cols
-        ):
-            raise ValueError(
-                f"table {table.section!r}: cell at row {cell.row}, column {cell.col} "
-                f"({cell.rowspan}×{cell.colspan}) lies outside its {table.n_rows}×{table.n_cols} grid"
-            )
-        for r in range(cell.row, cell.row + cell.rowspan):
-            for c in range(cell.col, cell.col + cell.colspan):
-                if (r, c) in positions:
-                    other = positions[(r, c)]
-                    raise ValueError(
-                        f"table {table.section!r}: cells at ({cell.row}, {cell.col}) and "
-                        f"({other.row}, {other.col}) overlap at ({r}, {c})"
-                    )
-                positions[(r, c)] = cell
-    return positions
+    covering, _ = _grid(table)
+    return {position: table.cells[i] for position, i in covering.items()}
 
 
 def cells_by_row(table: Table) -> dict[int, list[TableCell]]:
     """The table's cells by starting row and column, an empty cell at each position no cell
     covers (a format drawing rows left to right would otherwise shift them)."""
-    taken = cell_positions(table)
+    _, uncovered = _grid(table)
     rows: dict[int, list[TableCell]] = {r: [] for r in range(table.n_rows)}
     for cell in table.cells:
         rows[cell.row].append(cell)
     # A position no cell covers still needs an element, or the browser shifts the row left.
-    for r in range(table.n_rows):
-        for c in range(table.n_cols):
-            if (r, c) not in taken:
-                rows[r].append(TableCell(row=r, col=c, text=""))
+    for r, c in uncovered:
+        rows[r].append(TableCell(row=r, col=c, text=""))
     for cells in rows.values():
         cells.sort(key=lambda cell: cell.col)
     return rows
+
+
+def _grid(table: Table) -> tuple[dict[tuple[int, int], int], tuple[tuple[int, int], ...]]:
+    spans = tuple((c.row, c.col, c.rowspan, c.colspan) for c in table.cells)
+    return _grid_of(table.section, table.n_rows, table.n_cols, spans)
+
+
+@functools.lru_cache(maxsize=256)
+def _grid_of(
+    section: str, n_rows: int, n_cols: int, spans: tuple[tuple[int, int, int, int], ...]
+) -> tuple[dict[tuple[int, int], int], tuple[tuple[int, int], ...]]:
+    """The index of the cell covering each position, and the positions none covers. A table's
+    geometry is the same in every report (only its texts differ): worked out once for all.
+    The dict returned is shared: read it, never change it."""
+    covering: dict[tuple[int, int], int] = {}
+    for i, (row, col, rowspan, colspan) in enumerate(spans):
+        if (
+            row < 0
+            or col < 0
+            or rowspan < 1
+            or colspan < 1
+            or row + rowspan > n_rows
+            or col + colspan > n_cols
+        ):
+            raise ValueError(
+                f"table {section!r}: cell at row {row}, column {col} "
+                f"({rowspan}×{colspan}) lies outside its {n_rows}×{n_cols} grid"
+            )
+        for r in range(row, row + rowspan):
+            for c in range(col, col + colspan):
+                if (r, c) in covering:
+                    other_row, other_col = spans[covering[(r, c)]][:2]
+                    raise ValueError(
+                        f"table {section!r}: cells at ({row}, {col}) and "
+                        f"({other_row}, {other_col}) overlap at ({r}, {c})"
+                    )
+                covering[(r, c)] = i
+    uncovered = tuple(
+        (r, c) for r in range(n_rows) for c in range(n_cols) if (r, c) not in covering
+    )
+    return covering, uncovered
 
 
 def head_rows(table: Table) -> int:
