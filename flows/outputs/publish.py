@@ -485,7 +485,6 @@ def known_revisions(
 ) -> list[dict]:
     """``revisions`` when the run of the current version is known already (None: there is no
     current version), as the index pages know it from the scan of every current cells file."""
-    current = current_run_id
     prefix = (rollup_history_prefix if rollup else history_prefix)(year, agency_id)
     kept = [read_version(out, key, with_files=False) for key in version_keys(out, prefix)]
     kept.sort(key=lambda v: v.about["published_at"])
@@ -498,5 +497,6 @@ def known_revisions(
         else:  # a version from before that was kept: against the version before it
             before, after = (read_parquet_bytes(v.cells) for v in kept[place - 1 : place + 1])
             changed = changed_cells(before, after).to_dicts()
-        versions.append(version.about | {"current": version.run_id == current, "changed": changed})
+        current = version.run_id == current_run_id
+        versions.append(version.about | {"current": current, "changed": changed})
     return versions
