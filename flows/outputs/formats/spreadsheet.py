@@ -3,8 +3,8 @@
 report.xlsx is rendered for every report of a run; a general library spent ~4.5 ms a workbook
 building an object per cell and writing its XML through a generic writer. This writes the same
 package (styles, shared strings, merged ranges, print setup, frozen panes, data validation,
-sheet protection, an autofilter) in about a fifth of that: cells are collected as tuples and each
-sheet is joined as text once.
+sheet protection, an autofilter) in about a third of that: cells are collected as tuples and
+each sheet is joined as text once.
 
 Every string is written as a shared string (``t="s"``): a cell's text is never a formula, a link
 or a number, whatever it looks like. Text is XML-escaped; characters XML cannot carry and text
@@ -50,7 +50,8 @@ class Style:
 
 @dataclass(frozen=True)
 class Validation:
-    """A number the cells of ``ranges`` must hold: whole or decimal, at least ``minimum``."""
+    """What a person may type into the cells it is given (``Sheet.validate``): a whole or
+    decimal number, at least ``minimum``; Excel shows ``title`` and ``message`` otherwise."""
 
     kind: Literal["whole", "decimal"]
     minimum: int
@@ -60,6 +61,8 @@ class Validation:
 
 @dataclass
 class Sheet:
+    """One worksheet: its cells (0-based row and column), sizes, merges and print setup."""
+
     name: str
     landscape: bool = False
     margins: tuple[float, float, float, float] = (0.7, 0.7, 0.75, 0.75)  # left right top bottom
