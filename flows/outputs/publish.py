@@ -7,7 +7,7 @@ import functools
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import polars as pl
@@ -27,13 +27,7 @@ from flows.outputs.layout import (
     validation_key,
     version_key,
 )
-from flows.outputs.render import (
-    AheadRenders,
-    Looked,
-    inputs_hash,
-    render_reports,
-    worth_a_pool,
-)
+from flows.outputs.render import AheadRenders, inputs_hash, render_reports, worth_a_pool
 from flows.outputs.versions import (
     Version,
     read_version,
@@ -225,15 +219,12 @@ def agency_document(
     )
 
 
-def current_render(
-    out: Store, year: int, agency_id: str, digest: str, current_cells: pl.DataFrame | None
-) -> str | None:
+def current_render(out: Store, year: int, agency_id: str, digest: str) -> str | None:
     """The run whose kept version holds this report's files as rendered from the same inputs
-    (``render_hash`` in the current version's version.json), or None; ``current_cells`` are
-    the report's current cells (None: no version of it is current)."""
-    if current_cells is None:
+    (``render_hash`` in the current version's version.json), or None."""
+    run_id = current_run_id(out, year, agency_id)
+    if run_id is None:
         return None
-    run_id = current_cells["run_id"][0]
     try:
         current = read_version(out, version_key(year, agency_id, run_id), with_files=False)
     except (FileNotFoundError, ValueError):  # an older version, or one kept only in part
@@ -246,21 +237,20 @@ def current_render(
 
 def current_renders(
     out: Store, year: int, reports: list[tuple[str, Document, pl.DataFrame]]
-) -> list[Looked]:
-    """Each (agency_id, document, quarantine)'s inputs digest, current cells and
-    ``current_render``: looked up side by side (each lookup reads two small objects, waiting on
-    the disk or the network). Publishing takes the current cells from here, not read again."""
+) -> list[tuple[str, str | None]]:
+    """Each (agency_id, document, quarantine)'s inputs digest and ``current_render``: looked up
+    side by side (each lookup reads two small objects, waiting on the disk or the network)."""
     digests = [inputs_hash(document, quarantine) for _, document, quarantine in reports]
     published = _with_current_cells(out, year) if len(reports) > LOOKUPS_BEFORE_LISTING else None
 
-    def lookup(agency_id: str, digest: str) -> Looked:
+    def lookup(agency_id: str, digest: str) -> str | None:
         if published is not None and cells_key(year, agency_id) not in published:
-            return Looked(digest, None, None)  # no current version: nothing rendered to keep
-        current = current_cells(out, year, agency_id)
-        return Looked(digest, current_render(out, year, agency_id, digest, current), current)
+            return None  # no current version: nothing rendered to keep
+        return current_render(out, year, agency_id, digest)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lookup, [agency_id for agency_id, _, _ in reports], digests))
+        currents = pool.map(lookup, [agency_id for agency_id, _, _ in reports], digests)
+        return list(zip(digests, currents, strict=True))
 
 
 # Beyond this many reports, the year's current cells are listed once first, so that a report
@@ -283,8 +273,6 @@ class Rendered:
     files: dict[str, bytes] | None
     digest: str
     files_of: str | None = None
-    # The report's current cells when it was looked at (None: no version of it is current).
-    current: pl.DataFrame | None = field(kw_only=True)
 
 
 def render_ahead(
@@ -298,10 +286,12 @@ def render_ahead(
         return ahead  # not even if every report changed: publishing renders in this process
     todo = []
     looked_up = current_renders(out, year, reports)
-    for (agency_id, document, quarantine), looked in zip(reports, looked_up, strict=True):
-        ahead.looked_at[agency_id] = looked
-        if looked.files_of is None:
-            todo.append((agency_id, looked.digest, document, quarantine))
+    for (agency_id, document, quarantine), (digest, current) in zip(
+        reports, looked_up, strict=True
+    ):
+        ahead.looked_at[agency_id] = (digest, current)
+        if current is None:
+            todo.append((agency_id, digest, document, quarantine))
     if worth_a_pool(len(todo)):
         ahead.submit_all(todo)
     return ahead
@@ -323,22 +313,20 @@ def render_published(
     # Looked at ahead (the same document and rows): its digest and current files are known.
     unseen = [report for report in reports if report[0] not in looked_at]
     looked_at.update(zip((r[0] for r in unseen), current_renders(out, year, unseen), strict=True))
-    found: list[Rendered | None] = []
+    digests, found = [], []
     for agency_id, _, _ in reports:
-        looked = looked_at[agency_id]
-        if ahead is not None and (files := ahead.take(agency_id, looked.digest)):
-            found.append(Rendered(files, looked.digest, current=looked.current))
-        elif looked.files_of:
-            found.append(
-                Rendered(None, looked.digest, files_of=looked.files_of, current=looked.current)
-            )
+        digest, current = looked_at[agency_id]
+        digests.append(digest)
+        if ahead is not None and (files := ahead.take(agency_id, digest)):
+            found.append(Rendered(files, digest))
+        elif current:
+            found.append(Rendered(None, digest, files_of=current))
         else:
             found.append(None)
     todo = [i for i, rendered in enumerate(found) if rendered is None]
     fresh = render_reports([(reports[i][1], reports[i][2]) for i in todo])
     for i, files in zip(todo, fresh, strict=True):
-        looked = looked_at[reports[i][0]]
-        found[i] = Rendered(files, looked.digest, current=looked.current)
+        found[i] = Rendered(files, digests[i])
     return found
 
 
@@ -450,7 +438,7 @@ def publish_report(
         document = agency_document(agency, cells, None, None, period, status)
         quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
         rendered = render_published(out, year, [(agency_id, document, quarantine)])[0]
-    current = rendered.current  # as looked at before rendering: nothing publishes it between
+    current = current_cells(out, year, agency_id)
     if is_current_version(out, year, agency_id, current, published, validation_bytes, rendered):
         return []  # nothing of it changed: its current version stays, nothing is written
     written = [out.write_bytes(validation_key(year, agency_id), validation_bytes)]

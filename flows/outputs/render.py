@@ -18,7 +18,6 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -36,7 +35,6 @@ from transforms.document import Document
 __all__ = [
     "RENDER_HERE_UP_TO",
     "AheadRenders",
-    "Looked",
     "escape_markdown",
     "inputs_hash",
     "render_chunk",
@@ -173,15 +171,6 @@ def render_reports(reports: list[tuple[Document, pl.DataFrame]]) -> list[dict[st
         return [files for chunk in chunks for files in render_chunk(chunk)]
 
 
-@dataclass(frozen=True)
-class Looked:
-    """What looking at a report's current version found (``publish.current_renders``)."""
-
-    digest: str  # of the inputs its files are rendered from (``inputs_hash``)
-    files_of: str | None  # the run whose kept version holds files rendered from these inputs
-    current: pl.DataFrame | None  # its current cells; None when no version of it is current
-
-
 class AheadRenders:
     """Reports rendered in worker processes while the run goes on checking them.
 
@@ -194,8 +183,9 @@ class AheadRenders:
     def __init__(self) -> None:
         # Each report's chunk (rendered by one worker task) and its place in it.
         self._futures: dict[tuple[str, str], tuple[Future, int]] = {}
-        # Each report looked at (publish.current_renders), by agency.
-        self.looked_at: dict[str, Looked] = {}
+        # Each report looked at: the digest of its inputs, and its current version's files
+        # when they are those of these inputs (an unchanged report, nothing to render).
+        self.looked_at: dict[str, tuple[str, dict[str, bytes] | None]] = {}
 
     def submit(self, agency_id: str, digest: str, document: Document, quarantine: pl.DataFrame):
         self.submit_all([(agency_id, digest, document, quarantine)])
