@@ -423,8 +423,9 @@ def test_reports_without_current_cells_are_not_looked_up_one_by_one(
     monkeypatch.setattr(
         publish_module,
         "current_render",
-        lambda out, year, agency_id, digest: looked_up.append(agency_id)
-        or real(out, year, agency_id, digest),
+        lambda out, year, agency_id, digest: (
+            looked_up.append(agency_id) or real(out, year, agency_id, digest)
+        ),
     )
     reports = [("ag-a", document, quarantine), ("ag-b", document, quarantine)]
 

@@ -29,7 +29,6 @@ from transforms.cells import (
     APPLICANT_HEADER,
     CHANNEL_COLUMN,
     CHANNEL_WEBSITE,
-    MONEY_ROWS,
     ORGANIZATION_HEADER,
     OUTCOME_GROUPS,
     OUTCOME_HEADER,
@@ -284,7 +283,8 @@ def format_value(value: Decimal, money: bool, fee_decimals: int) -> str:
 
 def _formatter(values: Mapping[CellKey, Decimal], fee_decimals: int):
     def text(key: CellKey) -> str:
-        return _formatted(_cell(values, key), (key[0], key[1]) in MONEY_ROWS, fee_decimals)
+        money = unit(key[0], key[1]) is Unit.TEN_THOUSAND_YUAN
+        return _formatted(_cell(values, key), money, fee_decimals)
 
     return text
 

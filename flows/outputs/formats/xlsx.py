@@ -111,31 +111,14 @@ _HEADINGS = {
 }
 _BODY = Style(font=BODY_FONT, size=12, wrap=True, vertical="top")
 # A placeholder must not be published unknowingly: red on yellow, as a reviewer marks it.
-_PLACEHOLDER = Style(
-    font=BODY_FONT,
-    size=12,
-    wrap=True,
-    vertical="top",
-    color="C00000",
-    fill="FFF2CC",
-    italic=True,
-)
+_PLACEHOLDER = replace(_BODY, color="C00000", fill="FFF2CC", italic=True)
 _POINTER = Style(font=BODY_FONT, size=10, color="595959")
 _TABLE_TITLE = Style(font=HEADING_FONT, size=14, horizontal="center", vertical="center")
 _GRID = Style(font=BODY_FONT, size=10, border=True, vertical="center")
 _HEADER = replace(_GRID, bold=True, wrap=True, horizontal="center")
 _LABEL = replace(_GRID, wrap=True, horizontal="center")
-_INTEGER, _DECIMAL = (
-    Validation(
-        kind,
-        0,
-        "数值不正确",
-        "请填写不小于 0 的数字（收费金额单位：万元）"
-        if kind == "decimal"
-        else "请填写不小于 0 的整数",
-    )
-    for kind in ("whole", "decimal")
-)
+_INTEGER = Validation("whole", 0, "数值不正确", "请填写不小于 0 的整数")
+_DECIMAL = Validation("decimal", 0, "数值不正确", "请填写不小于 0 的数字（收费金额单位：万元）")
 
 
 @functools.cache
