@@ -185,7 +185,7 @@ def ingest(job: Job) -> dict[str, SourceOutcome]:
         "compiling %s for %d agencies from %s", job.period.year, len(job.agency_ids), zone
     )
     channels = dict(zip(job.agency_ids, selection.agencies["channels"].to_list(), strict=True))
-    args = (shipped(channels), job.run_date, ParsedFileCache(job.warehouse))
+    args = (shipped(channels), job.run_date, ParsedFileCache(job.warehouse), job.warehouse)
     # Sources are read one after another: each read already uses every core (Polars, a thread
     # pool over files), and side by side they only contend (measured: 19 s instead of 12 s at
     # city scale). With --dask-address they go to the cluster's workers side by side.
@@ -201,6 +201,13 @@ def ingest(job: Job) -> dict[str, SourceOutcome]:
         }
     for outcome in outcomes.values():
         get_run_logger().info("%s: %s", outcome.name, outcome.counts)
+        if outcome.reused:
+            get_run_logger().info(
+                "%s: the stored records of %d agencies taken as they are (same files, channels "
+                "and code as when they were normalized)",
+                outcome.name,
+                len(outcome.reused),
+            )
     return outcomes
 
 

@@ -19,6 +19,10 @@ class SourceOutcome:
     quarantine: pl.DataFrame
     rows_read: int
     inputs: list[ManifestInput]
+    # Per agency normalized by this run: where its records came from (flows/io/records.py).
+    provenance: pl.DataFrame | None = None
+    # The agencies whose stored records were taken, their inputs unchanged (not stored again).
+    reused: list[str] = field(default_factory=list)
 
     @property
     def counts(self) -> dict[str, int]:

@@ -74,31 +74,38 @@ def ingest_source(
     channels: dict[str, list[str]],
     run_date: dt.date,
     cache: ParsedFileCache | None = None,
+    warehouse: Store | None = None,
 ) -> SourceOutcome:
-    """Normalized, de-duplicated records of one source and its quarantined rows and files."""
-    read, records, quarantine = read_and_normalize(landing, name, files, channels, run_date, cache)
-    progress.advance("rows read", read.rows_read)
-    return SourceOutcome(name, records, quarantine, read.rows_read, read.inputs)
+    """Normalized, de-duplicated records of one source and its quarantined rows and files;
+    with a ``warehouse``, the stored records of agencies whose inputs did not change."""
+    outcome = read_and_normalize(landing, name, files, channels, run_date, cache, warehouse)
+    progress.advance("rows read", outcome.rows_read)
+    return outcome
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)
 def store_records(
     warehouse: Store, outcomes: Mapping[str, SourceOutcome], agency_ids: list[str]
 ) -> list[str]:
-    """Replace the compiled agencies' normalized records of every source in the warehouse.
+    """Replace the compiled agencies' normalized records of every source in the warehouse,
+    but those taken from it unchanged (``SourceOutcome.reused``).
 
     Per source, one new segment and the index are written; other agencies' records are left
     as they are (flows/io/records.py). Sources are written side by side (each write waits on
     the disk or the network), in one task: a task per source cost a small run more than the
     writing.
     """
+
+    def store(o: SourceOutcome) -> str | None:
+        fresh, quarantine = o.records, o.quarantine
+        if o.reused:
+            fresh = fresh.filter(~pl.col("agency_id").cast(pl.String).is_in(o.reused))
+            quarantine = quarantine.filter(~pl.col("agency_id").is_in(o.reused))
+        replaced = sorted(set(agency_ids) - set(o.reused))
+        return write_records(warehouse, o.name, fresh, replaced, o.provenance, quarantine)
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        return list(
-            pool.map(
-                lambda o: write_records(warehouse, o.name, o.records, agency_ids),
-                outcomes.values(),
-            )
-        )
+        return [uri for uri in pool.map(store, outcomes.values()) if uri is not None]
 
 
 @task(cache_policy=NO_CACHE, **TRANSIENT_IO_RETRIES)

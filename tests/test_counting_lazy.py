@@ -20,6 +20,7 @@ from flows.outputs.layout import records_index_key
 from flows.results import SourceOutcome
 from flows.steps import compile_cells, scan_stored_records, store_records
 from tests.factories import agencies, records
+from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells, count_all
 from transforms.sources import SOURCES
@@ -160,7 +161,7 @@ class _ObjectStore:
 
 def _store_all(warehouse, frames: dict[str, pl.DataFrame], agency_ids: list[str]) -> None:
     outcomes = {
-        name: SourceOutcome(name, frame, pl.DataFrame(), frame.height, [])
+        name: SourceOutcome(name, frame, pl.DataFrame(schema=QUARANTINE_SCHEMA), frame.height, [])
         for name, frame in frames.items()
     }
     store_records.fn(warehouse, outcomes, agency_ids)
@@ -199,7 +200,10 @@ def test_the_flow_counts_the_stored_records_not_the_ones_in_memory(
     warehouse = LocalStore(tmp_path / "wh")
     _store_all(warehouse, frames, ["ag-a", "ag-b"])
     # What ingest handed on is not what counting reads: the stored records are.
-    emptied = {n: SourceOutcome(n, f.clear(), pl.DataFrame(), 0, []) for n, f in frames.items()}
+    emptied = {
+        n: SourceOutcome(n, f.clear(), pl.DataFrame(schema=QUARANTINE_SCHEMA), 0, [])
+        for n, f in frames.items()
+    }
     job = SimpleNamespace(
         warehouse=warehouse,
         agency_ids=["ag-a", "ag-b"],

@@ -42,6 +42,10 @@ QUARANTINE_SCHEMA = pl.Schema(
     }
 )
 
+# The reason a row is refused for a date after the run day: the only refusal that depends on
+# the day of the run (a later run may accept the row).
+DATED_AFTER_RUN = "date after the day of the run"
+
 _SCIENTIFIC_NOTATION = r"^[-+]?[\d.,]+[eE][-+]?\d+$"
 
 
@@ -87,7 +91,7 @@ def _field_problem(f: Field, latest: dt.date) -> pl.Expr:
                 reason.when(unreadable)
                 .then(pl.lit("not a date: ") + _quoted(raw))
                 .when(value > latest)
-                .then(pl.lit(f"date after the day of the run ({latest})"))
+                .then(pl.lit(f"{DATED_AFTER_RUN} ({latest})"))
                 .when(value < EARLIEST_PLAUSIBLE_DATE)
                 .then(pl.lit(f"date before {EARLIEST_PLAUSIBLE_DATE.year}"))
             )

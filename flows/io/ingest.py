@@ -8,22 +8,44 @@ tested (and reasoned about) in seconds.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+import flows.io.landing
+import transforms.normalize
+import transforms.parse
+import transforms.rules
+import transforms.sources
 from flows.io.landing import (
     Landing,
     LandingFile,
     LocalLanding,
+    ManifestInput,
     ParsedFileCache,
     SourceRead,
     group_files,
+    in_delivery_order,
     is_narrative,
+    manifest_inputs,
     read_source,
+    sha256,
+)
+from flows.io.records import (
+    PROVENANCE_SCHEMA,
+    reusable_provenance,
+    scan_quarantined,
+    scan_records,
 )
 from flows.io.registry import load_registry
-from transforms.normalize import QUARANTINE_SCHEMA, normalize_in_groups
+from flows.io.store import Store
+from flows.results import SourceOutcome
+from transforms.normalize import DATED_AFTER_RUN, QUARANTINE_SCHEMA, normalize_in_groups
 from transforms.period import Period
 from transforms.report import CountingRules, compile_report_cells
 from transforms.sources import SOURCES
@@ -62,13 +84,165 @@ def read_and_normalize(
     channels: dict[str, list[str]],
     run_date: dt.date,
     cache: ParsedFileCache | None = None,
-) -> tuple[SourceRead, pl.DataFrame, pl.DataFrame]:
+    warehouse: Store | None = None,
+) -> SourceOutcome:
     """One source's files read, its records normalized and de-duplicated, and every row or file
-    quarantined (the reader's rejections first)."""
+    quarantined (the reader's rejections first).
+
+    With a ``warehouse``, an agency whose stored records were normalized from the very inputs
+    it has now (:func:`taken_from_warehouse`) keeps them: its files are read only to check.
+    """
     source = SOURCES[name]
-    read = read_source(zone, source, files, channels, cache)
+    taken = (
+        taken_from_warehouse(zone, warehouse, name, files, channels, run_date)
+        if warehouse is not None
+        else Taken.nothing(name)
+    )
+    fresh = [f for f in files if f.agency_id not in taken.agencies]
+    read = read_source(zone, source, fresh, channels, cache)
     records, quarantine = normalize_in_groups(read.raw, source, run_date, NORMALIZED_TOGETHER)
-    return read, records, pl.concat([read.rejected, quarantine])
+    quarantine = pl.concat([read.rejected, quarantine])
+    place = {f.path: i for i, f in enumerate(in_delivery_order(files))}
+    return SourceOutcome(
+        name,
+        pl.concat([taken.records.cast(records.schema), records]),
+        pl.concat([taken.quarantine, quarantine]),
+        read.rows_read + taken.rows_read,
+        sorted([*taken.inputs, *read.inputs], key=lambda i: place[i.path]),
+        provenance=provenance(read, quarantine, channels, run_date),
+        reused=sorted(taken.agencies),
+    )
+
+
+# The code that turns landing bytes into records. Stored records normalized by other code (or
+# another Polars) are never taken for a run's: any change to these files normalizes again.
+_NORMALIZING_MODULES = (
+    flows.io.landing,
+    transforms.normalize,
+    transforms.parse,
+    transforms.rules,
+    transforms.sources,
+)
+
+
+@functools.cache
+def normalizing_code() -> str:
+    """A digest of the normalizing modules' source and the Polars version."""
+    digest = hashlib.sha256(pl.__version__.encode())
+    for module in _NORMALIZING_MODULES:
+        digest.update(Path(module.__file__).read_bytes())
+    return digest.hexdigest()
+
+
+def inputs_digest(source: str, channels: list[str], inputs: list[ManifestInput]) -> str:
+    """What one agency's records of ``source`` are normalized from: its landing files (path,
+    content and delivery time, in delivery order), its registry channels (which decide what is
+    refused) and the normalizing code."""
+    described = [
+        normalizing_code(),
+        source,
+        sorted(channels),
+        [[i.path, i.sha256, i.modified] for i in inputs],
+    ]
+    return hashlib.sha256(json.dumps(described, ensure_ascii=False).encode()).hexdigest()
+
+
+def provenance(
+    read: SourceRead, quarantine: pl.DataFrame, channels: dict[str, list[str]], run_date: dt.date
+) -> pl.DataFrame:
+    """Where each agency's freshly normalized records come from (PROVENANCE_SCHEMA), as the
+    records index keeps it."""
+    inputs_of: dict[str, list[ManifestInput]] = {}
+    for i in read.inputs:
+        inputs_of.setdefault(i.path.split("/", 1)[0], []).append(i)
+    # Rows read: those handed to the normalizer and those the reader could not split.
+    split = read.rejected.filter(pl.col("row").is_not_null()).select("agency_id")
+    rows = dict(pl.concat([read.raw.select("agency_id"), split]).group_by("agency_id").len().rows())
+    refused = quarantine.filter(pl.col("reason").str.starts_with(DATED_AFTER_RUN))
+    dated_after_run = set(refused["agency_id"].to_list())
+    name = read.source.name
+    return pl.DataFrame(
+        [
+            (
+                agency_id,
+                inputs_digest(name, channels[agency_id], inputs) if agency_id in channels else None,
+                run_date,
+                agency_id in dated_after_run,
+                rows.get(agency_id, 0),
+            )
+            for agency_id, inputs in inputs_of.items()
+        ],
+        schema=PROVENANCE_SCHEMA,
+        orient="row",
+    )
+
+
+@dataclass(frozen=True)
+class Taken:
+    """Stored records a run takes instead of normalizing the same inputs again."""
+
+    records: pl.DataFrame
+    quarantine: pl.DataFrame
+    inputs: list[ManifestInput]
+    rows_read: int
+    agencies: frozenset[str]
+
+    @classmethod
+    def nothing(cls, source: str) -> Taken:
+        records = pl.DataFrame(schema=SOURCES[source].record_schema)
+        return cls(records, pl.DataFrame(schema=QUARANTINE_SCHEMA), [], 0, frozenset())
+
+
+def taken_from_warehouse(
+    zone: Landing,
+    warehouse: Store,
+    name: str,
+    files: list[LandingFile],
+    channels: dict[str, list[str]],
+    run_date: dt.date,
+) -> Taken:
+    """The stored records of ``name``, and what was quarantined normalizing them, of every
+    agency whose landing files, channels and normalizing code have the digest its records were
+    stored with (and that a run on ``run_date`` may take: see ``reusable_provenance``).
+
+    Each such agency's files are read and checksummed again (their content decides, not their
+    size or time); an agency whose files cannot all be read is normalized, and quarantined.
+    """
+    stored = reusable_provenance(warehouse, name, run_date)
+    digest_of = dict(zip(stored["agency_id"], stored["inputs"], strict=True))
+    files_of: dict[str, list[LandingFile]] = {}
+    for file in in_delivery_order(files):
+        if file.agency_id in digest_of and file.agency_id in channels:
+            files_of.setdefault(file.agency_id, []).append(file)
+    if not files_of:
+        return Taken.nothing(name)
+    paths = [f.path for of_agency in files_of.values() for f in of_agency]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        checksum_of = dict(zip(paths, pool.map(lambda p: _checksum(zone, p), paths), strict=True))
+    taken, inputs = set(), []
+    for agency_id, of_agency in files_of.items():
+        checksums = [checksum_of[f.path] for f in of_agency]
+        if None in checksums:
+            continue
+        its_inputs = manifest_inputs(name, of_agency, checksums)
+        if inputs_digest(name, channels[agency_id], its_inputs) == digest_of[agency_id]:
+            taken.add(agency_id)
+            inputs += its_inputs
+    if not taken:
+        return Taken.nothing(name)
+    ids = sorted(taken)
+    records, quarantine = pl.collect_all(
+        [scan_records(warehouse, name, ids), scan_quarantined(warehouse, name, ids)]
+    )
+    rows_read = stored.filter(pl.col("agency_id").is_in(ids))["rows_read"].sum()
+    return Taken(records, quarantine, inputs, int(rows_read), frozenset(taken))
+
+
+def _checksum(zone: Landing, path: str) -> str | None:
+    try:
+        return sha256(zone.read_bytes(path))
+    except OSError:
+        return None
 
 
 def ingest_and_compile(
@@ -90,8 +264,9 @@ def ingest_and_compile(
     records: dict[str, pl.DataFrame] = {}
     quarantines = [registry_quarantine, pl.DataFrame(misplaced, schema=QUARANTINE_SCHEMA)]
     for name, files in files_by_source.items():
-        _, records[name], quarantine = read_and_normalize(zone, name, files, channels, run_date)
-        quarantines.append(quarantine)
+        outcome = read_and_normalize(zone, name, files, channels, run_date)
+        records[name] = outcome.records
+        quarantines.append(outcome.quarantine)
     lazy = {name: frame.lazy() for name, frame in records.items()}
     cells = compile_report_cells(lazy, selected, period, rules or CountingRules()).collect()
     return cells, pl.concat(quarantines)

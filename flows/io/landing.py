@@ -959,6 +959,37 @@ def _wechat_read_together(
     return [(checksum, together.get(i, frame)) for i, (checksum, frame) in enumerate(loaded)]
 
 
+def in_delivery_order(files: list[LandingFile]) -> list[LandingFile]:
+    """Oldest first (modification time, then name, then path), so an identical re-delivery
+    keeps its first delivery's place in the order: re-delivering a file then changes nothing,
+    even after a correction came in between."""
+    return sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
+
+
+def manifest_inputs(
+    source: str, ordered: list[LandingFile], checksums: list[str | None]
+) -> list[ManifestInput]:
+    """The inputs the manifest lists for files read in delivery order (``in_delivery_order``)
+    with these checksums: each file read, and for a repeat of content already delivered, the
+    path of its first delivery. A file that could not be read (no checksum) is not listed."""
+    inputs, first_delivery = [], {}
+    for file, checksum in zip(ordered, checksums, strict=True):
+        if checksum is None:
+            continue
+        duplicate_of = first_delivery.setdefault(_delivery_scope(file, checksum), file.path)
+        inputs.append(
+            ManifestInput(
+                path=file.path,
+                sha256=checksum,
+                size=file.size,
+                modified=file.modified.isoformat(),
+                source=source,
+                duplicate_of=None if duplicate_of == file.path else duplicate_of,
+            )
+        )
+    return inputs
+
+
 def _delivery_scope(file: LandingFile, checksum: str) -> str:
     """Identical content delivered again for the same agency and source (WeChat: account), in
     any subfolder, is one delivery."""
@@ -979,34 +1010,22 @@ def read_source(
     Small plain CSVs (:class:`PlainCsv`) are parsed together, one parse per header (a parse per
     file cost ten times as much); ``together=False`` reads each file alone, to the same rows.
     """
-    # Oldest first, so an identical re-delivery keeps its first delivery's place in the order:
-    # re-delivering a file then changes nothing, even after a correction came in between.
-    ordered = sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
+    ordered = in_delivery_order(files)
     # Decoding and parsing many small files: overlap them (Polars and IO release the GIL).
     with ThreadPoolExecutor(max_workers=4) as pool:
         loaded = _wechat_read_together(
             list(pool.map(lambda f: _load(landing, source, f, channels, cache, together), ordered))
         )
-    frames, problems, inputs = [], [], []
+    frames, problems = [], []
     plain: dict[bytes, list[tuple[LandingFile, int, PlainCsv]]] = {}  # by header
     delivery = 0  # each file's place in the delivery order, duplicates left out
-    first_delivery: dict[str, str] = {}
+    inputs = manifest_inputs(source.name, ordered, [checksum for checksum, _ in loaded])
+    first = {i.path for i in inputs if i.duplicate_of is None}
     for file, (checksum, frame) in zip(ordered, loaded, strict=True):
         if checksum is None:  # never read: no checksum to list among the inputs
             problems.append(file_problem(source.name, file, str(frame)))
             continue
-        duplicate_of = first_delivery.setdefault(_delivery_scope(file, checksum), file.path)
-        inputs.append(
-            ManifestInput(
-                path=file.path,
-                sha256=checksum,
-                size=file.size,
-                modified=file.modified.isoformat(),
-                source=source.name,
-                duplicate_of=None if duplicate_of == file.path else duplicate_of,
-            )
-        )
-        if duplicate_of != file.path:
+        if file.path not in first:
             continue
         if isinstance(frame, UnreadableFile):
             problems.append(file_problem(source.name, file, str(frame), frame.column))

@@ -14,6 +14,7 @@ Every reader goes through :func:`scan_records`.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import time
 import uuid
@@ -26,8 +27,10 @@ from flows.outputs.layout import (
     records_index_key,
     records_key,
     records_prefix,
+    records_quarantine_key,
     records_segment_key,
 )
+from transforms.normalize import QUARANTINE_SCHEMA
 from transforms.sources import SOURCES
 
 # At most this many segments per source after a write. Compaction then folds the smaller half
@@ -40,6 +43,24 @@ INDEX_SCHEMA = pl.Schema(
         "segment": pl.String(),  # the segment's key in the warehouse
         "rows": pl.Int64(),  # this agency's rows in it
         "segment_rows": pl.Int64(),  # every row written to it, superseded ones included
+        # Where the rows came from, so that a later run given the same inputs can take them
+        # (and the rows and files quarantined with them, kept beside the segment) instead of
+        # normalizing again (flows/io/ingest.py): the digest of the agency's landing files,
+        # registry channels and normalizing code (null: unknown, never taken); the run date
+        # they were normalized on; whether a row was refused for a date after that day; and
+        # the landing rows read for them.
+        "inputs": pl.String(),
+        "normalized_on": pl.Date(),
+        "dated_after_run": pl.Boolean(),
+        "rows_read": pl.Int64(),
+    }
+)
+
+# Per agency compiled: where its rows of one source came from (the last index columns).
+PROVENANCE_SCHEMA = pl.Schema(
+    {
+        name: INDEX_SCHEMA[name]
+        for name in ("agency_id", "inputs", "normalized_on", "dated_after_run", "rows_read")
     }
 )
 
@@ -56,7 +77,9 @@ def read_index(warehouse: Store, source: str) -> pl.DataFrame:
     single segment, and replaced by segments as its agencies are compiled again.
     """
     try:
-        return read_parquet_bytes(warehouse.read_bytes(records_index_key(source)))
+        return _with_index_columns(
+            read_parquet_bytes(warehouse.read_bytes(records_index_key(source)))
+        )
     except FileNotFoundError:
         pass
     legacy = records_key(source)
@@ -68,9 +91,49 @@ def read_index(warehouse: Store, source: str) -> pl.DataFrame:
         .agg(rows=pl.len().cast(pl.Int64))
         .collect()
     )
-    return rows.with_columns(
-        segment=pl.lit(legacy), segment_rows=pl.lit(rows["rows"].sum(), pl.Int64)
-    ).select(INDEX_SCHEMA.names())
+    return _with_index_columns(
+        rows.with_columns(segment=pl.lit(legacy), segment_rows=pl.lit(rows["rows"].sum(), pl.Int64))
+    )
+
+
+def _with_index_columns(index: pl.DataFrame) -> pl.DataFrame:
+    """``index`` with every column of INDEX_SCHEMA: one written before a column existed has it
+    null (its rows are not taken for a later run's, only replaced)."""
+    missing = [pl.lit(None, dtype).alias(n) for n, dtype in INDEX_SCHEMA.items() if n not in index]
+    return index.with_columns(missing).select(INDEX_SCHEMA.names()).cast(INDEX_SCHEMA)
+
+
+def reusable_provenance(warehouse: Store, source: str, run_date: dt.date) -> pl.DataFrame:
+    """The stored provenance (PROVENANCE_SCHEMA) of the agencies whose records of ``source``
+    a run on ``run_date`` may take instead of normalizing the same inputs again.
+
+    Normalizing depends on the run day only through the dates after it, which are refused:
+    records of an earlier day qualify when none of their rows was refused so (none of their
+    dates is after a later day either), records of the same day always, of a later day never.
+    """
+    index = read_index(warehouse, source)
+    same_day = pl.col("normalized_on") == run_date
+    earlier = (pl.col("normalized_on") < run_date) & ~pl.col("dated_after_run")
+    return index.filter(pl.col("inputs").is_not_null() & (same_day | earlier)).select(
+        PROVENANCE_SCHEMA.names()
+    )
+
+
+def scan_quarantined(warehouse: Store, source: str, agency_ids: Collection[str]) -> pl.LazyFrame:
+    """The rows and files quarantined when the current records of these agencies of ``source``
+    were normalized (QUARANTINE_SCHEMA), not yet read."""
+    index = read_index(warehouse, source).filter(pl.col("agency_id").is_in(list(agency_ids)))
+    return _scan_quarantine_of(warehouse, index)
+
+
+def _scan_quarantine_of(warehouse: Store, index: pl.DataFrame) -> pl.LazyFrame:
+    by_segment = index.group_by("segment", maintain_order=True).agg("agency_id").sort("segment")
+    frames = [
+        _scan_segment(warehouse, key).filter(pl.col("agency_id").is_in(ids))
+        for segment, ids in by_segment.iter_rows()
+        if warehouse.exists(key := records_quarantine_key(segment))
+    ]
+    return pl.concat(frames) if frames else pl.LazyFrame(schema=QUARANTINE_SCHEMA)
 
 
 def scan_records(
@@ -117,36 +180,69 @@ def _scan_segment(warehouse: Store, key: str) -> pl.LazyFrame:
 
 
 def write_records(
-    warehouse: Store, source: str, records: pl.DataFrame, agency_ids: Collection[str]
-) -> str:
-    """Replace the records of ``agency_ids`` (those compiled) of ``source`` by ``records``.
+    warehouse: Store,
+    source: str,
+    records: pl.DataFrame,
+    agency_ids: Collection[str],
+    provenance: pl.DataFrame | None = None,
+    quarantine: pl.DataFrame | None = None,
+) -> str | None:
+    """Replace the records of ``agency_ids`` (those compiled) of ``source`` by ``records``,
+    noting where each agency's came from (``provenance``, PROVENANCE_SCHEMA; none: nothing is
+    known, so they are never taken for a later run's) and what was quarantined normalizing
+    them (``quarantine``, QUARANTINE_SCHEMA, kept beside the segment).
 
-    Writes one new segment (this run's records, with what compaction folds in), then the
-    index, then removes the segments nothing points to. Returns the index's uri.
+    Writes one new segment (this run's records, with what compaction folds in) and its
+    quarantine, then the index, then removes the segments nothing points to. Returns the
+    index's uri, or None when there was nothing to replace or fold (nothing is written).
     """
     compiled = [str(a) for a in agency_ids]
     index = read_index(warehouse, source)
     kept = index.filter(~pl.col("agency_id").is_in(compiled))
     folded = _segments_to_fold(kept)
+    if kept.height == index.height and not folded and records.is_empty():
+        return None
     new = records.with_columns(pl.col("agency_id").cast(pl.String))
+    carried = kept.filter(pl.col("segment").is_in(folded))
+    set_aside = [] if quarantine is None else [quarantine.cast(QUARANTINE_SCHEMA)]
     if folded:
-        carried = _scan_live(warehouse, kept.filter(pl.col("segment").is_in(folded)), source)
-        new = pl.concat([carried.collect().cast(new.schema), new])
+        rows = _scan_live(warehouse, carried, source).collect()
+        new = pl.concat([rows.cast(new.schema), new])
+        set_aside.insert(0, _scan_quarantine_of(warehouse, carried).collect())
         kept = kept.filter(~pl.col("segment").is_in(folded))
     added = pl.DataFrame(schema=INDEX_SCHEMA)
     if new.height:
         # Named by time first: listing a source's segments shows them oldest first.
         segment = records_segment_key(source, f"{time.time_ns():x}-{uuid.uuid4().hex[:8]}")
-        warehouse.write_bytes(segment, parquet_bytes(new.sort("agency_id")))
+        # In order within each agency: its rows read back come in the order normalizing gave.
+        warehouse.write_bytes(segment, parquet_bytes(new.sort("agency_id", maintain_order=True)))
+        stored = set(new["agency_id"].unique().to_list())
+        beside = pl.concat(set_aside or [pl.DataFrame(schema=QUARANTINE_SCHEMA)])
+        beside = beside.filter(pl.col("agency_id").is_in(stored))
+        if beside.height:
+            warehouse.write_bytes(
+                records_quarantine_key(segment),
+                parquet_bytes(beside.sort("agency_id", maintain_order=True)),
+            )
+        known = pl.concat(
+            [
+                carried.select(PROVENANCE_SCHEMA.names()),
+                pl.DataFrame(schema=PROVENANCE_SCHEMA)
+                if provenance is None
+                else provenance.cast(PROVENANCE_SCHEMA).filter(pl.col("agency_id").is_in(compiled)),
+            ]
+        )
         added = (
             new.group_by("agency_id")
             .agg(rows=pl.len().cast(pl.Int64))
             .with_columns(segment=pl.lit(segment), segment_rows=pl.lit(new.height, pl.Int64))
+            .join(known, on="agency_id", how="left")
             .select(INDEX_SCHEMA.names())
         )
     current = pl.concat([kept, added]).sort("agency_id")
     uri = warehouse.write_bytes(records_index_key(source), parquet_bytes(current))
-    _remove_unreferenced(warehouse, source, set(current["segment"]))
+    segments = set(current["segment"])
+    _remove_unreferenced(warehouse, source, segments | set(map(records_quarantine_key, segments)))
     return uri
 
 
@@ -166,8 +262,9 @@ def _segments_to_fold(kept: pl.DataFrame) -> list[str]:
 
 
 def _remove_unreferenced(warehouse: Store, source: str, referenced: set[str]) -> None:
-    """Delete the segments the index no longer names, and the pre-segment file once unused:
-    superseded ones, and those of a run cut off before its index was written."""
+    """Delete the segments (and their quarantine) the index no longer names, and the
+    pre-segment file once unused: superseded ones, and those of a run cut off before its index
+    was written."""
     index_key = records_index_key(source)
     for key in warehouse.keys(records_prefix(source)):
         if key != index_key and key not in referenced:

@@ -127,6 +127,15 @@ def records_segment_key(source: str, name: str) -> str:
     return f"{records_prefix(source)}segment-{name}.parquet"
 
 
+def records_quarantine_key(segment_key: str) -> str:
+    """The rows and files quarantined when the records of one segment were normalized (kept so
+    that a run taking those records tells the same quarantine)."""
+    folder, found, name = segment_key.rpartition("/segment-")
+    if not found:  # the single file of before segments: none was kept
+        return segment_key.removesuffix(".parquet") + ".quarantine.parquet"
+    return f"{folder}/quarantine-{name}"
+
+
 def quarantine_key(run_id: str) -> str:
     """Every row and file one run quarantined, with its reason."""
     return f"quarantine/run_id={run_id}/quarantine.parquet"
