@@ -27,6 +27,13 @@ from flows.outputs.publish import (
 )
 from flows.outputs.render import AheadRenders
 from flows.outputs.snapshot import publish_snapshot
+from flows.outputs.standing import (
+    Standing,
+    checking_digests,
+    drafting_digests,
+    write_standing,
+)
+from flows.outputs.standing import look_for_standing as look_for_standing_reports
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import (
     dask_backed,
@@ -143,10 +150,15 @@ def recipe(job: Job) -> CompileResult:
     quarantine_uri = store_quarantine(job.warehouse, quarantine, job.run_id)
     cells = count(job, outcomes)
     previous = read_published_cells(job.out, job.period.year - 1, job.agency_ids)
-    documents, w4 = draft(job, cells, previous, narratives)
+    looked = look_for_standing(job, cells, previous, narratives, quarantine)
+    documents, w4 = draft(job, cells, previous, narratives, looked)
     ahead = render_ahead_of_checks(job, documents, quarantine)
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
-    published, unchanged = publish(job, cells, violations, checked, documents, quarantine, ahead)
+    standing = still_standing(job, looked, violations, checked)
+    documents |= draft_late(job, cells, previous, narratives, looked, standing)
+    published, unchanged = publish(
+        job, cells, violations, checked, documents, quarantine, ahead, looked, standing
+    )
     publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked, job.run_id, job.started)
     rollups = roll_up(job, violations)
@@ -237,14 +249,66 @@ def count(job: Job, outcomes: dict[str, SourceOutcome]) -> pl.DataFrame:
     return cells
 
 
+def look_for_standing(
+    job: Job,
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    narratives: NarrativeRead,
+    quarantine: pl.DataFrame,
+) -> Standing:
+    """Which reports are made from the very inputs of their current version (so far as is known
+    before the checks): those are not drafted again (flows/outputs/standing.py)."""
+    drafted = drafting_digests(
+        job.selection.agencies, cells, previous, narratives, quarantine, job.period, job.status
+    )
+    return look_for_standing_reports(job.out, job.period.year, drafted)
+
+
 def draft(
-    job: Job, cells: pl.DataFrame, previous: pl.DataFrame | None, narratives: NarrativeRead
+    job: Job,
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    narratives: NarrativeRead,
+    looked: Standing,
 ) -> tuple[dict[str, Document], pl.DataFrame]:
     """Each report's document (part 一 drafted from the cells and last year's, the office's
-    narrative), and the W4 warnings of what it still lacks."""
-    return draft_documents(
-        cells, job.selection.agencies, previous, narratives, job.period, job.status
-    )
+    narrative), and the W4 warnings of what it still lacks; a report made from the inputs of
+    its current version is not drafted, its warnings are those its version was given."""
+    agencies = job.selection.agencies.filter(~pl.col("agency_id").is_in(looked.same_drafting))
+    documents, w4 = draft_documents(cells, agencies, previous, narratives, job.period, job.status)
+    return documents, pl.concat([w4, looked.w4()])
+
+
+def still_standing(
+    job: Job, looked: Standing, violations: pl.DataFrame, checked: ReportValidation
+) -> tuple[pl.DataFrame, frozenset[str]]:
+    """This run's checking digests, and the reports that stand as published: not drafted
+    again, and with the validation result of their current version."""
+    digests = checking_digests(job.agency_ids, violations, checked.expectations)
+    standing = looked.standing(digests)
+    if standing:
+        get_run_logger().info(
+            "%d report(s) made from the inputs of their current version: left as published",
+            len(standing),
+        )
+    return digests, standing
+
+
+def draft_late(
+    job: Job,
+    cells: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    narratives: NarrativeRead,
+    looked: Standing,
+    standing: tuple[pl.DataFrame, frozenset[str]],
+) -> dict[str, Document]:
+    """The documents of the reports not drafted before the checks that do not stand after
+    them (their validation result changed): they are published as any other."""
+    late = looked.same_drafting - standing[1]
+    agencies = job.selection.agencies.filter(pl.col("agency_id").is_in(late))
+    if agencies.is_empty():
+        return {}
+    return draft_documents(cells, agencies, previous, narratives, job.period, job.status)[0]
 
 
 def render_ahead_of_checks(
@@ -291,16 +355,23 @@ def publish(
     documents: dict[str, Document],
     quarantine: pl.DataFrame,
     ahead: AheadRenders | None,
+    looked: Standing,
+    standing: tuple[pl.DataFrame, frozenset[str]],
 ) -> tuple[list[str], list[str]]:
-    """Every report that passed, in batches; a refused one only gets its validation result.
-    Returns the URIs written and the reports left at their current version (nothing changed).
+    """Every report that passed, in batches, but those that stand as published; a refused one
+    only gets its validation result. Returns the URIs written and the reports left at their
+    current version (nothing changed).
 
     ``documents`` are handed over: each leaves the dict as its batch is submitted, so that
     memory goes as the reports are published (tens of thousands of documents at once do not
     fit one machine).
     """
-    out, agencies = job.out, job.selection.agencies
-    progress.advance("reports published", 0, total=len(job.agency_ids))
+    checking, stand = standing
+    refused = set(violations.filter(severity="error")["agency_id"])
+    passed = (set(documents) | stand) - refused  # documents: handed over below
+    out = job.out
+    agencies = job.selection.agencies.filter(~pl.col("agency_id").is_in(stand))
+    progress.advance("reports published", len(stand), total=len(job.agency_ids))
     begin_publishing(out, job.period.year, job.agency_ids, job.run_id)
     release = Release(job.period, job.status, job.run_id, checked.expectations)
     handed_ahead = shipped(ahead)
@@ -325,8 +396,10 @@ def publish(
         ahead.cancel()  # refused reports' renders: never published
     fresh = newly_published(out, job.period.year, job.agency_ids, written)
     publish_snapshot(out, release, fresh, cells)  # before the journal is done
+    w4 = violations.filter(pl.col("rule") == "W4")
+    write_standing(out, job.period.year, looked.next_table(job.agency_ids, passed, checking, w4))
     end_publishing(out, job.run_id)
-    kept = set(job.agency_ids) - set(fresh) - set(violations.filter(severity="error")["agency_id"])
+    kept = set(job.agency_ids) - set(fresh) - refused
     return written, [a for a in job.agency_ids if a in kept]
 
 

@@ -40,6 +40,22 @@ def cells_year_prefix(year: int) -> str:
     return f"report_cells/year={year}/"
 
 
+def reports_year_prefix(year: int) -> str:
+    """Where every rendered file of a year's current reports lies (``report_key``)."""
+    return f"reports/year={year}/"
+
+
+def validation_year_prefix(year: int) -> str:
+    """Where every validation result of a year lies (``validation_key``)."""
+    return f"validation/year={year}/"
+
+
+def standing_key(year: int) -> str:
+    """What the year's current reports were made from (flows/outputs/standing.py): internal,
+    hidden from listings like the publishing journal."""
+    return f".standing-year={year}.parquet"
+
+
 def report_key(year: int, agency_id: str, name: str) -> str:
     """A rendered file (``report.html``, …) of the current version of one report."""
     return f"reports/{partition(year, agency_id)}/{name}"

@@ -24,6 +24,7 @@ from flows.outputs.layout import (
     rollup_history_prefix,
     rollup_report_key,
     rollup_version_key,
+    standing_key,
     validation_key,
     version_key,
 )
@@ -125,6 +126,9 @@ def restore_interrupted(out: Store) -> list[str]:
         from flows.outputs.snapshot import refresh_snapshot
 
         refresh_snapshot(out, year, journal["agency_ids"], run_id)
+    # Whether or not the cut-off run wrote it, the standing table may describe versions that
+    # are no longer current: without it, the next run looks at every report.
+    out.remove(standing_key(year))
     end_publishing(out, run_id, "restored")
     return restored
 
