@@ -40,24 +40,34 @@ def agency_digests(
     """``DIGESTS_SCHEMA`` rows, one per agency: the SHA-256 of ``salt`` and, part by part in the
     order given, the part's name and the agency's rows of it (``rows_as_text``; an agency with
     no row in a part is told apart from one whose rows are empty)."""
+    chunk_of = pl.DataFrame(
+        {"agency_id": agency_ids}, schema={"agency_id": pl.String}
+    ).with_columns(chunk=pl.int_range(pl.len(), dtype=pl.Int64) // AGENCIES_AT_ONCE)
+    # Each part's rows split by chunk once (a filter per chunk would read them all each time).
+    split = [
+        frame.with_columns(pl.col("agency_id").cast(pl.String))
+        .join(chunk_of, on="agency_id", maintain_order="left")
+        .partition_by("chunk", as_dict=True, include_key=False)
+        for _, frame in parts
+    ]
     chunks = [pl.DataFrame(schema=DIGESTS_SCHEMA)]
-    for start in range(0, len(agency_ids), AGENCIES_AT_ONCE):
-        ids = pl.DataFrame({"agency_id": agency_ids[start : start + AGENCIES_AT_ONCE]})
+    for (chunk,), ids in chunk_of.partition_by("chunk", as_dict=True).items():
+        ids = ids.select("agency_id")
         texts = [pl.lit(salt)]
         for i, (name, frame) in enumerate(parts):
-            of_ids = frame.with_columns(pl.col("agency_id").cast(pl.String)).join(
-                ids, on="agency_id", how="semi"
+            rows = split[i].get(
+                (chunk,), frame.clear().with_columns(pl.col("agency_id").cast(pl.String))
             )
             column = f"part{i}"
             ids = ids.join(
-                rows_as_text(of_ids).rename({"text": column}),
+                rows_as_text(rows).rename({"text": column}),
                 on="agency_id",
                 how="left",
                 maintain_order="left",
             )
-            rows = pl.lit(f"\x1d{name}\n") + pl.col(column)
-            texts.append(rows.fill_null(pl.lit(f"\x1d{name} (none)")))
-        text = ids.select(pl.concat_str(texts))[:, 0]
-        digests = [hashlib.sha256(t.encode()).hexdigest() for t in text]
+            told = pl.lit(f"\x1d{name}\n") + pl.col(column)
+            texts.append(told.fill_null(pl.lit(f"\x1d{name} (none)")))
+        text = ids.select(pl.concat_str(texts).cast(pl.Binary))[:, 0]
+        digests = [hashlib.sha256(t).hexdigest() for t in text]
         chunks.append(ids.select("agency_id", digest=pl.Series(digests, dtype=pl.String)))
     return pl.concat(chunks)

