@@ -30,10 +30,10 @@ from flows.outputs.snapshot import publish_snapshot
 from flows.outputs.standing import (
     Standing,
     checking_digests,
+    compare_with_published,
     drafting_digests,
     write_standing,
 )
-from flows.outputs.standing import look_for_standing as look_for_standing_reports
 from flows.results import CompileResult, SourceOutcome
 from flows.runtime import (
     dask_backed,
@@ -155,9 +155,9 @@ def recipe(job: Job) -> CompileResult:
     ahead = render_ahead_of_checks(job, documents, quarantine)
     record_results, checked, violations = check(job, outcomes, cells, previous, w4)
     standing = still_standing(job, looked, violations, checked)
-    documents |= draft_late(job, cells, previous, narratives, looked, standing)
+    documents |= draft_late(job, cells, previous, narratives, standing)
     published, unchanged = publish(
-        job, cells, violations, checked, documents, quarantine, ahead, looked, standing
+        job, cells, violations, checked, documents, quarantine, ahead, standing
     )
     publish_changes(job.out, job.period.year, cells, previous, violations)
     docs_uri = publish_data_docs(job.out, checked, job.run_id, job.started)
@@ -261,7 +261,7 @@ def look_for_standing(
     drafted = drafting_digests(
         job.selection.agencies, cells, previous, narratives, quarantine, job.period, job.status
     )
-    return look_for_standing_reports(job.out, job.period.year, drafted)
+    return compare_with_published(job.out, job.period.year, drafted)
 
 
 def draft(
@@ -281,17 +281,18 @@ def draft(
 
 def still_standing(
     job: Job, looked: Standing, violations: pl.DataFrame, checked: ReportValidation
-) -> tuple[pl.DataFrame, frozenset[str]]:
-    """This run's checking digests, and the reports that stand as published: not drafted
-    again, and with the validation result of their current version."""
-    digests = checking_digests(job.agency_ids, violations, checked.expectations)
-    standing = looked.standing(digests)
-    if standing:
+) -> Standing:
+    """The reports that stand as published: not drafted again, and with the validation result
+    of their current version."""
+    standing = looked.after_checks(
+        checking_digests(job.agency_ids, violations, checked.expectations)
+    )
+    if standing.stands:
         get_run_logger().info(
             "%d report(s) made from the inputs of their current version: left as published",
-            len(standing),
+            len(standing.stands),
         )
-    return digests, standing
+    return standing
 
 
 def draft_late(
@@ -299,12 +300,11 @@ def draft_late(
     cells: pl.DataFrame,
     previous: pl.DataFrame | None,
     narratives: NarrativeRead,
-    looked: Standing,
-    standing: tuple[pl.DataFrame, frozenset[str]],
+    standing: Standing,
 ) -> dict[str, Document]:
     """The documents of the reports not drafted before the checks that do not stand after
     them (their validation result changed): they are published as any other."""
-    late = looked.same_drafting - standing[1]
+    late = standing.drafted_late
     agencies = job.selection.agencies.filter(pl.col("agency_id").is_in(late))
     if agencies.is_empty():
         return {}
@@ -355,8 +355,7 @@ def publish(
     documents: dict[str, Document],
     quarantine: pl.DataFrame,
     ahead: AheadRenders | None,
-    looked: Standing,
-    standing: tuple[pl.DataFrame, frozenset[str]],
+    standing: Standing,
 ) -> tuple[list[str], list[str]]:
     """Every report that passed, in batches, but those that stand as published; a refused one
     only gets its validation result. Returns the URIs written and the reports left at their
@@ -366,7 +365,7 @@ def publish(
     memory goes as the reports are published (tens of thousands of documents at once do not
     fit one machine).
     """
-    checking, stand = standing
+    stand = standing.stands
     refused = set(violations.filter(severity="error")["agency_id"])
     passed = (set(documents) | stand) - refused  # documents: handed over below
     out = job.out
@@ -397,7 +396,7 @@ def publish(
     fresh = newly_published(out, job.period.year, job.agency_ids, written)
     publish_snapshot(out, release, fresh, cells)  # before the journal is done
     w4 = violations.filter(pl.col("rule") == "W4")
-    write_standing(out, job.period.year, looked.next_table(job.agency_ids, passed, checking, w4))
+    write_standing(out, job.period.year, standing.next_table(job.agency_ids, passed, w4))
     end_publishing(out, job.run_id)
     kept = set(job.agency_ids) - set(fresh) - refused
     return written, [a for a in job.agency_ids if a in kept]

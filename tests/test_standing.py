@@ -135,9 +135,9 @@ def test_the_next_table_replaces_passed_reports_drops_refused_ones_and_keeps_the
         schema=VIOLATION_SCHEMA,
         orient="row",
     )
-    looked = Standing(table, digests, frozenset())
+    looked = Standing(table, digests, frozenset()).after_checks(digests)
 
-    after = looked.next_table(["in-run-passed", "in-run-refused"], {"in-run-passed"}, digests, w4)
+    after = looked.next_table(["in-run-passed", "in-run-refused"], {"in-run-passed"}, w4)
 
     assert after["agency_id"].to_list() == ["in-run-passed", "not-in-run"]
     assert after["drafted"].to_list() == ["new", "old"]

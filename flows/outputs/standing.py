@@ -21,7 +21,7 @@ import importlib.metadata
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -122,13 +122,18 @@ def write_standing(out: Store, year: int, table: pl.DataFrame) -> None:
 
 @dataclass(frozen=True)
 class Standing:
-    """What a run knows, before drafting, of which of its reports may stand as published."""
+    """Which of a run's reports stand as published: what is known before drafting
+    (``compare_with_published``), then after the checks (``after_checks``)."""
 
     table: pl.DataFrame  # the year's table as read (STANDING_SCHEMA)
     drafted: pl.DataFrame  # this run's drafting digest of each of its reports (DIGESTS_SCHEMA)
     # Reports drafted from the same inputs as their current version, its files all in place:
     # not drafted again (their W4 findings are the table's).
     same_drafting: frozenset[str]
+    checked: pl.DataFrame | None = None  # this run's checking digests, once the checks ran
+    # Of those, the reports whose validation result is that of their current version too:
+    # unchanged, neither drafted, rendered nor published.
+    stands: frozenset[str] = frozenset()
 
     def w4(self) -> pl.DataFrame:
         """The W4 findings (VIOLATION_SCHEMA) of the reports not drafted again."""
@@ -142,22 +147,27 @@ class Standing:
             .cast(VIOLATION_SCHEMA)
         )
 
-    def standing(self, checked: pl.DataFrame) -> frozenset[str]:
-        """The reports not drafted again whose validation result is that of their current
-        version too (``checked``: this run's checking digests, DIGESTS_SCHEMA): unchanged."""
+    def after_checks(self, checked: pl.DataFrame) -> Standing:
+        """This standing once the checks gave each report's checking digest (DIGESTS_SCHEMA)."""
         same = (
             self.table.filter(pl.col("agency_id").is_in(self.same_drafting))
             .join(checked, on="agency_id")
             .filter(pl.col("checked") == pl.col("digest"))
         )
-        return frozenset(same["agency_id"].to_list())
+        return replace(self, checked=checked, stands=frozenset(same["agency_id"].to_list()))
 
-    def next_table(
-        self, agency_ids: list[str], passed: set[str], checked: pl.DataFrame, w4: pl.DataFrame
-    ) -> pl.DataFrame:
+    @property
+    def drafted_late(self) -> frozenset[str]:
+        """Reports not drafted before the checks that do not stand after them (their
+        validation result changed): drafted then, and published as any other."""
+        return self.same_drafting - self.stands
+
+    def next_table(self, agency_ids: list[str], passed: set[str], w4: pl.DataFrame) -> pl.DataFrame:
         """The table once this run's reports are published: the rows of the reports that
         passed (published, or left as they were) replaced, those refused removed (their
         validation result changed), other agencies' rows as they were."""
+        if self.checked is None:
+            raise ValueError("the checking digests are known only after the checks")
         ids = pl.DataFrame({"agency_id": sorted(passed)}, schema={"agency_id": pl.String})
         findings = (
             w4.join(ids, on="agency_id", how="semi")
@@ -166,7 +176,7 @@ class Standing:
         )
         rows = (
             ids.join(self.drafted.rename({"digest": "drafted"}), on="agency_id")
-            .join(checked.rename({"digest": "checked"}), on="agency_id")
+            .join(self.checked.rename({"digest": "checked"}), on="agency_id")
             .join(findings, on="agency_id", how="left")
             .with_columns(pl.col("w4").fill_null(pl.lit([], STANDING_SCHEMA["w4"])))
             .select(STANDING_SCHEMA.names())
@@ -176,7 +186,7 @@ class Standing:
         return pl.concat([others, rows]).sort("agency_id")
 
 
-def look_for_standing(out: Store, year: int, drafted: pl.DataFrame) -> Standing:
+def compare_with_published(out: Store, year: int, drafted: pl.DataFrame) -> Standing:
     """The year's table, and which reports of ``drafted`` (this run's drafting digests) have
     the digest of their current version and its files in place."""
     table = read_standing(out, year)
