@@ -258,3 +258,43 @@ def test_the_demo_landing_zone_uploaded_to_a_bucket_compiles_to_the_reference_re
             str(cells.filter(row=row, column=column)["value"].item()).rstrip("0").rstrip(".")
             == value
         ), row
+
+
+def test_a_rerun_on_s3_takes_the_stored_records_and_leaves_the_report_standing(
+    prefect_api, s3_env, tmp_path, monkeypatch
+) -> None:
+    import flows.recipe as recipe
+
+    landing_bucket, out_bucket = _buckets(s3_env)
+    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
+    _put(
+        s3_env,
+        landing_bucket,
+        "ag-a/website/export.csv",
+        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\n",
+    )
+    first = _compile(landing_bucket, out_bucket, tmp_path)
+    segments = sorted((tmp_path / "wh" / "records").rglob("segment-*.parquet"))
+    drafted = []
+    draft_documents = recipe.draft_documents
+
+    def recorded(cells, agencies, *args):
+        drafted.append(sorted(agencies["agency_id"]))
+        return draft_documents(cells, agencies, *args)
+
+    monkeypatch.setattr(recipe, "draft_documents", recorded)
+
+    again = _compile(landing_bucket, out_bucket, tmp_path)
+
+    assert again.unchanged == ["ag-a"] and drafted == [[]]
+    assert sorted((tmp_path / "wh" / "records").rglob("segment-*.parquet")) == segments
+    assert _current_run(s3_env, out_bucket) == first.run_id
+    pdf = "pub/reports/year=2024/agency_id=ag-a/report.pdf"
+    kept = s3_env.client().get_object(Bucket=out_bucket, Key=pdf)["Body"].read()
+    s3_env.client().delete_object(Bucket=out_bucket, Key=pdf)
+
+    third = _compile(landing_bucket, out_bucket, tmp_path)  # a file gone: looked at, put back
+
+    assert drafted == [[], ["ag-a"]]
+    assert s3_env.client().get_object(Bucket=out_bucket, Key=pdf)["Body"].read() == kept
+    assert third.unchanged == []  # a new version puts the file back
