@@ -147,6 +147,14 @@ def test_the_next_table_replaces_passed_reports_drops_refused_ones_and_keeps_the
     assert_frame_equal(again.w4(), w4)
 
 
+def test_an_agency_twice_in_the_standing_table_is_looked_at_again(tmp_path: Path) -> None:
+    out = LocalStore(tmp_path)
+    rows = [_row("ag-a", "x"), _row("ag-a", "y"), _row("ag-b", "z")]
+    write_standing(out, DEMO_YEAR, pl.DataFrame(rows, schema=STANDING_SCHEMA))
+
+    assert read_standing(out, DEMO_YEAR)["agency_id"].to_list() == ["ag-b"]
+
+
 def test_undoing_a_cut_off_publish_forgets_the_standing_table(tmp_path: Path) -> None:
     out = LocalStore(tmp_path)
     write_standing(out, DEMO_YEAR, pl.DataFrame(schema=STANDING_SCHEMA))

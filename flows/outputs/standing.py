@@ -85,11 +85,13 @@ def code_fingerprint() -> str:
 
 
 def read_standing(out: Store, year: int) -> pl.DataFrame:
-    """The year's standing table (STANDING_SCHEMA), empty when there is none or it is damaged."""
+    """The year's standing table (STANDING_SCHEMA), empty when there is none or it is damaged;
+    an agency in it twice (it never is, as written) is left out: its report is looked at."""
     key = standing_key(year)
     try:
         table = read_parquet_bytes(out.read_bytes(key))
-        return table.select(STANDING_SCHEMA.names()).cast(STANDING_SCHEMA)
+        once = pl.len().over("agency_id") == 1
+        return table.select(STANDING_SCHEMA.names()).cast(STANDING_SCHEMA).filter(once)
     except FileNotFoundError:
         return pl.DataFrame(schema=STANDING_SCHEMA)
     except Exception as error:  # any damage means: look at every report as before
