@@ -111,6 +111,15 @@ def _put(server, bucket: str, key: str, text: str) -> None:
     time.sleep(1.1)  # S3 keeps whole seconds: deliveries a second apart are ordered
 
 
+def _one_agency_landing(server, items: str = "W1,t,c,2024-03-01,主动公开,已发布,\n"):
+    """A landing bucket with one agency and its website export of ``items``, and an output
+    bucket."""
+    landing_bucket, out_bucket = _buckets(server)
+    _put(server, landing_bucket, "agencies.csv", REGISTRY)
+    _put(server, landing_bucket, "ag-a/website/export.csv", HEADER + items)
+    return landing_bucket, out_bucket
+
+
 def _compile(landing_bucket: str, out_bucket: str, tmp_path):
     from flows.compile import compile_reports
 
@@ -133,13 +142,8 @@ def _current_run(server, out_bucket: str) -> str:
 def test_revisions_list_every_version_with_the_cells_it_changed(
     prefect_api, s3_env, tmp_path
 ) -> None:
-    landing_bucket, out_bucket = _buckets(s3_env)
-    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
-    _put(
-        s3_env,
-        landing_bucket,
-        "ag-a/website/export.csv",
-        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\nW2,t,c,2024-04-01,主动公开,已发布,\n",
+    landing_bucket, out_bucket = _one_agency_landing(
+        s3_env, "W1,t,c,2024-03-01,主动公开,已发布,\nW2,t,c,2024-04-01,主动公开,已发布,\n"
     )
     first = _compile(landing_bucket, out_bucket, tmp_path)
     _put(
@@ -181,14 +185,7 @@ def test_an_interrupted_publish_leaves_the_previous_version_current(
     import flows.steps
     from flows.io.store import S3Store
 
-    landing_bucket, out_bucket = _buckets(s3_env)
-    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
-    _put(
-        s3_env,
-        landing_bucket,
-        "ag-a/website/export.csv",
-        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\n",
-    )
+    landing_bucket, out_bucket = _one_agency_landing(s3_env)
     before = _compile(landing_bucket, out_bucket, tmp_path)
     _put(
         s3_env,
@@ -265,14 +262,7 @@ def test_a_rerun_on_s3_takes_the_stored_records_and_leaves_the_report_standing(
 ) -> None:
     import flows.recipe as recipe
 
-    landing_bucket, out_bucket = _buckets(s3_env)
-    _put(s3_env, landing_bucket, "agencies.csv", REGISTRY)
-    _put(
-        s3_env,
-        landing_bucket,
-        "ag-a/website/export.csv",
-        HEADER + "W1,t,c,2024-03-01,主动公开,已发布,\n",
-    )
+    landing_bucket, out_bucket = _one_agency_landing(s3_env)
     first = _compile(landing_bucket, out_bucket, tmp_path)
     segments = sorted((tmp_path / "wh" / "records").rglob("segment-*.parquet"))
     drafted = []
