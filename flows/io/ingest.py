@@ -36,12 +36,7 @@ from flows.io.landing import (
     read_source,
     sha256,
 )
-from flows.io.records import (
-    PROVENANCE_SCHEMA,
-    reusable_provenance,
-    scan_quarantined,
-    scan_records,
-)
+from flows.io.records import PROVENANCE_SCHEMA, read_index, reusable, scan_taken
 from flows.io.registry import load_registry
 from flows.io.store import Store
 from flows.results import SourceOutcome
@@ -206,12 +201,12 @@ def taken_from_warehouse(
 ) -> Taken:
     """The stored records of ``name``, and what was quarantined normalizing them, of every
     agency whose landing files, channels and normalizing code have the digest its records were
-    stored with (and that a run on ``run_date`` may take: see ``reusable_provenance``).
+    stored with (and that a run on ``run_date`` may take: see ``reusable``).
 
     Each such agency's files are read and checksummed again (their content decides, not their
     size or time); an agency whose files cannot all be read is normalized, and quarantined.
     """
-    stored = reusable_provenance(warehouse, name, run_date)
+    stored = reusable(read_index(warehouse, name), run_date)  # the index read once
     digest_of = dict(zip(stored["agency_id"], stored["inputs"], strict=True))
     files_of: dict[str, list[LandingFile]] = {}
     for file in in_delivery_order(files):
@@ -233,11 +228,9 @@ def taken_from_warehouse(
             inputs += its_inputs
     if not taken:
         return Taken.nothing(name)
-    ids = sorted(taken)
-    records, quarantine = pl.collect_all(
-        [scan_records(warehouse, name, ids), scan_quarantined(warehouse, name, ids)]
-    )
-    rows_read = stored.filter(pl.col("agency_id").is_in(ids))["rows_read"].sum()
+    of_taken = stored.filter(pl.col("agency_id").is_in(sorted(taken)))
+    records, quarantine = pl.collect_all(scan_taken(warehouse, of_taken, name))
+    rows_read = of_taken["rows_read"].sum()
     return Taken(records, quarantine, inputs, int(rows_read), frozenset(taken))
 
 

@@ -9,7 +9,7 @@ removed after the index is written. Files are not split per agency (thousands of
 read slower than a few large ones): the count stays bounded by compaction, which folds small
 and mostly superseded segments into the run's new segment.
 
-Every reader goes through :func:`scan_records`.
+Every reader goes through :func:`scan_records` (a run taking stored records, :func:`scan_taken`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import datetime as dt
 import io
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 import polars as pl
 
@@ -103,37 +103,25 @@ def _with_index_columns(index: pl.DataFrame) -> pl.DataFrame:
     return index.with_columns(missing).select(INDEX_SCHEMA.names()).cast(INDEX_SCHEMA)
 
 
-def reusable_provenance(warehouse: Store, source: str, run_date: dt.date) -> pl.DataFrame:
-    """The stored provenance (PROVENANCE_SCHEMA) of the agencies whose records of ``source``
-    a run on ``run_date`` may take instead of normalizing the same inputs again.
+def reusable(index: pl.DataFrame, run_date: dt.date) -> pl.DataFrame:
+    """The rows of ``index`` (``read_index``) whose records a run on ``run_date`` may take
+    instead of normalizing the same inputs again (its inputs' digest still to be compared).
 
     Normalizing depends on the run day only through the dates after it, which are refused:
     records of an earlier day qualify when none of their rows was refused so (none of their
     dates is after a later day either), records of the same day always, of a later day never.
     """
-    index = read_index(warehouse, source)
     same_day = pl.col("normalized_on") == run_date
     earlier = (pl.col("normalized_on") < run_date) & ~pl.col("dated_after_run")
-    return index.filter(pl.col("inputs").is_not_null() & (same_day | earlier)).select(
-        PROVENANCE_SCHEMA.names()
-    )
+    return index.filter(pl.col("inputs").is_not_null() & (same_day | earlier))
 
 
-def scan_quarantined(warehouse: Store, source: str, agency_ids: Collection[str]) -> pl.LazyFrame:
-    """The rows and files quarantined when the current records of these agencies of ``source``
-    were normalized (QUARANTINE_SCHEMA), not yet read."""
-    index = read_index(warehouse, source).filter(pl.col("agency_id").is_in(list(agency_ids)))
-    return _scan_quarantine_of(warehouse, index)
-
-
-def _scan_quarantine_of(warehouse: Store, index: pl.DataFrame) -> pl.LazyFrame:
-    by_segment = index.group_by("segment", maintain_order=True).agg("agency_id").sort("segment")
-    frames = [
-        _scan_segment(warehouse, key).filter(pl.col("agency_id").is_in(ids))
-        for segment, ids in by_segment.iter_rows()
-        if warehouse.exists(key := records_quarantine_key(segment))
-    ]
-    return pl.concat(frames) if frames else pl.LazyFrame(schema=QUARANTINE_SCHEMA)
+def scan_taken(
+    warehouse: Store, index: pl.DataFrame, source: str
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The current records of the agencies of ``index`` (rows of ``read_index``) of ``source``,
+    and the rows and files quarantined when they were normalized, not yet read."""
+    return _scan_live(warehouse, index, source), _scan_quarantine_of(warehouse, index)
 
 
 def scan_records(
@@ -162,13 +150,32 @@ def scan_records(
 
 def _scan_live(warehouse: Store, index: pl.DataFrame, source: str) -> pl.LazyFrame:
     """The rows of the agencies in ``index``, each from the segment the index names."""
+    return _by_segment(warehouse, index, lambda segment: segment, record_schema(source))
+
+
+def _scan_quarantine_of(warehouse: Store, index: pl.DataFrame) -> pl.LazyFrame:
+    """What was quarantined normalizing the records of the agencies in ``index``, from beside
+    each one's segment (a segment with nothing quarantined has nothing beside it)."""
+    return _by_segment(warehouse, index, records_quarantine_key, QUARANTINE_SCHEMA, kept=True)
+
+
+def _by_segment(
+    warehouse: Store,
+    index: pl.DataFrame,
+    key_of: Callable[[str], str],
+    schema: pl.Schema,
+    kept: bool = False,
+) -> pl.LazyFrame:
+    """The rows of the agencies in ``index`` from the file ``key_of`` names for each one's
+    segment; with ``kept``, a file that is not there has none."""
     by_segment = index.group_by("segment", maintain_order=True).agg("agency_id").sort("segment")
-    frames = [
-        _scan_segment(warehouse, segment).filter(pl.col("agency_id").is_in(ids))
-        for segment, ids in by_segment.iter_rows()
-    ]
+    frames = []
+    for segment, ids in by_segment.iter_rows():
+        key = key_of(segment)
+        if not kept or warehouse.exists(key):
+            frames.append(_scan_segment(warehouse, key).filter(pl.col("agency_id").is_in(ids)))
     if not frames:
-        return pl.LazyFrame(schema=record_schema(source))
+        return pl.LazyFrame(schema=schema)
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical")
 
 
